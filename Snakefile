@@ -1,0 +1,26 @@
+# henderson: genetic evaluation from pedigree and phenotypes to breeding values and a report.
+#   snakemake --cores all                          the evaluation in config/config.yaml
+#   snakemake --cores all --directory DIR -s Snakefile   DIR's own config/config.yaml, results in DIR
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/clean.smk"
+include: "workflow/rules/relationships.smk"
+include: "workflow/rules/mme.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        expand("results/{model}/solutions.parquet", model=MODEL_NAMES),
+        expand("results/{model}/report.html", model=MODEL_NAMES),
+    default_target: True

@@ -1,0 +1,253 @@
+"""Evaluation configuration: validation against the JSON Schema and typed model specifications.
+
+`load_config` / `validate_config` turn a YAML mapping into an `EvaluationConfig` of frozen
+`ModelSpec`s. Errors name the key path (e.g. ``models.wwg.random.animal``) and say what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+
+from henderson.clean import ModelColumns
+from henderson.errors import ConfigError
+
+RANDOM_TYPES = ("additive", "iid")
+RESIDUAL = "residual"
+
+
+def config_schema() -> dict:
+    """The configuration JSON Schema (package data, also linked from workflow/schemas/)."""
+    text = resources.files("henderson").joinpath("schemas/config.schema.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+@dataclass(frozen=True)
+class RandomEffect:
+    """One random effect: `additive` (covariance A σ², levels = pedigree animals) or `iid`
+    (covariance I σ², levels = distinct values of `column` among the records)."""
+
+    name: str
+    type: str
+    column: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model y = Xb + Σ Z_k u_k + e for one trait, with given variances (σ² per random effect
+    and `residual`)."""
+
+    name: str
+    traits: tuple[str, ...]
+    fixed: tuple[str, ...]
+    covariates: tuple[str, ...]
+    random: tuple[RandomEffect, ...]
+    variances: Mapping[str, float] = field(default_factory=dict)
+    estimate: str = "none"
+
+    @property
+    def columns(self) -> ModelColumns:
+        """Phenotype-table columns the model reads (for cleaning and record selection)."""
+        classes = list(self.fixed)
+        for effect in self.random:
+            if effect.type == "iid" and effect.column not in classes:
+                classes.append(effect.column)
+        return ModelColumns(
+            traits=tuple(self.traits), classes=tuple(classes), covariates=tuple(self.covariates)
+        )
+
+    @property
+    def additive(self) -> RandomEffect | None:
+        """The additive genetic effect, if the model has one."""
+        return next((e for e in self.random if e.type == "additive"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as a plain config block (for reports and rerun parameters)."""
+        return {
+            "traits": list(self.traits),
+            "fixed": list(self.fixed),
+            "covariates": list(self.covariates),
+            "random": {e.name: {"type": e.type, "column": e.column} for e in self.random},
+            "variances": dict(self.variances),
+            "estimate": self.estimate,
+        }
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """A validated evaluation: input files, reading options and models by name."""
+
+    pedigree: str | None
+    phenotypes: str
+    id_column: str
+    unknown_parent: tuple[str, ...]
+    models: Mapping[str, ModelSpec]
+
+
+def _with_defaults(instance: Any, schema: dict, root: dict) -> Any:
+    """Fill schema defaults into a validated mapping (top level and each model)."""
+    if "$ref" in schema:
+        name = schema["$ref"].split("/")[-1]
+        schema = root["$defs"][name]
+    if not isinstance(instance, dict) or schema.get("type") != "object":
+        return instance
+    out = dict(instance)
+    for key, sub in schema.get("properties", {}).items():
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if key in out:
+            out[key] = _with_defaults(out[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in out:
+            if key not in schema.get("properties", {}):
+                out[key] = _with_defaults(out[key], extra, root)
+    return out
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return f"unknown key {', '.join(repr(e) for e in extra)} in {path}{hint}"
+    if error.validator == "oneOf" and path.startswith("models.") and ".random." in path:
+        return (
+            f"{path}: {error.instance!r} is not a random effect; write `additive`, `iid`, or "
+            "{type: additive|iid, column: <column>}"
+        )
+    if error.validator == "type":
+        return f"{path}: {error.instance!r} has the wrong type; expected {error.validator_value}"
+    if error.validator == "enum":
+        return f"{path}: {error.instance!r} is not one of {error.validator_value}"
+    if error.validator == "required":
+        return f"{path}: {error.message}"
+    return f"{path}: {error.message}"
+
+
+def validate_config(raw: Mapping[str, Any], *, source: str = "config") -> EvaluationConfig:
+    """Validate a configuration mapping and build the typed `EvaluationConfig`.
+
+    Raises `ConfigError` naming the key path of the first problem (all problems are listed).
+    """
+    schema = config_schema()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: the configuration must be a mapping of keys to values.")
+    raw = dict(raw)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = "\n  ".join(_describe(e) for e in errors)
+        raise ConfigError(f"{source}: invalid configuration:\n  {lines}")
+    full = _with_defaults(raw, schema, schema)
+    id_column = full["id_column"]
+    models = {
+        name: _model_spec(name, block, id_column, bool(full.get("pedigree")), source)
+        for name, block in full["models"].items()
+    }
+    return EvaluationConfig(
+        pedigree=full.get("pedigree"),
+        phenotypes=full["phenotypes"],
+        id_column=id_column,
+        unknown_parent=tuple(full["unknown_parent"]),
+        models=models,
+    )
+
+
+def _model_spec(
+    name: str, block: Mapping[str, Any], id_column: str, has_pedigree: bool, source: str
+) -> ModelSpec:
+    where = f"{source}: models.{name}"
+    random = []
+    for effect, value in block["random"].items():
+        if isinstance(value, str):
+            value = {"type": value}
+        kind = value["type"]
+        column = value.get("column") or (id_column if kind == "additive" else effect)
+        random.append(RandomEffect(name=effect, type=kind, column=column))
+    if len(block["traits"]) > 1:
+        raise ConfigError(
+            f"{where}.traits: {len(block['traits'])} traits given; this version evaluates one trait "
+            "per model. Define one model per trait."
+        )
+    additive = [e for e in random if e.type == "additive"]
+    if len(additive) > 1:
+        raise ConfigError(f"{where}.random: more than one additive effect ({[e.name for e in additive]}).")
+    if additive and additive[0].column != id_column:
+        raise ConfigError(
+            f"{where}.random.{additive[0].name}: an additive effect is on the id column "
+            f"'{id_column}', not '{additive[0].column}'."
+        )
+    if additive and not has_pedigree:
+        raise ConfigError(f"{where}: the additive effect needs a pedigree; set `pedigree:`.")
+    names = [e.name for e in random]
+    if RESIDUAL in names:
+        raise ConfigError(f"{where}.random: 'residual' is reserved for the residual variance.")
+    for col_list, key in ((block["fixed"], "fixed"), (block["covariates"], "covariates")):
+        dupes = sorted({c for c in col_list if list(col_list).count(c) > 1})
+        if dupes:
+            raise ConfigError(f"{where}.{key}: {dupes} listed twice.")
+    overlap = set(block["fixed"]) & set(block["covariates"])
+    if overlap:
+        raise ConfigError(f"{where}: {sorted(overlap)} is both a class effect and a covariate.")
+    variances = {k: float(v) for k, v in block["variances"].items()}
+    needed = names + [RESIDUAL]
+    unknown = sorted(set(variances) - set(needed))
+    if unknown:
+        raise ConfigError(
+            f"{where}.variances: {unknown} is not a random effect of this model; expected keys {needed}."
+        )
+    missing = [k for k in needed if k not in variances]
+    if missing and block["estimate"] == "none":
+        raise ConfigError(
+            f"{where}.variances: no value for {missing}; with `estimate: none` every random effect and "
+            "the residual need a variance."
+        )
+    if variances.get(RESIDUAL, 1.0) <= 0:
+        raise ConfigError(f"{where}.variances.residual must be positive.")
+    zero = [k for k in names if k in variances and variances[k] <= 0]
+    if zero:
+        raise ConfigError(
+            f"{where}.variances: {zero} must be positive; remove an effect with no variance from the model."
+        )
+    return ModelSpec(
+        name=name,
+        traits=tuple(block["traits"]),
+        fixed=tuple(block["fixed"]),
+        covariates=tuple(block["covariates"]),
+        random=tuple(random),
+        variances=variances,
+        estimate=block["estimate"],
+    )
+
+
+def model_from_dict(
+    name: str, block: Mapping[str, Any], *, id_column: str = "id", has_pedigree: bool = True
+) -> ModelSpec:
+    """Validate one model block (e.g. `ModelSpec.to_dict()` passed as a rule param) into a spec."""
+    schema = config_schema()
+    validator = jsonschema.Draft202012Validator({**schema["$defs"]["model"], "$defs": schema["$defs"]})
+    errors = list(validator.iter_errors(dict(block)))
+    if errors:
+        raise ConfigError(f"models.{name}: " + "; ".join(_describe(e) for e in errors))
+    full = _with_defaults(dict(block), schema["$defs"]["model"], schema)
+    return _model_spec(name, full, id_column, has_pedigree, "config")
+
+
+def load_config(path: str | Path) -> EvaluationConfig:
+    """Read a YAML configuration file and validate it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found.") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}).") from exc
+    return validate_config(raw or {}, source=str(path))

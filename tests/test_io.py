@@ -1,0 +1,82 @@
+"""Reading inputs (separators, Parquet, IDs as strings) and writing outputs with sidecars."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from henderson.errors import InputError
+from henderson.io import load_matrix, read_table, save_matrix, sidecar_path, write_json
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id,sire,dam\n00123,0,0\n00124,00123,0\n",
+        "id\tsire\tdam\n00123\t0\t0\n00124\t00123\t0\n",
+        "id;sire;dam\n00123;0;0\n00124;00123;0\n",
+        "id  sire dam\n00123   0 0\n00124 00123   0\n",
+    ],
+    ids=["comma", "tab", "semicolon", "whitespace"],
+)
+def test_separators_and_ids_as_strings(tmp_path, text):
+    path = tmp_path / "ped.csv"
+    path.write_text(text)
+    table = read_table(path)
+    assert list(table.columns) == ["id", "sire", "dam"]
+    assert list(table["id"]) == ["00123", "00124"]
+    assert list(table["sire"]) == ["0", "00123"]
+    assert list(table.index) == [2, 3]
+
+
+def test_line_numbers_skip_blank_lines(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("\nid,y\na,1\n\nb,2\n")
+    table = read_table(path)
+    assert list(table.index) == [3, 5]
+    assert list(table["id"]) == ["a", "b"]
+
+
+def test_parquet_input(tmp_path):
+    path = tmp_path / "p.parquet"
+    pd.DataFrame({"id": ["007", "008"], "y": [1.5, np.nan], "n": [3, 4]}).to_parquet(path)
+    table = read_table(path)
+    assert list(table["id"]) == ["007", "008"]
+    assert table.loc[2, "y"] == ""
+    assert float(table.loc[1, "y"]) == 1.5
+    assert list(table.index) == [1, 2]
+
+
+def test_missing_file_and_ragged_rows(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        read_table(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,y\na,1,2,3\n")
+    with pytest.raises(InputError, match="bad.csv"):
+        read_table(bad)
+    dup = tmp_path / "dup.csv"
+    dup.write_text("id,id\na,b\n")
+    with pytest.raises(InputError, match="duplicate column"):
+        read_table(dup)
+
+
+def test_matrix_sidecar_roundtrip(tmp_path):
+    m = sp.random(5, 5, density=0.5, random_state=1, format="csc")
+    path = tmp_path / "m.npz"
+    save_matrix(path, m, {"ids": list("abcde")})
+    back, meta = load_matrix(path, ids=list("abcde"))
+    assert abs(back - m).max() == 0
+    assert meta["shape"] == [5, 5]
+    with pytest.raises(InputError, match="ID order"):
+        load_matrix(path, ids=list("edcba"))
+    sidecar_path(path).unlink()
+    with pytest.raises(InputError, match="sidecar"):
+        load_matrix(path)
+
+
+def test_json_writes_nan_as_null(tmp_path):
+    path = tmp_path / "x.json"
+    write_json({"a": np.float64("nan"), "b": np.int64(3), "c": np.array([1.0, 2.0])}, path)
+    assert json.loads(path.read_text()) == {"a": None, "b": 3, "c": [1.0, 2.0]}

@@ -1,0 +1,93 @@
+"""Configuration validation: every key typed and described, clear errors naming the key."""
+
+import pytest
+
+from henderson.errors import ConfigError
+from henderson.model import config_schema, load_config, model_from_dict, validate_config
+
+BASE = {
+    "pedigree": "ped.csv",
+    "phenotypes": "phen.csv",
+    "models": {
+        "wwg": {
+            "traits": ["wwg"],
+            "fixed": ["sex"],
+            "random": {"animal": "additive"},
+            "variances": {"animal": 20, "residual": 40},
+        }
+    },
+}
+
+
+def with_model(**changes):
+    model = dict(BASE["models"]["wwg"], **changes)
+    return dict(BASE, models={"wwg": model})
+
+
+def test_defaults_and_short_form():
+    cfg = validate_config(BASE)
+    assert cfg.id_column == "id"
+    assert cfg.unknown_parent == ("0", "NA", "", ".")
+    spec = cfg.models["wwg"]
+    assert spec.traits == ("wwg",) and spec.fixed == ("sex",) and spec.covariates == ()
+    assert spec.additive.name == "animal" and spec.additive.column == "id"
+    assert spec.estimate == "none"
+    assert spec.variances == {"animal": 20.0, "residual": 40.0}
+
+
+def test_long_form_and_iid_column():
+    cfg = validate_config(
+        with_model(
+            random={"animal": {"type": "additive"}, "litter": "iid", "pen": {"type": "iid", "column": "pen_id"}},
+            variances={"animal": 20, "litter": 5, "pen": 3, "residual": 40},
+        )
+    )
+    spec = cfg.models["wwg"]
+    assert [(e.name, e.type, e.column) for e in spec.random] == [
+        ("animal", "additive", "id"),
+        ("litter", "iid", "litter"),
+        ("pen", "iid", "pen_id"),
+    ]
+    assert spec.columns.classes == ("sex", "litter", "pen_id")
+    again = model_from_dict("wwg", spec.to_dict(), id_column="id")
+    assert again == spec
+
+
+def test_every_key_has_description_and_default():
+    schema = config_schema()
+    for key, sub in schema["properties"].items():
+        assert "description" in sub and "default" in sub, key
+    for key, sub in schema["$defs"]["model"]["properties"].items():
+        assert "description" in sub and "default" in sub, key
+
+
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        (dict(BASE, colour="red"), ["unknown key 'colour'", "(top level)"]),
+        (with_model(trait=["x"]), ["unknown key 'trait'", "models.wwg"]),
+        (with_model(fixed="sex"), ["models.wwg.fixed", "wrong type"]),
+        (with_model(random={"animal": "additiv"}), ["models.wwg.random.animal", "not a random effect"]),
+        (with_model(variances={"animal": 20}), ["residual"]),
+        (with_model(variances={"animal": 20, "residual": 40, "dam": 3}), ["'dam'", "not a random effect"]),
+        (with_model(variances={"animal": -1, "residual": 40}), ["models.wwg.variances.animal"]),
+        (with_model(estimate="bayes"), ["models.wwg.estimate", "bayes"]),
+        (dict(BASE, pedigree=None), ["needs a pedigree"]),
+        (with_model(fixed=["sex"], covariates=["sex"]), ["both a class effect and a covariate"]),
+        (dict(BASE, models={"bad name": BASE["models"]["wwg"]}), ["bad name"]),
+    ],
+)
+def test_errors_name_the_key(config, words):
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_load_config_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)

@@ -1,0 +1,70 @@
+# Stage clean: check the pedigree and the phenotype table; keep every rejected row with its reason.
+
+
+def pedigree_clean_outputs(wildcards):
+    if not HAS_PEDIGREE:
+        return {}
+    return {
+        "pedigree_rejected": "results/clean/pedigree_rejected.parquet",
+        "pedigree_summary": "results/clean/pedigree_summary.json",
+    }
+
+
+rule clean_pedigree:
+    input:
+        pedigree=EVALUATION.pedigree or [],
+        phenotypes=EVALUATION.phenotypes,
+    output:
+        pedigree="results/clean/pedigree.parquet",
+        rejected="results/clean/pedigree_rejected.parquet",
+        summary="results/clean/pedigree_summary.json",
+    log:
+        "logs/clean/pedigree.log",
+    benchmark:
+        "benchmarks/rules/clean_pedigree.tsv"
+    params:
+        id_column=EVALUATION.id_column,
+        unknown_parent=list(EVALUATION.unknown_parent),
+        code=CODE["clean"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../scripts/clean_pedigree.py"
+
+
+rule clean_phenotypes:
+    input:
+        unpack(pedigree_clean_outputs),
+        phenotypes=EVALUATION.phenotypes,
+    output:
+        phenotypes="results/clean/phenotypes.parquet",
+        rejected=report(
+            "results/clean/rejected.parquet",
+            caption="../report/rejected.rst",
+            category="Data checks",
+        ),
+        summary=report(
+            "results/clean/summary.json",
+            caption="../report/clean_summary.rst",
+            category="Data checks",
+        ),
+    log:
+        "logs/clean/phenotypes.log",
+    benchmark:
+        "benchmarks/rules/clean_phenotypes.tsv"
+    params:
+        id_column=EVALUATION.id_column,
+        models=model_columns_params(EVALUATION.models),
+        code=CODE["clean"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../scripts/clean_phenotypes.py"

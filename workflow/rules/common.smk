@@ -1,0 +1,59 @@
+# Configuration validation, constants and input functions; no rules here.
+import os
+import sys
+from pathlib import Path
+
+SRC = Path(workflow.basedir) / "src"
+# Rule scripts run in their own interpreter: let them import the package from this checkout even
+# when it is not installed (e.g. under --software-deployment-method conda).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in [str(SRC), os.environ.get("PYTHONPATH", "")] if p
+)
+if str(SRC) not in sys.path:
+    sys.path.insert(0, str(SRC))
+
+from henderson.errors import HendersonError
+from henderson.model import validate_config
+from henderson.pipeline import model_columns_params
+from henderson.provenance import stage_digest
+
+try:
+    EVALUATION = validate_config(config, source="config/config.yaml")
+except HendersonError as error:
+    raise WorkflowError(str(error)) from None
+
+MODEL_NAMES = sorted(EVALUATION.models)
+HAS_PEDIGREE = EVALUATION.pedigree is not None
+CODE = {stage: stage_digest(stage) for stage in ("clean", "relationships", "mme", "report")}
+ENV = "../../envs/henderson.yaml"
+
+
+wildcard_constraints:
+    model="|".join(MODEL_NAMES) if MODEL_NAMES else "[A-Za-z][A-Za-z0-9_-]*",
+
+
+def model_params(wildcards):
+    """The model's validated config block (a rerun trigger for that model's rules only)."""
+    return EVALUATION.models[wildcards.model].to_dict()
+
+
+def relationship_inputs(wildcards):
+    """A⁻¹ and inbreeding, for models with an additive genetic effect."""
+    if EVALUATION.models[wildcards.model].additive is None:
+        return {}
+    return {
+        "ainv": "results/relationships/ainv.npz",
+        "ainv_meta": "results/relationships/ainv.npz.meta.json",
+        "inbreeding": "results/relationships/inbreeding.parquet",
+    }
+
+
+def report_inputs(wildcards):
+    """Pedigree-side inputs of a model's report, when the evaluation has a pedigree."""
+    if not HAS_PEDIGREE:
+        return {}
+    return {
+        "pedigree": "results/clean/pedigree.parquet",
+        "inbreeding": "results/relationships/inbreeding.parquet",
+        "relationships": "results/relationships/summary.json",
+    }

@@ -1,0 +1,31 @@
+# Stage report: a self-contained HTML report per model.
+
+
+rule report:
+    input:
+        unpack(report_inputs),
+        solutions="results/{model}/solutions.parquet",
+        clean_summary="results/clean/summary.json",
+        rejected="results/clean/rejected.parquet",
+    output:
+        html=report(
+            "results/{model}/report.html",
+            caption="../report/report.rst",
+            category="Reports",
+            subcategory="{model}",
+        ),
+    log:
+        "logs/{model}/report.log",
+    benchmark:
+        "benchmarks/rules/{model}_report.tsv"
+    params:
+        model=model_params,
+        code=CODE["report"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,17 @@
+"""Rule clean_pedigree: check the pedigree, add missing parents and phenotyped animals."""
+
+from henderson.io import write_json, write_parquet
+from henderson.pipeline import clean_pedigree_stage
+from henderson.rulelog import stage_logging
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with stage_logging(sm.log[0], "clean_pedigree"):
+    result = clean_pedigree_stage(
+        sm.input.pedigree,
+        sm.input.phenotypes,
+        id_column=sm.params.id_column,
+        unknown_parent=sm.params.unknown_parent,
+    )
+    write_parquet(result.table, sm.output.pedigree)
+    write_parquet(result.rejected, sm.output.rejected)
+    write_json(result.summary, sm.output.summary)

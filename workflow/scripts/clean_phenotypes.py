@@ -1,0 +1,21 @@
+"""Rule clean_phenotypes: check the phenotype table for every model; gather all rejected rows."""
+
+import json
+
+import pandas as pd
+
+from henderson.io import write_json, write_parquet
+from henderson.pipeline import clean_phenotypes_stage, summarise_clean
+from henderson.rulelog import stage_logging
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with stage_logging(sm.log[0], "clean_phenotypes"):
+    result = clean_phenotypes_stage(sm.input.phenotypes, id_column=sm.params.id_column, models=sm.params.models)
+    pedigree = None
+    if "pedigree_rejected" in sm.input.keys():
+        with open(sm.input.pedigree_summary, encoding="utf-8") as handle:
+            pedigree = (pd.read_parquet(sm.input.pedigree_rejected), json.load(handle))
+    rejected, summary = summarise_clean(pedigree, result)
+    write_parquet(result.table, sm.output.phenotypes)
+    write_parquet(rejected, sm.output.rejected)
+    write_json(summary, sm.output.summary)
