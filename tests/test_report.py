@@ -10,6 +10,7 @@ the ranking (animal 8 has the highest EBV, 0.183).
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import re
 from html import unescape
@@ -129,6 +130,12 @@ def rejected_table():
     )
 
 
+@functools.cache
+def default_html() -> str:
+    """The report of the default inputs, rendered once for the tests that only read it."""
+    return render()
+
+
 def render(**changes):
     arguments = dict(
         model_name="wwg_blup",
@@ -198,8 +205,8 @@ def table_rows(html: str, caption_start: str) -> list[list[str]]:
     assert match, f"no table captioned {caption_start!r}"
     body = match.group(1).split("<tbody>")[1]
     rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
-    return [[unescape(re.sub(r"<.*?>", "", c).strip()) for c in re.findall(r"<td.*?>(.*?)</td>", r, re.S)]
-            for r in rows]
+    cells = [re.findall(r"<td.*?>(.*?)</td>", row, re.S) for row in rows]
+    return [[unescape(re.sub(r"<.*?>", "", c).strip()) for c in row] for row in cells]
 
 
 # ------------------------------------------------------------------------------------------
@@ -312,7 +319,7 @@ def test_genetic_trend_matches_loop_oracle():
 
 
 def test_complete_self_contained_document():
-    html = render()
+    html = default_html()
     assert html.startswith("<!DOCTYPE html>")
     assert html.rstrip().endswith("</html>")
     doc = parse(html)
@@ -332,7 +339,7 @@ def test_complete_self_contained_document():
 
 
 def test_expected_numbers():
-    html = render()
+    html = default_html()
     text = " ".join(parse(html).text)
     assert "wwg = sex + animal + residual" in text
     assert "0.333" in text  # h² = 20 / 60
@@ -361,7 +368,7 @@ def test_expected_numbers():
     # Pedigree statistics.
     stats = dict(tuple(r) for r in table_rows(html, "Pedigree statistics"))
     assert stats["Animals"] == "8" and stats["Founders (both parents unknown)"] == "3"
-    assert stats["Generations (founders = 0)"] == "4"
+    assert stats["Generations, founders included"] == "4"
     assert stats["Inbred animals (F > 0)"] == "1" and stats["Maximum F"] == "0.1250"
     assert table_rows(html, "Animals per generation") == [["0", "3"], ["1", "2"], ["2", "2"],
                                                           ["3", "1"]]
@@ -395,7 +402,8 @@ def test_escapes_user_strings():
         pedigree=pedigree_table(ids),
         inbreeding=inbreeding_table().assign(id=ids),
         rejected=rejected.assign(model="m<i>1</i>"),
-        clean_summary={**CLEAN_SUMMARY, "models": {"m<i>1</i>": CLEAN_SUMMARY["models"]["wwg_blup"]}},
+        clean_summary={**CLEAN_SUMMARY,
+                       "models": {"m<i>1</i>": CLEAN_SUMMARY["models"]["wwg_blup"]}},
     )
     assert "<script" not in html
     assert "<b>male" not in html and "<i>1</i>" not in html and "<img src=x" not in html
@@ -409,7 +417,7 @@ def test_escapes_user_strings():
 
 
 def test_deterministic_bytes():
-    first = render().encode("utf-8")
+    first = default_html().encode("utf-8")
     second = render().encode("utf-8")
     assert first == second
 
@@ -478,8 +486,12 @@ def test_two_trait_solutions():
     g = [[20.0, 5.0], [5.0, 30.0]]
     r = [[40.0, 10.0], [10.0, 90.0]]
     model = model_block(traits=["wwg", "ywg"], variances={"animal": g, "residual": r})
+    vc = {"method": "AI-REML", "converged": True, "iterations": 9, "log_likelihood": -20.5,
+          "variances": {"animal": g, "residual": r}, "covariances": {},
+          "se": {"animal": [[2.0, 1.5], [1.5, 3.0]]},
+          "ratios": {"h2": {"estimate": [1 / 3, 0.25], "se": [0.1, 0.12]}}}
     html = render(model=model, variances={"animal": g, "residual": r},
-                  solutions=solutions_table(("wwg", "ywg")))
+                  solutions=solutions_table(("wwg", "ywg")), variance_components=vc)
     doc = parse(html)
     assert doc.errors == []
     assert "[wwg, ywg] = sex + animal + residual" in html
@@ -489,6 +501,12 @@ def test_two_trait_solutions():
                                                              ["ywg", "5", "30"]]
     # Genetic correlation 5 / sqrt(20 * 30) = 0.204.
     assert table_rows(html, "animal: correlations")[0] == ["wwg", "1.000", "0.204"]
+    # REML matrices by element (upper triangle), per-trait ratios labelled by trait.
+    assert table_rows(html, "REML estimates")[:3] == [
+        ["animal [wwg, wwg]", "20", "2"], ["animal [wwg, ywg]", "5", "1.5"],
+        ["animal [ywg, ywg]", "30", "3"]]
+    assert table_rows(html, "Ratios") == [["h² [wwg]", "0.333", "0.100"],
+                                          ["h² [ywg]", "0.250", "0.120"]]
     # One top list per trait; ywg EBVs are the wwg ones negated, so animal 7 leads.
     assert table_rows(html, "Top 8 animals by EBV for wwg")[0][1] == "8"
     top_ywg = table_rows(html, "Top 8 animals by EBV for ywg")
@@ -515,7 +533,8 @@ def test_maternal_model_report():
     model = model_block(random={"animal": "additive",
                                 "dam": {"type": "maternal", "column": "dam"}})
     sol = solutions_table()
-    maternal = sol[sol["effect"] == "animal"].assign(effect="dam", estimate=lambda f: f["estimate"] + 0.1)
+    maternal = sol[sol["effect"] == "animal"].assign(effect="dam",
+                                                     estimate=lambda f: f["estimate"] + 0.1)
     html = render(model=model, solutions=pd.concat([sol, maternal], ignore_index=True),
                   variances={"animal": 20.0, "dam": 8.0, "animal.dam": -2.0, "residual": 40.0})
     ratios = table_rows(html, "Phenotypic variance and ratios")
@@ -524,6 +543,7 @@ def test_maternal_model_report():
     assert "Willham" in html
     top = table_rows(html, "Top 8 animals")
     assert top[0][1] == "8" and top[0][5] == "0.283"  # maternal EBV column
+    assert "<th class=\"num\">maternal EBV (dam)</th>" in html
 
 
 def test_bad_solutions_table():
@@ -532,9 +552,24 @@ def test_bad_solutions_table():
 
 
 def test_write_report_file(tmp_path):
-    html = render()
+    html = default_html()
     path = tmp_path / "results" / "wwg_blup" / "report.html"
     write_report(html, path)
     data = path.read_bytes()
     assert data == html.encode("utf-8")
     assert 10_000 < len(data) < 2_000_000
+
+
+def test_model_without_additive_effect():
+    sol = solutions_table()
+    sol = sol[sol["effect"] == "sex"]
+    herds = pd.DataFrame({"trait": "wwg", "effect": "herd", "level": ["h1", "h2"],
+                          "estimate": [0.5, -0.5], "se": 0.2, "reliability": math.nan})
+    html = render(model=model_block(random={"herd": "iid"}),
+                  variances={"herd": 10.0, "residual": 30.0},
+                  solutions=pd.concat([sol, herds], ignore_index=True),
+                  pedigree=None, inbreeding=None, relationships_summary=None)
+    assert "This model has no additive genetic effect: no EBVs." in html
+    assert table_rows(html, "Phenotypic variance and ratios") == [["wwg", "40", "—", "0.250"]]
+    assert table_rows(html, "Other random effects") == [["herd", "wwg", "2", "0.5", "-0.5", "0.5"]]
+    assert parse(html).images == [] and parse(html).errors == []

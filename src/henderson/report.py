@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from henderson import __version__
 from henderson.errors import ConfigError, InputError
@@ -70,7 +71,7 @@ _PLOT_STYLE = {
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.3,
-    "svg.hashsalt": "henderson",
+    "axes.axisbelow": True,
 }
 _BAR = "#3b6ea5"
 _LINE = "#b5482e"
@@ -249,7 +250,7 @@ def _traits(model: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _as_matrix(value: Any, n_traits: int, where: str) -> np.ndarray:
-    """A variance (scalar) or covariance matrix (nested lists) as an ``n_traits x n_traits`` array."""
+    """A variance (scalar) or covariance matrix as an ``n_traits x n_traits`` array."""
     try:
         array = np.array(value, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -374,23 +375,37 @@ def _check_solutions(solutions: pd.DataFrame) -> pd.DataFrame:
         )
     frame = pd.DataFrame(
         {
-            "trait": solutions["trait"].astype(object).map(_key),
-            "effect": solutions["effect"].astype(object).map(_key),
-            "level": solutions["level"].astype(object).map(_key),
-            "estimate": pd.to_numeric(solutions["estimate"], errors="coerce").astype(float),
+            "trait": _keys(solutions["trait"]).to_numpy(),
+            "effect": _keys(solutions["effect"]).to_numpy(),
+            "level": _keys(solutions["level"]).to_numpy(),
+            "estimate": _floats(solutions["estimate"]),
         }
     )
     for column in ("se", "reliability"):
         if column in solutions.columns:
-            frame[column] = pd.to_numeric(solutions[column], errors="coerce").astype(float)
+            frame[column] = _floats(solutions[column])
         else:
             frame[column] = np.nan
-    return frame.reset_index(drop=True)
+    return frame
 
 
-def _key(value: Any) -> str:
-    """An ID or label as a string key ("" when missing), so joins match across tables."""
-    return "" if _missing(value) else str(value)
+def _floats(values: pd.Series) -> np.ndarray:
+    """Numbers as a float array (non-numeric and missing values become NaN)."""
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _animals(n: int) -> str:
+    return f"{n:,} animal" + ("" if n == 1 else "s")
+
+
+def _keys(values: pd.Series) -> pd.Series:
+    """IDs or labels as string keys ("" when missing), so joins match across tables."""
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values  # already all strings, none missing: the common case, kept fast
+    values = values.astype(object)
+    keys = values.astype(str).astype(object)
+    keys[values.isna().to_numpy()] = ""
+    return keys
 
 
 def top_animals(solutions: pd.DataFrame, effect: str, trait: str, n: int) -> pd.DataFrame:
@@ -399,7 +414,10 @@ def top_animals(solutions: pd.DataFrame, effect: str, trait: str, n: int) -> pd.
     Returns columns ``id, ebv, se, reliability`` sorted by EBV (descending), ties by ID
     (ascending); animals without an estimate are never ranked.
     """
-    frame = _check_solutions(solutions)
+    return _top(_check_solutions(solutions), effect, trait, n)
+
+
+def _top(frame: pd.DataFrame, effect: str, trait: str, n: int) -> pd.DataFrame:
     rows = frame[(frame["effect"] == effect) & (frame["trait"] == trait)]
     rows = rows[rows["estimate"].notna()]
     rows = rows.sort_values("level", kind="mergesort").sort_values(
@@ -413,9 +431,9 @@ def _birth_years(pedigree: pd.DataFrame | None) -> pd.Series | None:
     """Birth year by animal ID (float, NaN when unknown), or None without a usable column."""
     if pedigree is None or "birth_year" not in pedigree.columns or "id" not in pedigree.columns:
         return None
-    years = pd.to_numeric(pedigree["birth_year"].astype(object), errors="coerce").astype(float)
-    ids = pedigree["id"].astype(object).map(_key)
-    series = pd.Series(years.to_numpy(), index=pd.Index(ids.to_numpy(), dtype=object))
+    years = _floats(pedigree["birth_year"])
+    ids = _keys(pedigree["id"])
+    series = pd.Series(years, index=pd.Index(ids.to_numpy(), dtype=object))
     series = series[~series.index.duplicated(keep="first")]
     return series if series.notna().any() else None
 
@@ -432,7 +450,10 @@ def genetic_trend(ebv: pd.DataFrame, pedigree: pd.DataFrame) -> pd.DataFrame:
         Columns ``birth_year`` (float), ``n`` (animals with an EBV and that year) and
         ``mean_ebv``, sorted by year. Empty when no animal has both.
     """
-    years = _birth_years(pedigree)
+    return _trend(ebv, _birth_years(pedigree))
+
+
+def _trend(ebv: pd.DataFrame, years: pd.Series | None) -> pd.DataFrame:
     empty = pd.DataFrame({"birth_year": [], "n": [], "mean_ebv": []}).astype(
         {"birth_year": float, "n": "int64", "mean_ebv": float}
     )
@@ -440,8 +461,8 @@ def genetic_trend(ebv: pd.DataFrame, pedigree: pd.DataFrame) -> pd.DataFrame:
         return empty
     frame = pd.DataFrame(
         {
-            "year": ebv["id"].astype(object).map(_key).map(years).astype(float).to_numpy(),
-            "ebv": pd.to_numeric(ebv["ebv"], errors="coerce").astype(float).to_numpy(),
+            "year": _keys(ebv["id"]).map(years).astype(float).to_numpy(),
+            "ebv": _floats(ebv["ebv"]),
         }
     ).dropna()
     if frame.empty:
@@ -489,6 +510,7 @@ def _histogram(values: np.ndarray, title: str, xlabel: str, value_range=None, bi
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("animals")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         fig.tight_layout()
         return _png_uri(fig)
 
@@ -534,8 +556,8 @@ def _equation(model: Mapping[str, Any], effects: Sequence[RandomEffect]) -> dict
     if len(traits) > 1:
         lhs = "[" + ", ".join(traits) + "]"
         note = (
-            f"Multi-trait model: the {len(traits)} traits share these terms; each trait has its own "
-            "solutions, and random effects and residuals are correlated between traits "
+            f"Multi-trait model: the {len(traits)} traits share these terms; each trait has its "
+            "own solutions, and random effects and residuals are correlated between traits "
             "(covariance matrices below)."
         )
     else:
@@ -560,10 +582,8 @@ def _data_section(
     add("Animals with records", mod, "animals_with_records")
     add("Records dropped for this model", mod, "dropped")
     add("Values set to missing for this model", mod, "set_missing")
-    add("Phenotype file", phe, "file", text=True)
     add("Phenotype rows read", phe, "rows")
     add("Phenotype rows kept", phe, "kept")
-    add("Pedigree file", ped, "file", text=True)
     add("Pedigree rows read", ped, "rows")
     add("Animals in the cleaned pedigree", ped, "animals")
     add("Duplicate pedigree rows merged", ped, "merged_duplicates")
@@ -575,6 +595,12 @@ def _data_section(
         rows=tuple(rows),
         numeric=(False, True),
     )
+    file_rows = tuple(
+        (label, _text(block["file"]))
+        for label, block in (("phenotypes", phe), ("pedigree", ped))
+        if not _missing(block.get("file"))
+    )
+    files = Table("Input files", ("table", "file"), file_rows, (False, False))
 
     rej = _rejected_frame(rejected)
     this = mod.get("by_reason")
@@ -583,19 +609,21 @@ def _data_section(
     everything = clean_summary.get("rejected_by_reason")
     if everything is None:
         everything = rej["reason"].value_counts(sort=False).to_dict()
+    this = {str(k): int(v or 0) for k, v in this.items()}
+    everything = {str(k): int(v or 0) for k, v in everything.items()}
     reasons = sorted(
-        set(map(str, this)) | set(map(str, everything)),
-        key=lambda r: (-int(everything.get(r, 0) or 0), -int(this.get(r, 0) or 0), r),
+        set(this) | set(everything),
+        key=lambda r: (-everything.get(r, 0), -this.get(r, 0), r),
     )
     reason_rows = tuple(
-        (r, fmt_count(this.get(r, 0) or 0), fmt_count(everything.get(r, 0) or 0)) for r in reasons
+        (r, fmt_count(this.get(r, 0)), fmt_count(everything.get(r, 0))) for r in reasons
     )
     if reason_rows:
         reason_rows += (
             (
                 "total",
-                fmt_count(sum(int(v or 0) for v in this.values())),
-                fmt_count(sum(int(v or 0) for v in everything.values())),
+                fmt_count(sum(this.values())),
+                fmt_count(sum(everything.values())),
             ),
         )
     by_reason = Table(
@@ -621,7 +649,13 @@ def _data_section(
             ),
             numeric=(False, True, False, False, False, False),
         )
-    return {"counts": counts, "by_reason": by_reason, "examples": examples, "file": REJECTED_FILE}
+    return {
+        "counts": counts,
+        "files": files,
+        "by_reason": by_reason,
+        "examples": examples,
+        "file": REJECTED_FILE,
+    }
 
 
 def _rejected_frame(rejected: pd.DataFrame | None) -> pd.DataFrame:
@@ -631,7 +665,7 @@ def _rejected_frame(rejected: pd.DataFrame | None) -> pd.DataFrame:
     frame = pd.DataFrame(index=range(len(rejected)))
     for column in columns:
         if column in rejected.columns:
-            frame[column] = rejected[column].astype(object).map(_key).to_numpy()
+            frame[column] = _keys(rejected[column]).to_numpy()
         else:
             frame[column] = ""
     frame["line_num"] = pd.to_numeric(frame["line"], errors="coerce")
@@ -646,7 +680,8 @@ def _pedigree_section(
     summary = dict(summary or {})
     f_values = None
     if inbreeding is not None and "F" in inbreeding.columns:
-        f_values = pd.to_numeric(inbreeding["F"], errors="coerce").dropna().to_numpy(dtype=float)
+        f_values = _floats(inbreeding["F"])
+        f_values = f_values[~np.isnan(f_values)]
         # Fill what the relationships stage did not report from the coefficients themselves.
         inbred = f_values[f_values > 0]
         summary.setdefault("inbred", int(inbred.size))
@@ -666,7 +701,8 @@ def _pedigree_section(
         if key in summary:
             rows.append((label, fmt_count(summary[key])))
     if "max_generation" in summary and not _missing(summary["max_generation"]):
-        rows.append(("Generations (founders = 0)", fmt_count(int(summary["max_generation"]) + 1)))
+        generations = int(summary["max_generation"]) + 1
+        rows.append(("Generations, founders included", fmt_count(generations)))
     if "inbred" in summary:
         rows.append(("Inbred animals (F > 0)", fmt_count(summary["inbred"])))
     for key, label in (
@@ -690,7 +726,7 @@ def _pedigree_section(
 
     origin = None
     if pedigree is not None and "origin" in pedigree.columns:
-        counts = pedigree["origin"].astype(object).map(_key).value_counts(sort=False)
+        counts = _keys(pedigree["origin"]).value_counts(sort=False)
         order = sorted(counts.index, key=lambda o: (-int(counts[o]), o))
         origin = Table(
             caption="Animals by origin in the cleaned pedigree",
@@ -706,8 +742,17 @@ def _pedigree_section(
         if inbred.size:
             plot = Plot(
                 title="Inbreeding",
-                caption=f"Inbreeding coefficients of the {inbred.size:,} inbred animals (F > 0).",
-                uri=_histogram(inbred, "F among inbred animals", "inbreeding coefficient F"),
+                caption=(
+                    f"Inbreeding coefficients of the {_animals(inbred.size)} with F > 0."
+                ),
+                uri=_histogram(
+                    inbred,
+                    "F among inbred animals",
+                    "inbreeding coefficient F",
+                    # F lies in (0, 1]: bins from 0 to the next multiple of 0.05 above max F.
+                    value_range=(0.0, min(1.0, math.ceil(inbred.max() * 20 + 1e-9) / 20)),
+                    bins=25,
+                ),
                 alt="Histogram of inbreeding coefficients among inbred animals",
             )
         else:
@@ -724,12 +769,15 @@ def _pedigree_section(
     }
 
 
-def _matrix_tables(name: str, matrix: np.ndarray, traits: Sequence[str]) -> list[Table]:
+def _matrix_tables(
+    name: str, matrix: np.ndarray, traits: Sequence[str], correlations: bool = True
+) -> list[Table]:
     """A covariance matrix and, when it is symmetric with a positive diagonal, its correlations."""
     rows = tuple((t, *(fmt_sig(v) for v in matrix[i])) for i, t in enumerate(traits))
-    tables = [Table(f"{name}: covariance matrix", ("", *traits), rows, (False, *[True] * len(traits)))]
+    numeric = (False, *[True] * len(traits))
+    tables = [Table(f"{name}: covariance matrix", ("", *traits), rows, numeric)]
     diag = np.diag(matrix)
-    if np.allclose(matrix, matrix.T) and np.all(diag > 0):
+    if correlations and np.allclose(matrix, matrix.T) and np.all(diag > 0):
         corr = matrix / np.sqrt(np.outer(diag, diag))
         rows = tuple((t, *(fmt_fixed(v, 3) for v in corr[i])) for i, t in enumerate(traits))
         tables.append(
@@ -799,7 +847,8 @@ def _variance_section(
                 label = f"{_RATIO_NAMES[effects[key].type]} = {label}"
             rows.append((key, kind(key), fmt_sig(value), label))
         total = vs.phenotypic[0]
-        rows.append(("σ²p (phenotypic)", "sum", fmt_sig(total), DASH if _missing(total) else "1.000"))
+        share = DASH if _missing(total) else "1.000"
+        rows.append(("σ²p (phenotypic)", "sum", fmt_sig(total), share))
         tables.append(
             Table(
                 caption="Variances used for the solutions",
@@ -811,7 +860,8 @@ def _variance_section(
     else:
         for key in order:
             if key in vs.matrices:
-                tables.extend(_matrix_tables(key, vs.matrices[key], traits))
+                is_variance = key in effects or key == "residual"
+                tables.extend(_matrix_tables(key, vs.matrices[key], traits, is_variance))
     # Per-trait ratios (one row per trait; a single trait gives one row).
     columns = ["trait", "σ²p", "h²"]
     for name, effect in effects.items():
@@ -841,27 +891,33 @@ def _variance_section(
 
 
 def _flat_values(
-    name: str, value: Any, se: Any, traits: Sequence[str]
+    name: str, value: Any, se: Any, traits: Sequence[str], fmt=fmt_sig
 ) -> list[tuple[str, str, str]]:
-    """Rows (label, estimate, se) for a scalar or a matrix of estimates (upper triangle)."""
-    est = np.array(value, dtype=float) if not _missing_like(value) else np.array(np.nan)
-    err = np.array(se, dtype=float) if not _missing_like(se) else np.full(est.shape, np.nan)
+    """Rows (label, estimate, se) for a scalar, a per-trait vector or a trait x trait matrix.
+
+    A symmetric matrix gives its upper triangle only; labels name the traits.
+    """
+    try:
+        est = np.array(np.nan if _missing_like(value) else value, dtype=float)
+        err = np.array(np.nan if _missing_like(se) else se, dtype=float)
+    except (TypeError, ValueError):
+        return [(name, _text(value), _text(se))]
     if err.shape != est.shape:
         err = np.full(est.shape, np.nan)
     if est.ndim == 0:
-        return [(name, fmt_sig(est), fmt_sig(err))]
+        return [(name, fmt(est), fmt(err))]
+    if est.ndim == 1 and est.size == len(traits):
+        return [(f"{name} [{t}]", fmt(est[i]), fmt(err[i])) for i, t in enumerate(traits)]
     if est.ndim == 2 and est.shape[0] == est.shape[1] == len(traits):
         symmetric = np.allclose(est, est.T, equal_nan=True)
         rows = []
         for i in range(est.shape[0]):
             for j in range(i if symmetric else 0, est.shape[1]):
-                rows.append(
-                    (f"{name} [{traits[i]}, {traits[j]}]", fmt_sig(est[i, j]), fmt_sig(err[i, j]))
-                )
+                label = f"{name} [{traits[i]}, {traits[j]}]"
+                rows.append((label, fmt(est[i, j]), fmt(err[i, j])))
         return rows
-    flat = est.ravel()
-    flat_se = err.ravel()
-    return [(f"{name} [{k}]", fmt_sig(flat[k]), fmt_sig(flat_se[k])) for k in range(flat.size)]
+    flat, flat_se = est.ravel(), err.ravel()
+    return [(f"{name} [{k}]", fmt(flat[k]), fmt(flat_se[k])) for k in range(flat.size)]
 
 
 def _missing_like(value: Any) -> bool:
@@ -886,7 +942,7 @@ def _reml_section(
         status_rows.append(("Iterations", fmt_count(vc["iterations"])))
     if "log_likelihood" in vc:
         status_rows.append(("Restricted log-likelihood", fmt_fixed(vc["log_likelihood"], 4)))
-    status = Table("REML fit", ("", ""), tuple(status_rows), (False, True))
+    status = Table("REML fit", ("", ""), tuple(status_rows), (False, False))
     estimate_rows: list[tuple[str, str, str]] = []
     for group in ("variances", "covariances"):
         for name, value in (vc.get(group) or {}).items():
@@ -901,16 +957,15 @@ def _reml_section(
             est, err = value.get("estimate"), value.get("se")
         else:
             est, err = value, None
-        for row_label, e, s in _flat_values(label, est, err, traits):
-            ratio_rows.append((row_label, _three(e, est), _three(s, err)))
+        ratio_rows.extend(_flat_values(label, est, err, traits, fmt=_ratio))
     ratios = Table("Ratios", ("ratio", "estimate", "SE"), tuple(ratio_rows), (False, True, True))
 
     plot = None
     trace_table = None
     if trace is not None and "log_likelihood" in trace.columns and len(trace):
-        logl = pd.to_numeric(trace["log_likelihood"], errors="coerce").to_numpy(dtype=float)
+        logl = _floats(trace["log_likelihood"])
         if "iteration" in trace.columns:
-            it = pd.to_numeric(trace["iteration"], errors="coerce").to_numpy(dtype=float)
+            it = _floats(trace["iteration"])
         else:
             it = np.arange(1, len(trace) + 1, dtype=float)
         keep = np.isfinite(logl) & np.isfinite(it)
@@ -953,17 +1008,14 @@ def _reml_section(
     }
 
 
-def _three(formatted: str, original: Any) -> str:
-    """Ratios read best with 3 decimals; reformat a scalar that fmt_sig printed."""
-    if np.ndim(original) == 0 and not _missing_like(original):
-        return fmt_fixed(original, 3)
-    return formatted
+def _ratio(value: Any) -> str:
+    return fmt_fixed(value, 3)
 
 
 def _lookup(frame: pd.DataFrame | None, column: str) -> pd.Series | None:
     if frame is None or column not in frame.columns or "id" not in frame.columns:
         return None
-    ids = frame["id"].astype(object).map(_key).to_numpy()
+    ids = _keys(frame["id"]).to_numpy()
     series = pd.Series(frame[column].to_numpy(), index=pd.Index(ids, dtype=object))
     return series[~series.index.duplicated(keep="first")]
 
@@ -985,17 +1037,19 @@ def _top_section(
     sire_of = _lookup(pedigree, "sire")
     dam_of = _lookup(pedigree, "dam")
     year_of = _birth_years(pedigree)
-    indexed = sol.set_index(["effect", "trait", "level"])["estimate"]
-    indexed = indexed[~indexed.index.duplicated(keep="first")]
     tables = []
     for trait in traits:
-        top = top_animals(sol, direct, trait, top_n)
+        top = _top(sol, direct, trait, top_n)
         if top.empty:
             continue
         columns = ["rank", "id", "EBV", "SE", "reliability"]
         extra = [(f"EBV {t}", direct, t) for t in traits if t != trait]
-        extra += [(f"{m} EBV" + (f" {trait}" if len(traits) > 1 else ""), m, trait) for m in maternal]
+        which = f" {trait}" if len(traits) > 1 else ""
+        extra += [(f"maternal EBV ({m}){which}", m, trait) for m in maternal]
         columns += [c[0] for c in extra]
+        chosen = sol[sol["level"].isin(set(top["id"]))]
+        indexed = chosen.set_index(["effect", "trait", "level"])["estimate"]
+        indexed = indexed[~indexed.index.duplicated(keep="first")]
         if f_of is not None:
             columns.append("F")
         if sire_of is not None:
@@ -1052,6 +1106,7 @@ def _plots_section(
         return {"plots": plots, "trend_tables": trend_tables, "messages": messages}
     direct = additive[0].name
     suffix = len(traits) > 1
+    years = _birth_years(pedigree)
     for trait in traits:
         rows = sol[(sol["effect"] == direct) & (sol["trait"] == trait)]
         ebv = rows["estimate"].dropna().to_numpy(dtype=float)
@@ -1060,7 +1115,7 @@ def _plots_section(
             plots.append(
                 Plot(
                     title=f"EBV distribution{label}",
-                    caption=f"EBVs of {ebv.size:,} animals ({direct}), {trait}.",
+                    caption=f"EBVs of {_animals(ebv.size)} ({direct}), {trait}.",
                     uri=_histogram(ebv, f"EBV, {trait}", f"EBV ({trait} units)"),
                     alt=f"Histogram of EBVs for {trait}",
                 )
@@ -1081,19 +1136,19 @@ def _plots_section(
             messages.append(f"Reliabilities were not computed for {trait}.")
         if pedigree is None:
             continue
-        trend = genetic_trend(
+        trend = _trend(
             pd.DataFrame({"id": rows["level"].to_numpy(), "ebv": rows["estimate"].to_numpy()}),
-            pedigree,
+            years,
         )
         if trend.empty:
             continue
-        years = trend["birth_year"].to_numpy(dtype=float)
+        trend_years = trend["birth_year"].to_numpy(dtype=float)
         plots.append(
             Plot(
                 title=f"Genetic trend{label}",
                 caption=f"Mean EBV ({trait}) of animals born in each year.",
                 uri=_line_plot(
-                    years, trend["mean_ebv"].to_numpy(dtype=float),
+                    trend_years, trend["mean_ebv"].to_numpy(dtype=float),
                     f"Genetic trend, {trait}", "birth year", "mean EBV",
                 ),
                 alt=f"Line plot of mean EBV for {trait} by birth year",
@@ -1110,7 +1165,7 @@ def _plots_section(
                 numeric=(True, True, True),
             )
         )
-    if pedigree is not None and not trend_tables and _birth_years(pedigree) is None:
+    if pedigree is not None and not trend_tables and years is None:
         messages.append("No genetic trend: the pedigree has no birth years.")
     return {"plots": plots, "trend_tables": trend_tables, "messages": messages}
 
@@ -1279,7 +1334,9 @@ def render_report(
 
     estimate = str(model.get("estimate", "none"))
     source = (
-        "estimated by REML" if variance_components is not None else f"given in the config (estimate: {estimate})"
+        "estimated by REML"
+        if variance_components is not None
+        else f"given in the config (estimate: {estimate})"
     )
     html = _environment().get_template("report.html").render(
         version=__version__,
