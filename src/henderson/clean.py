@@ -16,7 +16,7 @@ rows; Python loops run only over columns, models or the few rows quoted in an er
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +159,7 @@ def _rejected_frame(
     return pd.DataFrame(
         {
             "file": column(source),
-            "line": pd.array(np.asarray(lines, dtype=object), dtype="Int64"),
+            "line": pd.array(lines, dtype="Int64"),
             "id": column(ids),
             "model": column(model),
             "action": column(action),
@@ -185,14 +185,20 @@ def combine_rejected(*frames: pd.DataFrame | None) -> pd.DataFrame:
         return _empty_rejected()
     out = pd.concat(parts, ignore_index=True)
     out = out.astype({c: object for c in REJECTED_COLUMNS if c != "line"}).astype({"line": "Int64"})
-    # Null models sort last; a single composite key keeps the sort stable and deterministic.
+    for column in ("id", "model"):
+        out[column] = out[column].where(out[column].notna(), None)
+    # np.lexsort sorts by the last key first; the row number as first key makes it stable.
+    # Null lines and null models sort last.
+    file_code = pd.factorize(out["file"].fillna(""), sort=True)[0]
+    model_code = pd.factorize(out["model"], sort=True)[0]  # -1 for null
+    model_code = np.where(model_code < 0, len(out), model_code)
     order = np.lexsort(
         (
             np.arange(len(out)),
-            out["model"].fillna("\U0010ffff").astype(str).to_numpy(),
-            out["line"].isna().to_numpy(),
+            model_code,
             out["line"].fillna(0).to_numpy(dtype=np.int64),
-            out["file"].fillna("").astype(str).to_numpy(),
+            out["line"].isna().to_numpy(),
+            file_code,
         )
     )
     return out.iloc[order].reset_index(drop=True)
@@ -200,6 +206,35 @@ def combine_rejected(*frames: pd.DataFrame | None) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------------
 # pedigree
+
+
+@dataclass(frozen=True)
+class _PedigreeRows:
+    """Pedigree rows as integer codes: one code per distinct ID string (``names[code]``).
+
+    ``sire``/``dam`` are codes, -1 for an unknown parent. ``year`` is float64 (NaN = missing),
+    ``sex`` an object array (``None`` = missing) and ``sex_class`` int8 (1 male, 2 female, 0
+    missing or another code); ``None`` when the column is absent.
+    """
+
+    lines: np.ndarray
+    id: np.ndarray
+    sire: np.ndarray
+    dam: np.ndarray
+    year: np.ndarray | None
+    sex: np.ndarray | None
+    sex_class: np.ndarray | None
+
+    def take(self, rows: np.ndarray) -> _PedigreeRows:
+        return _PedigreeRows(
+            lines=self.lines[rows],
+            id=self.id[rows],
+            sire=self.sire[rows],
+            dam=self.dam[rows],
+            year=None if self.year is None else self.year[rows],
+            sex=None if self.sex is None else self.sex[rows],
+            sex_class=None if self.sex_class is None else self.sex_class[rows],
+        )
 
 
 def clean_pedigree(
@@ -219,9 +254,13 @@ def clean_pedigree(
 
     Raises :class:`InputError` for a missing ID (or an ID equal to an unknown-parent code), a
     non-integer birth year, conflicting duplicate rows, an animal its own parent, an ID used as
-    both sire and dam, a sire recorded as female or a dam as male, a parent born after its
-    offspring, and a cycle (an animal its own ancestor). Identical duplicate rows (compared on
-    the columns above, after reading missing codes) are merged and reported in ``rejected``.
+    both sire and dam, a sire recorded with sex F or a dam with sex M, a parent born in a later
+    year than its offspring, and a cycle (an animal its own ancestor). Identical duplicate rows
+    (compared on the columns above, after reading missing codes) are merged into the first and
+    reported in ``rejected``.
+
+    Cost: one hashing pass over the 3n ID strings (``pd.factorize``); the checks then work on
+    integer codes, O(n).
     """
     columns = [str(c) for c in raw.columns]
     absent = [c for c in PEDIGREE_REQUIRED if c not in columns]
@@ -231,70 +270,64 @@ def clean_pedigree(
             f"columns found: {', '.join(_q(c) for c in columns) or '(none)'}. "
             "Name the columns id, sire, dam (optional: birth_year, sex)."
         )
-    unknown = frozenset(str(code) for code in unknown_parent) | {""}
+    unknown = sorted(frozenset(str(code) for code in unknown_parent) | {""})
+    n = len(raw)
     lines = _lines_of(raw)
-    ids = _text(raw["id"])
+    id_text, sire_text, dam_text = (_strings(raw[c]) for c in PEDIGREE_REQUIRED)
 
-    no_id = _isin(ids, unknown)
+    no_id = id_text.isin(unknown).to_numpy(dtype=bool)
     if no_id.any():
-        bad_lines = lines[no_id]
         raise InputError(
-            f"{source}: line(s) {_quote_list(bad_lines.tolist())} have no animal ID (empty or "
-            f"an unknown-parent code: {', '.join(_q(c) for c in sorted(unknown))}). "
+            f"{source}: line(s) {_quote_list(lines[no_id].tolist())} have no animal ID (empty or "
+            f"an unknown-parent code: {', '.join(_q(c) for c in unknown)}). "
             "Fill in the ID or delete the row."
         )
 
-    # Object columns throughout: pandas would otherwise infer its string dtype and turn None
-    # (unknown parent) into NaN.
-    frame = pd.DataFrame({"id": pd.Series(ids, dtype=object)})
-    for parent in ("sire", "dam"):
-        values = _text(raw[parent])
-        values[_isin(values, unknown)] = None
-        frame[parent] = pd.Series(values, dtype=object)
+    codes, uniques = pd.factorize(pd.concat([id_text, sire_text, dam_text], ignore_index=True))
+    names = np.append(np.asarray(uniques, dtype=object), None)  # names[-1] is None (unknown)
+    codes = codes.astype(np.int64)
+    sire = codes[n : 2 * n].copy()
+    dam = codes[2 * n :].copy()
+    sire[sire_text.isin(unknown).to_numpy(dtype=bool)] = -1
+    dam[dam_text.isin(unknown).to_numpy(dtype=bool)] = -1
+    year = sex = sex_class = None
     if "birth_year" in columns:
-        frame["birth_year"] = _birth_years(raw["birth_year"], lines, ids, source)
+        year = _birth_years(raw["birth_year"], lines, id_text, source)
     if "sex" in columns:
         sex = _text(raw["sex"])
         sex[_missing_mask(raw["sex"])] = None
-        frame["sex"] = pd.Series(sex, dtype=object)
+        upper = _strings(raw["sex"]).str.upper()
+        sex_class = np.zeros(n, dtype=np.int8)
+        sex_class[upper.isin(list(_MALE)).to_numpy(dtype=bool)] = 1
+        sex_class[upper.isin(list(_FEMALE)).to_numpy(dtype=bool)] = 2
+    rows = _PedigreeRows(lines, codes[:n], sire, dam, year, sex, sex_class)
 
-    frame, lines, rejected = _merge_duplicates(frame, lines, source)
-    _check_own_parent(frame, lines, source)
-    _check_sire_and_dam(frame, lines, source)
-
-    index = _index(frame["id"])
-    sire_pos = index.get_indexer(frame["sire"].to_numpy(dtype=object))
-    dam_pos = index.get_indexer(frame["dam"].to_numpy(dtype=object))
-    if "sex" in frame:
-        _check_parent_sex(frame, lines, sire_pos, dam_pos, source)
-    if "birth_year" in frame:
-        _check_birth_order(frame, lines, sire_pos, dam_pos, source)
-
+    rows, rejected = _merge_duplicates(rows, names, source)
+    position = np.full(len(names), -1, dtype=np.int64)  # code -> row of that animal, -1 none
+    position[rows.id] = np.arange(len(rows.id))
     # Parents without a row of their own, in order of first appearance (sire before dam).
-    parents = np.column_stack(
-        (frame["sire"].to_numpy(dtype=object), frame["dam"].to_numpy(dtype=object))
-    ).ravel()
-    parents = pd.unique(parents[pd.notna(parents)])
-    added_parents = parents[~_index(parents).isin(index)] if len(parents) else parents
+    parents = np.column_stack((rows.sire, rows.dam)).ravel()
+    parents = parents[parents >= 0]
+    added_parents = pd.unique(parents[position[parents] < 0])
+    _check_missing_code_parents(rows, names, added_parents, source)
+    _check_own_parent(rows, names, source)
+    _check_sire_and_dam(rows, names, source)
+    sire_pos = np.where(rows.sire >= 0, position[rows.sire], -1)
+    dam_pos = np.where(rows.dam >= 0, position[rows.dam], -1)
+    if rows.sex is not None:
+        _check_parent_sex(rows, names, sire_pos, dam_pos, source)
+    if rows.year is not None:
+        _check_birth_order(rows, names, sire_pos, dam_pos, source)
+    _check_cycles(rows, names, sire_pos, dam_pos, source)
 
-    known = index.append(_index(added_parents))
-    pheno = pd.unique(np.asarray([str(i) for i in phenotype_ids], dtype=object))
-    pheno = pheno[pheno != ""] if len(pheno) else pheno
-    clash = pheno[_isin(pheno, unknown)] if len(pheno) else pheno
-    if len(clash):
-        raise InputError(
-            f"{source}: phenotyped animal ID(s) {_quote_list([_q(i) for i in clash])} equal an "
-            "unknown-parent code; rename these animals in the phenotype file or change "
-            "unknown_parent in the config."
-        )
-    added_pheno = pheno[~_index(pheno).isin(known)] if len(pheno) else pheno
+    known = position >= 0
+    known[added_parents] = True
+    added_pheno = _phenotyped_to_add(phenotype_ids, names, known, unknown, source)
 
-    table = _assemble_pedigree(frame, added_parents, added_pheno)
-    _check_cycles(table, source)
-
+    table = _assemble_pedigree(rows, names, added_parents, added_pheno)
     summary = {
         "file": source,
-        "rows": int(len(raw)),
+        "rows": int(n),
         "animals": int(len(table)),
         "merged_duplicates": int(len(rejected)),
         "parents_added": int(len(added_parents)),
@@ -303,82 +336,99 @@ def clean_pedigree(
     return CleanedPedigree(table=table, rejected=combine_rejected(rejected), summary=summary)
 
 
-def _birth_years(column: pd.Series, lines: np.ndarray, ids: np.ndarray, source: str) -> pd.array:
-    """Birth years as Int64 (missing codes -> NA); a non-integer value is an error."""
+def _strings(series: pd.Series) -> pd.Series:
+    """A column as strings without nulls (null cells become ``""``), index dropped."""
+    if isinstance(series.dtype, pd.StringDtype) and not series.isna().any():
+        return series.reset_index(drop=True)
+    text = series.astype(object).where(series.notna(), "").astype(str)
+    return text.reset_index(drop=True)
+
+
+def _birth_years(
+    column: pd.Series, lines: np.ndarray, ids: pd.Series, source: str
+) -> np.ndarray:
+    """Birth years as float64 (missing codes -> NaN); a non-integer value is an error."""
     missing = _missing_mask(column)
     text = column.astype(object).where(~missing, None)
-    number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     with np.errstate(invalid="ignore"):
         bad = ~missing & ~(np.isfinite(number) & (number == np.round(number)))
     if bad.any():
         where = np.flatnonzero(bad)
-        shown = [f"line {lines[i]} ({_q(ids[i])}: {_q(text.iloc[i])})" for i in where[:_LIST_LIMIT]]
+        shown = [
+            f"line {lines[i]} ({_q(ids.iloc[i])}: {_q(text.iloc[i])})" for i in where[:_LIST_LIMIT]
+        ]
         more = f", ... ({len(where)} in all)" if len(where) > _LIST_LIMIT else ""
         raise InputError(
             f"{source}: birth_year is not a whole number on {', '.join(shown)}{more}. "
             "Write years as integers (e.g. 2019) or leave the cell empty."
         )
-    years = np.where(missing, 0, np.nan_to_num(number)).astype(np.int64)
-    return pd.arrays.IntegerArray(years, missing)
+    return np.where(missing, np.nan, number)
 
 
 def _merge_duplicates(
-    frame: pd.DataFrame, lines: np.ndarray, source: str
-) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """Merge identical duplicate rows (keep the first); conflicting duplicates are an error."""
-    repeated = frame["id"].duplicated(keep=False).to_numpy()
-    if not repeated.any():
-        return frame, lines, _empty_rejected()
-    subset = frame.loc[repeated]
-    distinct = subset.drop_duplicates()
-    conflicting = pd.unique(distinct["id"][distinct["id"].duplicated()].to_numpy(dtype=object))
+    rows: _PedigreeRows, names: np.ndarray, source: str
+) -> tuple[_PedigreeRows, pd.DataFrame]:
+    """Merge identical duplicate rows into the first; conflicting duplicates are an error."""
+    count = np.bincount(rows.id, minlength=len(names))
+    repeated = np.flatnonzero(count[rows.id] > 1)
+    if not len(repeated):
+        return rows, _empty_rejected()
+    sub = rows.take(repeated)
+    frame = pd.DataFrame({"id": sub.id, "sire": sub.sire, "dam": sub.dam})
+    if sub.year is not None:
+        frame["year"] = sub.year
+    if sub.sex is not None:
+        frame["sex"] = pd.Series(sub.sex, dtype=object)
+    distinct = frame.drop_duplicates()
+    conflicting = pd.unique(distinct["id"][distinct["id"].duplicated()].to_numpy())
     if len(conflicting):
         shown = []
-        for animal in conflicting[:_LIST_LIMIT]:
-            at = lines[np.flatnonzero(frame["id"].to_numpy(dtype=object) == animal)]
-            shown.append(f"{_q(animal)} (lines {', '.join(str(x) for x in at)})")
+        for code in conflicting[:_LIST_LIMIT]:
+            at = sub.lines[sub.id == code]
+            shown.append(f"{_q(names[code])} (lines {', '.join(str(x) for x in at)})")
         more = f", ... ({len(conflicting)} IDs in all)" if len(conflicting) > _LIST_LIMIT else ""
         raise InputError(
             f"{source}: animal(s) appear more than once with different parents, birth year or "
             f"sex: {'; '.join(shown)}{more}. Keep one correct row per animal."
         )
-    merged = frame.duplicated(keep="first").to_numpy()
-    kept_ids = _index(frame["id"].to_numpy(dtype=object)[~merged])
-    first = lines[~merged][kept_ids.get_indexer(frame["id"].to_numpy(dtype=object)[merged])]
-    detail = np.array([f"identical to line {x}" for x in first], dtype=object)
+    later = frame.duplicated(keep="first").to_numpy()
+    first_line = np.zeros(len(names), dtype=np.int64)
+    first_line[sub.id[~later]] = sub.lines[~later]
+    merged = repeated[later]
+    detail = np.array([f"identical to line {first_line[c]}" for c in sub.id[later]], dtype=object)
     rejected = _rejected_frame(
-        source, lines[merged], frame["id"].to_numpy(dtype=object)[merged], None, "merged",
-        "duplicate row", detail,
+        source, rows.lines[merged], names[rows.id[merged]], None, "merged", "duplicate row",
+        detail,
     )
-    keep = ~merged
-    return frame.loc[keep].reset_index(drop=True), lines[keep], rejected
+    keep = np.ones(len(rows.id), dtype=bool)
+    keep[merged] = False
+    return rows.take(np.flatnonzero(keep)), rejected
 
 
-def _check_own_parent(frame: pd.DataFrame, lines: np.ndarray, source: str) -> None:
-    ids = frame["id"].to_numpy(dtype=object)
-    own = (frame["sire"].to_numpy(dtype=object) == ids) | (frame["dam"].to_numpy(dtype=object) == ids)
-    if own.any():
-        where = np.flatnonzero(own)
-        shown = [f"{_q(ids[i])} (line {lines[i]})" for i in where[:_LIST_LIMIT]]
-        more = f", ... ({len(where)} in all)" if len(where) > _LIST_LIMIT else ""
+def _check_own_parent(rows: _PedigreeRows, names: np.ndarray, source: str) -> None:
+    own = np.flatnonzero((rows.sire == rows.id) | (rows.dam == rows.id))
+    if len(own):
+        shown = [f"{_q(names[rows.id[i]])} (line {rows.lines[i]})" for i in own[:_LIST_LIMIT]]
+        more = f", ... ({len(own)} in all)" if len(own) > _LIST_LIMIT else ""
         raise InputError(
             f"{source}: animal(s) recorded as their own parent: {', '.join(shown)}{more}. "
             "Correct the sire/dam or set it to the unknown-parent code."
         )
 
 
-def _check_sire_and_dam(frame: pd.DataFrame, lines: np.ndarray, source: str) -> None:
-    sires = frame["sire"].to_numpy(dtype=object)
-    dams = frame["dam"].to_numpy(dtype=object)
-    both = _index(pd.unique(sires[pd.notna(sires)])).intersection(
-        _index(pd.unique(dams[pd.notna(dams)])), sort=False
-    )
+def _check_sire_and_dam(rows: _PedigreeRows, names: np.ndarray, source: str) -> None:
+    as_sire = np.zeros(len(names), dtype=bool)
+    as_dam = np.zeros(len(names), dtype=bool)
+    as_sire[rows.sire[rows.sire >= 0]] = True
+    as_dam[rows.dam[rows.dam >= 0]] = True
+    both = np.flatnonzero(as_sire & as_dam)
     if len(both):
         shown = []
-        for animal in both[:_LIST_LIMIT]:
-            as_sire = lines[np.argmax(sires == animal)]
-            as_dam = lines[np.argmax(dams == animal)]
-            shown.append(f"{_q(animal)} (sire on line {as_sire}, dam on line {as_dam})")
+        for code in both[:_LIST_LIMIT]:
+            sire_line = rows.lines[np.argmax(rows.sire == code)]
+            dam_line = rows.lines[np.argmax(rows.dam == code)]
+            shown.append(f"{_q(names[code])} (sire on line {sire_line}, dam on line {dam_line})")
         more = f", ... ({len(both)} IDs in all)" if len(both) > _LIST_LIMIT else ""
         raise InputError(
             f"{source}: ID(s) used both as sire and as dam: {'; '.join(shown)}{more}. "
@@ -387,25 +437,21 @@ def _check_sire_and_dam(frame: pd.DataFrame, lines: np.ndarray, source: str) -> 
 
 
 def _check_parent_sex(
-    frame: pd.DataFrame, lines: np.ndarray, sire_pos: np.ndarray, dam_pos: np.ndarray, source: str
+    rows: _PedigreeRows, names: np.ndarray, sire_pos: np.ndarray, dam_pos: np.ndarray, source: str
 ) -> None:
-    """A sire recorded with sex F, or a dam with sex M (codes compared case-insensitively)."""
-    sex = frame["sex"].astype(object).where(frame["sex"].notna(), "").astype(str).str.upper()
-    sex = sex.to_numpy(dtype=object)
-    ids = frame["id"].to_numpy(dtype=object)
+    """A sire recorded with sex F, or a dam with sex M (M/MALE, F/FEMALE, any case)."""
     problems = []
-    for pos, role, wrong, word in ((sire_pos, "sire", _FEMALE, "F"), (dam_pos, "dam", _MALE, "M")):
-        has = pos >= 0
-        offspring = np.flatnonzero(has)
-        parent = pos[has]
-        bad = _isin(sex[parent], wrong)
-        for child, par in zip(offspring[bad][:_LIST_LIMIT], parent[bad][:_LIST_LIMIT]):
+    for pos, role, wrong, word in ((sire_pos, "sire", 2, "F"), (dam_pos, "dam", 1, "M")):
+        child = np.flatnonzero(pos >= 0)
+        child = child[rows.sex_class[pos[child]] == wrong]
+        for c in child[:_LIST_LIMIT]:
+            p = pos[c]
             problems.append(
-                f"{_q(ids[par])} has sex {word} (line {lines[par]}) but is the {role} of "
-                f"{_q(ids[child])} (line {lines[child]})"
+                f"{_q(names[rows.id[p]])} has sex {word} (line {rows.lines[p]}) but is the {role} "
+                f"of {_q(names[rows.id[c]])} (line {rows.lines[c]})"
             )
-        if bad.sum() > _LIST_LIMIT:
-            problems.append(f"... ({int(bad.sum())} {role} records in all)")
+        if len(child) > _LIST_LIMIT:
+            problems.append(f"... ({len(child)} such {role} records in all)")
     if problems:
         raise InputError(
             f"{source}: parent sex contradicts the sex column: {'; '.join(problems)}. "
@@ -414,25 +460,22 @@ def _check_parent_sex(
 
 
 def _check_birth_order(
-    frame: pd.DataFrame, lines: np.ndarray, sire_pos: np.ndarray, dam_pos: np.ndarray, source: str
+    rows: _PedigreeRows, names: np.ndarray, sire_pos: np.ndarray, dam_pos: np.ndarray, source: str
 ) -> None:
-    """A parent born in a later year than its offspring."""
-    year = frame["birth_year"].to_numpy(dtype=np.float64, na_value=np.nan)
-    ids = frame["id"].to_numpy(dtype=object)
+    """A parent born in a later year than its offspring (same year is allowed)."""
+    year = rows.year
     problems = []
     count = 0
     for pos, role in ((sire_pos, "sire"), (dam_pos, "dam")):
-        offspring = np.flatnonzero(pos >= 0)
-        parent = pos[offspring]
+        child = np.flatnonzero(pos >= 0)
         with np.errstate(invalid="ignore"):
-            bad = year[parent] > year[offspring]
-        count += int(bad.sum())
-        for child, par in zip(offspring[bad], parent[bad]):
-            if len(problems) >= _LIST_LIMIT:
-                break
+            child = child[year[pos[child]] > year[child]]
+        count += len(child)
+        for c in child[: _LIST_LIMIT - len(problems)]:
+            p = pos[c]
             problems.append(
-                f"{_q(ids[child])} (born {int(year[child])}, line {lines[child]}) has {role} "
-                f"{_q(ids[par])} born {int(year[par])} (line {lines[par]})"
+                f"{_q(names[rows.id[c]])} (born {int(year[c])}, line {rows.lines[c]}) has {role} "
+                f"{_q(names[rows.id[p]])} born {int(year[p])} (line {rows.lines[p]})"
             )
     if problems:
         more = f"; ... ({count} in all)" if count > len(problems) else ""
@@ -442,47 +485,98 @@ def _check_birth_order(
         )
 
 
-def _assemble_pedigree(
-    frame: pd.DataFrame, added_parents: np.ndarray, added_pheno: np.ndarray
-) -> pd.DataFrame:
-    extra = np.concatenate(
-        (np.asarray(added_parents, dtype=object), np.asarray(added_pheno, dtype=object))
+def _check_cycles(
+    rows: _PedigreeRows, names: np.ndarray, sire_pos: np.ndarray, dam_pos: np.ndarray, source: str
+) -> None:
+    """An animal that is its own ancestor; the message prints the loop, child -> parent."""
+    from henderson.pedigree import find_cycle  # imported late: pedigree builds on clean
+
+    loop = find_cycle(sire_pos, dam_pos)
+    if loop is None:
+        return
+    path = " -> ".join(str(names[rows.id[i]]) for i in [*loop, loop[0]])
+    at = ", ".join(f"{_q(names[rows.id[i]])} line {rows.lines[i]}" for i in loop[:_LIST_LIMIT])
+    raise InputError(
+        f"{source}: the pedigree has a cycle: {path} (each animal followed by one of its "
+        f"parents; {at}). An animal cannot be its own ancestor: fix the parent of one of them."
     )
-    n_old, n_new = len(frame), len(extra)
+
+
+def _check_missing_code_parents(
+    rows: _PedigreeRows, names: np.ndarray, added_parents: np.ndarray, source: str
+) -> None:
+    """A parent without a row whose ID is a missing-value code ("NA", ".") is almost surely an
+    unknown parent that ``unknown_parent`` does not list; adding it as an animal would give
+    all its "offspring" a common parent."""
+    suspect = added_parents[_isin(names[added_parents], MISSING_VALUES)]
+    if len(suspect):
+        shown = []
+        for code in suspect[:_LIST_LIMIT]:
+            first = np.flatnonzero((rows.sire == code) | (rows.dam == code))
+            shown.append(f"{_q(names[code])} (first on line {rows.lines[first[0]]}, "
+                         f"{len(first)} rows)")
+        raise InputError(
+            f"{source}: parent ID(s) {', '.join(shown)} look like missing-value codes but are "
+            "not unknown-parent codes. Add them to unknown_parent in the config, or give the "
+            "parent a row of its own if it is a real animal."
+        )
+
+
+def _phenotyped_to_add(
+    phenotype_ids: Iterable[str],
+    names: np.ndarray,
+    known: np.ndarray,
+    unknown: Sequence[str],
+    source: str,
+) -> np.ndarray:
+    """Phenotyped animals without a pedigree row, in order, as object array of IDs."""
+    pheno = pd.unique(np.asarray([str(i) for i in phenotype_ids if i is not None], dtype=object))
+    pheno = pheno[pheno != ""]
+    clash = pheno[_isin(pheno, unknown)]
+    if len(clash):
+        raise InputError(
+            f"{source}: phenotyped animal ID(s) {_quote_list([_q(i) for i in clash])} equal an "
+            "unknown-parent code; rename these animals in the phenotype file or change "
+            "unknown_parent in the config."
+        )
+    if not len(pheno):
+        return pheno
+    # Look every pedigree name up in the (usually smaller) set of phenotyped IDs.
+    hit = _index(pheno).get_indexer(names[:-1])
+    found = (hit >= 0) & known[:-1]
+    present = np.zeros(len(pheno), dtype=bool)
+    present[hit[found]] = True
+    return pheno[~present]
+
+
+def _assemble_pedigree(
+    rows: _PedigreeRows, names: np.ndarray, added_parents: np.ndarray, added_pheno: np.ndarray
+) -> pd.DataFrame:
+    n_old = len(rows.id)
+    extra = np.concatenate((names[added_parents], np.asarray(added_pheno, dtype=object)))
+    n_new = len(extra)
     none = np.full(n_new, None, dtype=object)
-    out = {
-        "id": np.concatenate((frame["id"].to_numpy(dtype=object), extra)),
-        "sire": np.concatenate((frame["sire"].to_numpy(dtype=object), none)),
-        "dam": np.concatenate((frame["dam"].to_numpy(dtype=object), none)),
-    }
-    table = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in out.items()})
-    if "birth_year" in frame:
-        table["birth_year"] = pd.concat(
-            [frame["birth_year"], pd.Series(pd.array([pd.NA] * n_new, dtype="Int64"))],
-            ignore_index=True,
+    table = pd.DataFrame(
+        {
+            "id": pd.Series(np.concatenate((names[rows.id], extra)), dtype=object),
+            "sire": pd.Series(np.concatenate((names[rows.sire], none)), dtype=object),
+            "dam": pd.Series(np.concatenate((names[rows.dam], none)), dtype=object),
+        }
+    )
+    if rows.year is not None:
+        year = np.concatenate((rows.year, np.full(n_new, np.nan)))
+        missing = np.isnan(year)
+        table["birth_year"] = pd.arrays.IntegerArray(
+            np.where(missing, 0, year).astype(np.int64), missing
         )
-    if "sex" in frame:
-        table["sex"] = pd.Series(
-            np.concatenate((frame["sex"].to_numpy(dtype=object), none)), dtype=object
-        )
+    if rows.sex is not None:
+        table["sex"] = pd.Series(np.concatenate((rows.sex, none)), dtype=object)
     origin = np.empty(n_old + n_new, dtype=object)
     origin[:n_old] = ORIGINS[0]
     origin[n_old : n_old + len(added_parents)] = ORIGINS[1]
     origin[n_old + len(added_parents) :] = ORIGINS[2]
     table["origin"] = pd.Series(origin, dtype=object)
     return table
-
-
-def _check_cycles(table: pd.DataFrame, source: str) -> None:
-    """An animal that is its own ancestor: ``sort_pedigree`` raises, naming the loop."""
-    from henderson.pedigree import sort_pedigree  # imported late: pedigree builds on clean
-
-    sort_pedigree(
-        table["id"].to_numpy(dtype=object),
-        table["sire"].to_numpy(dtype=object),
-        table["dam"].to_numpy(dtype=object),
-        source=source,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,14 +602,17 @@ def check_model_columns(
                             ("covariate", cols.covariates)):
             for column in names:
                 if column not in present:
-                    problems.append(f"model {_q(name)}: {role} column {_q(column)} is not in the table")
+                    problems.append(
+                        f"model {_q(name)}: {role} column {_q(column)} is not in the table"
+                    )
                 if column == id_column and role != "class":
                     problems.append(
                         f"model {_q(name)}: the ID column {_q(column)} cannot be a {role}"
                     )
                 elif roles.get(column, role) != role:
                     problems.append(
-                        f"model {_q(name)}: column {_q(column)} is both a {roles[column]} and a {role}"
+                        f"model {_q(name)}: column {_q(column)} is both a {roles[column]} "
+                        f"and a {role}"
                     )
                 roles.setdefault(column, role)
     if problems:
@@ -639,12 +736,15 @@ def model_records(
         drop |= mask
 
     def add(mask: np.ndarray, text: Any) -> None:
+        """Append ``text`` (a string, or a function of the row mask) to the rows' detail."""
         if not mask.any():
             return
-        piece = text[mask] if isinstance(text, np.ndarray) else text
+        piece = text(mask) if callable(text) else text
         sep = np.where(detail[mask] == "", "", "; ").astype(object)
         detail[mask] = detail[mask] + sep + piece
 
+    # A cleaned table has an ID on every row; checked again so records never lack one.
+    note(_missing_mask(table[id_column]), "missing id", f"column {id_column}: missing")
     for column in classes:
         note(_missing_mask(table[column]), "missing effect level", f"column {column}: missing")
 
@@ -655,29 +755,33 @@ def model_records(
         note(absent, "missing covariate", f"column {column}: missing")
         note(bad, "non-numeric covariate", _not_a_number(column, raw_text))
 
+    trait_absent: dict[str, np.ndarray] = {}
     trait_bad: dict[str, np.ndarray] = {}
     trait_text: dict[str, np.ndarray] = {}
     usable = np.zeros(n, dtype=bool)
+    any_bad = np.zeros(n, dtype=bool)
     for column in traits:
         absent, value, bad, raw_text = _parse_numbers(table[column])
         numbers[column] = value
-        trait_bad[column], trait_text[column] = bad, raw_text
+        trait_absent[column], trait_bad[column], trait_text[column] = absent, bad, raw_text
         usable |= ~absent & ~bad
-    any_bad = np.zeros(n, dtype=bool)
-    for column in traits:
-        any_bad |= trait_bad[column]
+        any_bad |= bad
     no_trait = ~usable
+    dropped = drop | no_trait
     for column in traits:
-        absent = _missing_mask(table[column])
-        add(no_trait & absent, f"column {column}: missing")
-        add(trait_bad[column], _not_a_number(column, trait_text[column]))
+        # Detail for dropped rows only: missing traits matter when none is left; a
+        # non-numeric value is always worth reporting.
+        add(no_trait & trait_absent[column], f"column {column}: missing")
+        add(dropped & trait_bad[column], _not_a_number(column, trait_text[column]))
     first = no_trait & ~drop
     reason[first & any_bad] = "non-numeric trait value"
     reason[first & ~any_bad] = "missing trait value"
     drop |= no_trait
 
     parts = [
-        _rejected_frame(source, lines[drop], ids[drop], model, "dropped", reason[drop], detail[drop])
+        _rejected_frame(
+            source, lines[drop], ids[drop], model, "dropped", reason[drop], detail[drop]
+        )
     ]
     keep = ~drop
     for column in traits:
@@ -686,7 +790,7 @@ def model_records(
             parts.append(
                 _rejected_frame(
                     source, lines[mask], ids[mask], model, "set missing",
-                    "non-numeric trait value", _not_a_number(column, trait_text[column])[mask],
+                    "non-numeric trait value", _not_a_number(column, trait_text[column])(mask),
                 )
             )
     rejected = combine_rejected(*parts)
@@ -715,9 +819,15 @@ def _parse_numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return absent, value, bad, text.to_numpy(dtype=object)
 
 
-def _not_a_number(column: str, text: np.ndarray) -> np.ndarray:
-    shown = np.where(pd.isna(text), "", text).astype(object)
-    return (f"column {column}: '" + shown + "' is not a number").astype(object)
+def _not_a_number(column: str, text: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Detail text for the masked rows of a column: "column c: 'abc' is not a number"."""
+
+    def build(mask: np.ndarray) -> np.ndarray:
+        shown = text[mask].astype(object)
+        shown[pd.isna(shown)] = ""
+        return (f"column {column}: '" + shown + "' is not a number").astype(object)
+
+    return build
 
 
 def clean_summary(pedigree: CleanedPedigree | None, phenotypes: CleanedPhenotypes) -> dict:
