@@ -6,8 +6,9 @@ Animals are born in ``n_generations`` yearly birth cohorts (cohort ``g`` is born
 ``start_year + g``). Cohort 0 is the base: its animals have unknown parents. The parents of
 cohort ``g >= 1`` come from earlier cohorts, so generations overlap: sires are males born in the
 previous ``SIRE_YEARS`` cohorts, dams are females born in the previous ``DAM_YEARS`` cohorts. Only
-``ceil(sire_fraction * cohort_size)`` sires (at least 2) are used per cohort and dams are culled to
-the best ``DAM_KEEP`` of the candidates, so inbreeding accrues. After the base, a small fraction of
+``ceil(sire_fraction * cohort_size)`` sires (at least 2, at most ``max_sires``) are used per
+cohort, a sire is not mated to his own recorded daughters, and dams are culled to the best
+``DAM_KEEP`` of the candidates, so inbreeding accrues. After the base, a small fraction of
 sires and of dams is recorded as unknown (``"0"``).
 
 Genetics
@@ -15,13 +16,16 @@ Genetics
 With ``q`` genetic effects per animal (``q = t`` direct effects, or ``2t`` when a maternal effect
 is simulated: ``[a_1..a_t, m_1..m_t]``) and base covariance ``G0`` (q x q):
 
-* founders: ``u_i ~ N(0, G0)``;
-* offspring: ``u_i = (u_s + u_d) / 2 + phi_i``, ``phi_i ~ N(0, b_i G0)`` with the Mendelian
+* every animal: ``u_i = (u_s + u_d) / 2 + phi_i``, ``phi_i ~ N(0, b_i G0)`` with the Mendelian
   sampling factor ``b_i = 1/2 - (F_s + F_d) / 4``, where ``F_s, F_d`` are the parents' true
-  inbreeding coefficients (exact, computed by the Meuwissen & Luo (1992) path method).
-* an unknown parent is an unrelated, non-inbred base animal (its ``u ~ N(0, G0)`` is drawn but not
-  recorded). The recorded pedigree is therefore exact for the simulated values: the numerator
-  relationship matrix of ``pedigree.csv`` is the true covariance structure ``A (x) G0``.
+  inbreeding coefficients (exact, computed by the Meuwissen & Luo (1992) path method);
+* an unknown parent is an unrelated, non-inbred base animal outside the pedigree: its
+  ``u ~ N(0, G0)`` is drawn but not recorded. Founders thus have ``u_i ~ N(0, G0)``, and the
+  maternal effect on a record of an animal with unknown dam is that unrecorded dam's ``m``.
+
+The recorded pedigree is therefore exact for the simulated values: the numerator relationship
+matrix of ``pedigree.csv`` is the true covariance structure, ``Var(u) = A (x) G0``. (The maternal
+effects of unrecorded dams are not in the pedigree; a model sees them as residual noise.)
 
 Phenotypes
 ----------
@@ -43,19 +47,21 @@ same tables, and without selection the pedigree equals ``simulate_pedigree(n_ani
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import re
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numba
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from henderson import __version__
 from henderson.errors import ConfigError, HendersonError
+from henderson.io import write_json
 
 Matrix = tuple[tuple[float, ...], ...]
 
@@ -77,7 +83,7 @@ TRAIT_NAMES = ("weaning_weight", "yearling_weight", "fat_depth")
 _TRAIT_DEFAULTS: dict[str, dict[str, float]] = {
     "weaning_weight": {"mean": 220.0, "sex": 6.0, "age_slope": 0.05, "va": 20.0, "ve": 40.0},
     "yearling_weight": {"mean": 380.0, "sex": 10.0, "age_slope": 0.08, "va": 30.0, "ve": 50.0},
-    "fat_depth": {"mean": 6.0, "sex": -1.0, "age_slope": 0.01, "va": 5.0, "ve": 10.0},
+    "fat_depth": {"mean": 10.0, "sex": -0.8, "age_slope": 0.01, "va": 1.0, "ve": 2.0},
 }
 _GENERIC_TRAIT = {"mean": 100.0, "sex": 4.0, "age_slope": 0.05, "va": 20.0, "ve": 40.0}
 # Genetic / residual correlations among the three named traits; others correlate 0.2 / 0.1.
@@ -151,8 +157,12 @@ def _correlation(t: int, base: np.ndarray, other: float) -> np.ndarray:
 
 
 def _scale(corr: np.ndarray, variances: np.ndarray) -> np.ndarray:
+    """Covariance from correlations and variances, rounded to 6 decimals (so that the values
+    written to config.yaml and truth.json are exactly the simulated ones)."""
     sd = np.sqrt(variances)
-    return corr * np.outer(sd, sd)
+    cov = np.round(corr * np.outer(sd, sd), 6)
+    np.fill_diagonal(cov, np.round(variances, 6))
+    return cov
 
 
 @dataclass(frozen=True)
@@ -183,8 +193,9 @@ class SimulationSpec:
             default 0.1 with several traits, 0 with one. A record keeps at least one trait.
         h2: if given, residual variances are set so that
             ``sigma2_a / (sigma2_a + sigma2_m + sigma2_pe + sigma2_e) = h2`` for every trait
-            (residual correlations kept).
+            (residual correlations kept; values rounded to 6 decimals).
         sire_fraction: sires used per cohort as a fraction of the cohort size (at least 2).
+        max_sires: at most this many sires per cohort (keeps inbreeding accruing in large runs).
         unknown_sire: fraction of non-base animals whose sire is recorded as unknown.
         unknown_dam: fraction of non-base animals whose dam is recorded as unknown.
         start_year: birth year of the base cohort.
@@ -207,14 +218,15 @@ class SimulationSpec:
     missing_fraction: float | None = None
     h2: float | None = None
     sire_fraction: float = 0.02
+    max_sires: int = 100
     unknown_sire: float = 0.03
     unknown_dam: float = 0.02
     start_year: int = 2010
 
     def __post_init__(self) -> None:
         _check_pedigree_args(
-            self.n_animals, self.seed, self.n_generations, self.sire_fraction,
-            self.unknown_sire, self.unknown_dam, self.start_year,
+            self.n_animals, self.seed, self.n_generations, self.sire_fraction, self.max_sires,
+            self.unknown_sire, self.unknown_dam, self.start_year, "SimulationSpec.",
         )
         for name, minimum in (("n_herds", 1), ("traits", 1), ("records_per_animal", 1)):
             value = getattr(self, name)
@@ -233,7 +245,9 @@ class SimulationSpec:
             missing = 0.1 if t > 1 else 0.0
         _check_fraction("missing_fraction", missing, high_open=True)
         if t == 1 and missing > 0:
-            raise ConfigError("SimulationSpec.missing_fraction applies to several traits; use 0 with one trait.")
+            raise ConfigError(
+                "SimulationSpec.missing_fraction applies to several traits; use 0 with one trait."
+            )
         object.__setattr__(self, "missing_fraction", float(missing))
 
         defaults = _trait_defaults(trait_names(t))
@@ -245,10 +259,10 @@ class SimulationSpec:
 
         gm = gam = None
         if self.maternal:
-            gm = (_MATERNAL_RATIO * ga if self.maternal_covariance is None
+            gm = (np.round(_MATERNAL_RATIO * ga, 6) if self.maternal_covariance is None
                   else _as_matrix("maternal_covariance", self.maternal_covariance, t))
             _check_covariance("maternal_covariance", gm)
-            gam = (_DIRECT_MATERNAL_CORR * math.sqrt(_MATERNAL_RATIO) * ga
+            gam = (np.round(_DIRECT_MATERNAL_CORR * math.sqrt(_MATERNAL_RATIO) * ga, 6)
                    if self.direct_maternal_covariance is None
                    else _as_matrix("direct_maternal_covariance", self.direct_maternal_covariance, t))
             _check_covariance("genetic_covariance with maternal effects", np.block([[ga, gam], [gam.T, gm]]))
@@ -263,7 +277,7 @@ class SimulationSpec:
 
         pe = None
         if self.records_per_animal > 1:
-            pe = (_PE_RATIO * re if self.pe_covariance is None
+            pe = (np.round(_PE_RATIO * re, 6) if self.pe_covariance is None
                   else _as_matrix("pe_covariance", self.pe_covariance, t))
             _check_covariance("pe_covariance", pe)
         elif self.pe_covariance is not None:
@@ -309,33 +323,39 @@ class SimulationSpec:
         return np.block([[ga, gam], [gam.T, gm]])
 
 
-def _check_fraction(name: str, value: Any, *, low_open: bool = False, high_open: bool = False) -> None:
+def _check_fraction(
+    name: str, value: Any, *, low_open: bool = False, high_open: bool = False, where: str = "SimulationSpec."
+) -> None:
     ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and np.isfinite(value)
     if ok:
         ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
     if not ok:
         lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
-        raise ConfigError(f"SimulationSpec.{name} must be a number in {lo}0, 1{hi}, got {value!r}.")
+        raise ConfigError(f"{where}{name} must be a number in {lo}0, 1{hi}, got {value!r}.")
 
 
 def _check_pedigree_args(
-    n_animals: Any, seed: Any, n_generations: Any, sire_fraction: Any,
-    unknown_sire: Any, unknown_dam: Any, start_year: Any,
+    n_animals: Any, seed: Any, n_generations: Any, sire_fraction: Any, max_sires: Any,
+    unknown_sire: Any, unknown_dam: Any, start_year: Any, where: str,
 ) -> None:
+    """Validate the pedigree settings; ``where`` prefixes the names in messages."""
     if not _is_int(n_generations) or n_generations < 1:
-        raise ConfigError(f"n_generations must be an integer >= 1, got {n_generations!r}.")
+        raise ConfigError(f"{where}n_generations must be an integer >= 1, got {n_generations!r}.")
     if not _is_int(n_animals) or n_animals < 10 * n_generations:
         raise ConfigError(
-            f"n_animals must be an integer >= 10 * n_generations = {10 * n_generations}, got "
-            f"{n_animals!r}; use more animals or fewer generations."
+            f"{where}n_animals must be an integer of at least 10 animals per generation "
+            f"({10 * n_generations} for {n_generations}), got {n_animals!r}; use more animals or "
+            "fewer generations."
         )
     if not _is_int(seed) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
+        raise ConfigError(f"{where}seed must be a non-negative integer, got {seed!r}.")
     if not _is_int(start_year):
-        raise ConfigError(f"start_year must be an integer, got {start_year!r}.")
-    _check_fraction("sire_fraction", sire_fraction, low_open=True)
-    _check_fraction("unknown_sire", unknown_sire, high_open=True)
-    _check_fraction("unknown_dam", unknown_dam, high_open=True)
+        raise ConfigError(f"{where}start_year must be an integer, got {start_year!r}.")
+    _check_fraction("sire_fraction", sire_fraction, low_open=True, where=where)
+    if not _is_int(max_sires) or max_sires < 2:
+        raise ConfigError(f"{where}max_sires must be an integer >= 2, got {max_sires!r}.")
+    _check_fraction("unknown_sire", unknown_sire, high_open=True, where=where)
+    _check_fraction("unknown_dam", unknown_dam, high_open=True, where=where)
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,12 +380,20 @@ def _cohort_offsets(n_animals: int, n_generations: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(size)])
 
 
-def _rank(key: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
-    """Candidate order: by descending score (NaN last), ties and no score broken by ``key``."""
+def _top(candidates: np.ndarray, count: int, key: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
+    """The ``count`` best candidates, returned in increasing index order.
+
+    Best means highest score (NaN ranks last), ties broken by the random ``key``; without
+    scores the choice is random (smallest keys). ``candidates``, ``key``, ``scores``: ``(c,)``.
+    """
+    if count >= candidates.size:
+        return candidates
     if scores is None:
-        return np.argsort(key, kind="stable")
-    s = np.where(np.isnan(scores), -np.inf, scores)
-    return np.lexsort((key, -s))
+        chosen = np.argpartition(key, count - 1)[:count]
+    else:
+        s = np.where(np.isnan(scores), -np.inf, scores)
+        chosen = np.lexsort((key, -s))[:count]
+    return np.sort(candidates[chosen])
 
 
 def _build_structure(
@@ -373,6 +401,7 @@ def _build_structure(
     rng: np.random.Generator,
     n_generations: int,
     sire_fraction: float,
+    max_sires: int,
     unknown_sire: float,
     unknown_dam: float,
     score: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -382,8 +411,9 @@ def _build_structure(
 
     ``score(candidates)`` ranks parent candidates (higher is better; None: random choice);
     ``on_cohort(start, stop, sire, dam, male)`` is called once the parents of animals
-    ``start..stop-1`` are set (the arrays are those being filled), so that their genetic values and records exist before the next cohort's parents are chosen.
-    Every cohort makes the same random draws whatever ``score`` returns.
+    ``start..stop-1`` are set (the arrays passed are those being filled), so that their genetic
+    values and records exist before the next cohort's parents are chosen. Every cohort makes the
+    same random draws whatever ``score`` returns.
     """
     offsets = _cohort_offsets(n_animals, n_generations)
     sire = np.full(n_animals, -1, dtype=np.int64)
@@ -402,10 +432,10 @@ def _build_structure(
             cand_s = lo_s + np.flatnonzero(male[lo_s:start])
             cand_d = lo_d + np.flatnonzero(~male[lo_d:start])
             key_s, key_d = rng.random(cand_s.size), rng.random(cand_d.size)
-            n_sires = min(cand_s.size, max(2, math.ceil(sire_fraction * size)))
+            n_sires = min(cand_s.size, max(2, min(max_sires, math.ceil(sire_fraction * size))))
             n_dams = min(cand_d.size, max(2, math.ceil(DAM_KEEP * cand_d.size)))
-            sires = cand_s[_rank(key_s, None if score is None else score(cand_s))[:n_sires]]
-            dams = cand_d[_rank(key_d, None if score is None else score(cand_d))[:n_dams]]
+            sires = _top(cand_s, n_sires, key_s, None if score is None else score(cand_s))
+            dams = _top(cand_d, n_dams, key_d, None if score is None else score(cand_d))
             pick_s = rng.integers(0, n_sires, size)
             if n_dams >= size:
                 pick_d = rng.permutation(n_dams)[:size]
@@ -423,32 +453,47 @@ def _build_structure(
     return _Structure(sire, dam, cohort, offsets, male)
 
 
-def _make_ids(n: int, prefix: str = "A") -> np.ndarray:
-    """IDs ``prefix`` + zero-padded 1-based number (at least 7 digits), as a numpy str array."""
+def _make_ids(n: int, prefix: str = "A") -> pa.StringArray:
+    """IDs ``prefix`` + zero-padded 1-based number (at least 7 digits): ``A0000001``, ...
+
+    Built as an Arrow string array straight from a fixed-width byte buffer, which is what keeps a
+    million-animal pedigree fast (pandas' ``str`` columns are Arrow-backed).
+    """
     width = max(7, len(str(n)))
-    numbers = np.arange(1, n + 1, dtype=np.int64)
     head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
-    buf = np.empty((n, head.size + width), dtype=np.uint8)
+    size = head.size + width
+    numbers = np.arange(1, n + 1, dtype=np.int64)
+    buf = np.empty((n, size), dtype=np.uint8)
     buf[:, : head.size] = head
     for k in range(width):
-        buf[:, head.size + width - 1 - k] = 48 + (numbers // 10**k) % 10
-    return buf.view(f"S{head.size + width}").ravel().astype(f"U{head.size + width}")
+        buf[:, size - 1 - k] = 48 + (numbers // 10**k) % 10
+    offsets = np.arange(0, n * size + 1, size, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf)).cast(pa.string())
 
 
-def _pedigree_frame(structure: _Structure, start_year: int) -> tuple[pd.DataFrame, np.ndarray]:
+def _take(labels: pa.Array, index: np.ndarray) -> pd.Series:
+    """``labels[index]`` as a pandas ``str`` Series (index: int array into labels)."""
+    return pd.Series(labels.take(pa.array(index, type=pa.int64())), dtype="str")
+
+
+def _pedigree_frame(structure: _Structure, start_year: int) -> tuple[pd.DataFrame, pa.Array]:
+    """Pedigree table and the Arrow array of IDs (row i has ID ``ids[i]``)."""
     n = structure.sire.size
     ids = _make_ids(n)
-    labels = np.concatenate([np.array(["0"], dtype=ids.dtype), ids])
+    labels = pa.concat_arrays([pa.array(["0"], type=pa.string()), ids])
     frame = pd.DataFrame(
         {
-            "id": ids,
-            "sire": labels[structure.sire + 1],
-            "dam": labels[structure.dam + 1],
+            "id": pd.Series(ids, dtype="str"),
+            "sire": _take(labels, structure.sire + 1),
+            "dam": _take(labels, structure.dam + 1),
             "birth_year": (start_year + structure.cohort).astype(np.int64),
-            "sex": np.where(structure.male, "M", "F"),
+            "sex": _take(_SEX_LABELS, structure.male.astype(np.int64)),
         }
     )
     return frame, ids
+
+
+_SEX_LABELS = pa.array(["F", "M"], type=pa.string())
 
 
 def simulate_pedigree(
@@ -457,6 +502,7 @@ def simulate_pedigree(
     *,
     n_generations: int = 10,
     sire_fraction: float = 0.02,
+    max_sires: int = 100,
     unknown_sire: float = 0.03,
     unknown_dam: float = 0.02,
     start_year: int = 2010,
@@ -468,6 +514,7 @@ def simulate_pedigree(
         seed: seed of the random draws.
         n_generations: yearly birth cohorts; cohort 0 is the base (unknown parents).
         sire_fraction: sires used per cohort, as a fraction of its size (at least 2).
+        max_sires: at most this many sires per cohort.
         unknown_sire, unknown_dam: fraction of non-base animals with that parent unknown.
         start_year: birth year of the base cohort.
 
@@ -480,9 +527,14 @@ def simulate_pedigree(
     Raises:
         ConfigError: an argument out of range.
     """
-    _check_pedigree_args(n_animals, seed, n_generations, sire_fraction, unknown_sire, unknown_dam, start_year)
+    _check_pedigree_args(
+        n_animals, seed, n_generations, sire_fraction, max_sires, unknown_sire, unknown_dam, start_year,
+        "simulate_pedigree: ",
+    )
     rng_ped, _, _ = _streams(seed)
-    structure = _build_structure(n_animals, rng_ped, n_generations, sire_fraction, unknown_sire, unknown_dam)
+    structure = _build_structure(
+        n_animals, rng_ped, n_generations, sire_fraction, max_sires, unknown_sire, unknown_dam
+    )
     frame, _ = _pedigree_frame(structure, start_year)
     return frame
 
@@ -642,19 +694,19 @@ def simulate(spec: SimulationSpec) -> SimulatedData:
     def on_cohort(start: int, stop: int, sire: np.ndarray, dam: np.ndarray, male: np.ndarray) -> None:
         size = stop - start
         s, dm = sire[start:stop], dam[start:stop]
+        # Every animal, founders included, is the offspring of its parents; an unknown parent is
+        # an unrecorded base animal (a "phantom", u ~ N(0, G0), F = 0). So founders get
+        # u = (z1 + z2)/2 + sqrt(1/2) z0 ~ N(0, G0), and their records carry the maternal value
+        # of their phantom dam, correlated with their own value as for any dam.
         z = rng_gen.standard_normal((3, size, q)) @ chol_g.T  # Mendelian, phantom sire, phantom dam
-        if start == 0:
-            u[start:stop] = z[0]
-        else:
-            b = _mendelian_factor(s, dm, f)
-            # an unknown parent is a base animal outside the pedigree: d = b + 1/4 per such parent
-            d[start:stop] = b + 0.25 * ((s < 0).astype(float) + (dm < 0))
-            _inbreeding_block(sire, dam, d, f, start, stop)
-            us = np.where((s >= 0)[:, None], u[np.maximum(s, 0)], z[1])
-            ud = np.where((dm >= 0)[:, None], u[np.maximum(dm, 0)], z[2])
-            u[start:stop] = 0.5 * (us + ud) + np.sqrt(b)[:, None] * z[0]
-            if spec.maternal:
-                m_dam[start:stop] = ud[:, t:]
+        b = _mendelian_factor(s, dm, f)
+        d[start:stop] = b + 0.25 * ((s < 0).astype(float) + (dm < 0))  # phantom parents' share
+        _inbreeding_block(sire, dam, d, f, start, stop)
+        us = np.where((s >= 0)[:, None], u[np.maximum(s, 0)], z[1])
+        ud = np.where((dm >= 0)[:, None], u[np.maximum(dm, 0)], z[2])
+        u[start:stop] = 0.5 * (us + ud) + np.sqrt(b)[:, None] * z[0]
+        if spec.maternal:
+            m_dam[start:stop] = ud[:, t:]
         if chol_pe is not None:
             pe[start:stop] = rng_gen.standard_normal((size, t)) @ chol_pe.T
         random_herd = rng_rec.integers(0, spec.n_herds, size)
@@ -693,7 +745,8 @@ def simulate(spec: SimulationSpec) -> SimulatedData:
 
     score = None if spec.selection == "none" else (lambda cand: score_value[cand])
     structure = _build_structure(
-        n, rng_ped, spec.n_generations, spec.sire_fraction, spec.unknown_sire, spec.unknown_dam,
+        n, rng_ped, spec.n_generations, spec.sire_fraction, spec.max_sires, spec.unknown_sire,
+        spec.unknown_dam,
         score=score, on_cohort=on_cohort,
     )
     pedigree, ids = _pedigree_frame(structure, spec.start_year)
@@ -702,20 +755,22 @@ def simulate(spec: SimulationSpec) -> SimulatedData:
     age = np.concatenate([c[2] for c in chunks])
     y = np.concatenate([c[3] for c in chunks])
     herd_labels = _herd_labels(spec.n_herds)
+    hy_labels = pa.array(
+        [f"{h}_{spec.start_year + yr}" for h in herd_labels for yr in range(n_years)], type=pa.string()
+    )
     columns: dict[str, Any] = {
-        "id": ids[animals],
-        "herd_year": np.char.add(np.char.add(herd_labels[herd[animals]], "_"),
-                                 (spec.start_year + year).astype(str)),
-        "sex": np.where(structure.male[animals], "M", "F"),
+        "id": _take(ids, animals),
+        "herd_year": _take(hy_labels, herd[animals] * n_years + year),
+        "sex": _take(_SEX_LABELS, structure.male[animals].astype(np.int64)),
         "age": age.astype(np.int64),
     }
     if spec.maternal:
-        columns["dam"] = pedigree["dam"].to_numpy()[animals]
+        columns["dam"] = pedigree["dam"].iloc[animals].reset_index(drop=True)
     for k, name in enumerate(spec.trait_names):
         columns[name] = y[:, k]
     phenotypes = pd.DataFrame(columns)
 
-    truth_cols: dict[str, Any] = {"id": ids}
+    truth_cols: dict[str, Any] = {"id": pd.Series(ids, dtype="str")}
     for k, name in enumerate(spec.trait_names):
         truth_cols[f"tbv_{name}"] = np.round(u[:, k], TBV_DECIMALS)
     if spec.maternal:
@@ -758,7 +813,7 @@ def _parameters(
     return {
         "generator": f"henderson.simulate (henderson {__version__})",
         "seed": spec.seed,
-        "command": _command_line(spec),
+        "arguments": _command_line(spec),
         "spec": {k: (matrix(v) if k.endswith("covariance") else v) for k, v in asdict(spec).items()},
         "traits": names,
         "variances": {
@@ -826,14 +881,21 @@ def _command_line(spec: SimulationSpec) -> str:
         records_per_animal=spec.records_per_animal, fraction_phenotyped=spec.fraction_phenotyped,
         selection=spec.selection, missing_fraction=spec.missing_fraction, h2=spec.h2,
     )
+    text = " ".join(args)
     if asdict(reference) != asdict(spec):
-        args.append("(plus settings only available through SimulationSpec; see truth.json)")
-    return " ".join(args)
+        text += " (plus SimulationSpec settings the command line does not offer; see truth.json)"
+    return text
 
 
 def _num(x: float) -> str:
-    text = format(float(x), ".10g")
-    return text if any(c in text for c in ".en") else text  # integers stay "20"
+    """Shortest exact text of a float that YAML 1.1 readers (PyYAML) also read as a float."""
+    text = repr(float(x))
+    if text.endswith(".0"):
+        return text[:-2]  # 20.0 -> 20
+    mantissa, sep, exponent = text.partition("e")
+    if sep and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"  # PyYAML reads 1e-05 as a string, 1.0e-05 as a float
+    return text
 
 
 def _yaml_matrix(arr: Matrix) -> str:
@@ -847,7 +909,7 @@ def config_yaml(spec: SimulationSpec) -> str:
     names = spec.trait_names
     model = names[0] if len(names) == 1 else "multi_trait"
     lines = [
-        f"# Generated by henderson.simulate (henderson {__version__}) with: {_command_line(spec)}",
+        f"# Generated by the henderson {__version__} simulator, with the arguments: {_command_line(spec)}",
         "# Paths are relative to the simulation directory; variances are the simulated ones",
         "# (true values in truth.csv, every parameter in truth.json).",
         "pedigree: pedigree.csv",
@@ -870,6 +932,8 @@ def config_yaml(spec: SimulationSpec) -> str:
         lines.append("      pe: {type: iid, column: id}")
         variances.append(("pe", spec.pe_covariance))
     variances.append(("residual", spec.residual_covariance))
+    if spec.maternal:
+        lines.append("    # animal.dam: covariance of the direct effect (rows) with the maternal effect (columns)")
     if len(names) == 1:
         inner = ", ".join(f"{key}: {_yaml_matrix(val)}" for key, val in variances if val is not None)
         lines.append(f"    variances: {{{inner}}}")
@@ -889,17 +953,18 @@ def write_simulation(data: SimulatedData, out_dir: str | Path) -> None:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a directory; choose another --out.")
-    (out / "config").mkdir(parents=True, exist_ok=True)
-    csv = {"index": False, "lineterminator": "\n", "na_rep": ""}
-    data.pedigree.to_csv(out / "pedigree.csv", **csv)
-    data.phenotypes.to_csv(out / "phenotypes.csv", **csv)
-    data.truth.to_csv(out / "truth.csv", **csv)
-    with open(out / "truth.json", "w", encoding="utf-8") as handle:
-        json.dump(data.parameters, handle, indent=2, allow_nan=False)
-        handle.write("\n")
     spec = SimulationSpec(**data.parameters["spec"])
-    with open(out / "config" / "config.yaml", "w", encoding="utf-8") as handle:
-        handle.write(config_yaml(spec))
+    csv = {"index": False, "lineterminator": "\n", "na_rep": ""}
+    try:
+        (out / "config").mkdir(parents=True, exist_ok=True)
+        data.pedigree.to_csv(out / "pedigree.csv", **csv)
+        data.phenotypes.to_csv(out / "phenotypes.csv", **csv)
+        data.truth.to_csv(out / "truth.csv", **csv)
+        write_json(data.parameters, out / "truth.json")
+        with open(out / "config" / "config.yaml", "w", encoding="utf-8") as handle:
+            handle.write(config_yaml(spec))
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot write the simulation there ({exc}); choose another --out.") from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -916,21 +981,22 @@ def _parser() -> argparse.ArgumentParser:
             "configuration that evaluates them at the true variances) into --out."
         ),
     )
-    parser.add_argument("--animals", type=int, required=True, help="number of animals (pedigree rows)")
-    parser.add_argument("--seed", type=int, required=True, help="random seed (same seed, same files)")
-    parser.add_argument("--out", required=True, help="output directory (created if needed)")
-    parser.add_argument("--generations", type=int, default=10, help="yearly birth cohorts (default 10)")
-    parser.add_argument("--herds", type=int, default=20, help="number of herds (default 20)")
-    parser.add_argument("--traits", type=int, default=1, help="number of traits (default 1)")
+    add = parser.add_argument
+    add("--animals", type=int, required=True, metavar="N", help="number of animals (pedigree rows)")
+    add("--seed", type=int, required=True, metavar="S", help="random seed (same seed, same files)")
+    add("--out", required=True, metavar="DIR", help="output directory (created if needed)")
+    add("--generations", type=int, default=10, metavar="G", help="yearly birth cohorts (default 10)")
+    add("--herds", type=int, default=20, metavar="H", help="number of herds (default 20)")
+    add("--traits", type=int, default=1, metavar="T", help="number of traits (default 1)")
     parser.add_argument(
         "--maternal", action="store_true", help="add a maternal genetic effect of the dam"
     )
     parser.add_argument(
-        "--records-per-animal", type=int, default=1,
+        "--records-per-animal", type=int, default=1, metavar="K",
         help="records per phenotyped animal; above 1 adds a permanent environment effect",
     )
     parser.add_argument(
-        "--h2", type=float, default=None,
+        "--h2", type=float, default=None, metavar="H2",
         help="heritability; sets the residual variances (default: sigma2_a 20, sigma2_e 40)",
     )
     parser.add_argument(
@@ -938,11 +1004,11 @@ def _parser() -> argparse.ArgumentParser:
         help="how parents are chosen: truncation on own phenotype (default), on true BV, or none",
     )
     parser.add_argument(
-        "--fraction-phenotyped", type=float, default=0.8,
+        "--fraction-phenotyped", type=float, default=0.8, metavar="P",
         help="fraction of animals with records (default 0.8)",
     )
     parser.add_argument(
-        "--missing-fraction", type=float, default=None,
+        "--missing-fraction", type=float, default=None, metavar="P",
         help="fraction of trait values missing per record (default 0.1 with several traits)",
     )
     return parser
@@ -965,9 +1031,7 @@ def main(argv: list[str] | None = None) -> int:
         data = simulate(spec)
         write_simulation(data, args.out)
     except HendersonError as exc:
-        message = str(exc).replace("SimulationSpec.", "")
-        for field_name, flag in _FLAGS.items():
-            message = message.replace(field_name, flag)
+        message = re.sub(r"SimulationSpec\.(\w+)", lambda m: _FLAGS.get(m.group(1), m.group(1)), str(exc))
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {message}", file=sys.stderr)
         return 2
@@ -982,7 +1046,8 @@ def main(argv: list[str] | None = None) -> int:
 _FLAGS = {
     "n_animals": "--animals", "n_generations": "--generations", "n_herds": "--herds",
     "records_per_animal": "--records-per-animal", "fraction_phenotyped": "--fraction-phenotyped",
-    "missing_fraction": "--missing-fraction", "traits": "--traits", "seed": "--seed",
+    "missing_fraction": "--missing-fraction", "traits": "--traits", "seed": "--seed", "h2": "--h2",
+    "residual_covariance": "the residual covariance",
 }
 
 
