@@ -15,7 +15,8 @@ prediction error covariance of û − u (PEV = diag of the random part of C⁻¹
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -149,19 +150,28 @@ def coefficient_matrix(model: MixedModel, variances: Mapping[str, float]) -> tup
 
 @dataclass(frozen=True)
 class MMESolution:
-    """Solutions ŝ (N,) and diag(C⁻¹) (N,) of the mixed model equations."""
+    """Solutions ŝ (N,) and diag(C⁻¹) (N,) of the mixed model equations; `seconds` per step."""
 
     estimates: np.ndarray
     inverse_diagonal: np.ndarray
+    seconds: Mapping[str, float] = field(default_factory=dict)
 
 
 def solve_mme(model: MixedModel, variances: Mapping[str, float], factor: SparseCholesky | None = None) -> MMESolution:
     """Factor C by sparse Cholesky (analysis reused when `factor` is given), solve, and take
     diag(C⁻¹) from the selected inverse on the factor's pattern."""
+    clock = time.perf_counter()
+    seconds = {}
     lhs, rhs = coefficient_matrix(model, variances)
+    seconds["assemble"] = time.perf_counter() - clock
     factor = factor if factor is not None else SparseCholesky(lhs)
+    seconds["analyse"] = time.perf_counter() - clock - sum(seconds.values())
     factor.factorize(lhs)
-    return MMESolution(estimates=factor.solve(rhs), inverse_diagonal=factor.inverse_diagonal())
+    estimates = factor.solve(rhs)
+    seconds["factorize_solve"] = time.perf_counter() - clock - sum(seconds.values())
+    diagonal = factor.inverse_diagonal()
+    seconds["selected_inverse"] = time.perf_counter() - clock - sum(seconds.values())
+    return MMESolution(estimates=estimates, inverse_diagonal=diagonal, seconds=seconds)
 
 
 def solutions_table(model: MixedModel, variances: Mapping[str, float], solution: MMESolution) -> pd.DataFrame:

@@ -169,7 +169,7 @@ def mme_stage(
     (records, unknowns, seconds).
     """
     start = time.perf_counter()
-    records, _ = model_records(phenotypes, spec.columns, source=source, model=spec.name)
+    records, _ = model_records(phenotypes, spec.columns, source=source, model=spec.name, id_column=id_column)
     if len(records) == 0:
         raise InputError(f"model {spec.name}: no records left after cleaning; see results/clean/rejected.parquet.")
     trait = spec.traits[0]
@@ -185,6 +185,7 @@ def mme_stage(
         else:
             random.append(iid_design(effect.name, records[effect.column]))
     model = build_mixed_model(trait, records[trait].to_numpy(dtype=float), fixed, tuple(random))
+    design_seconds = time.perf_counter() - start
     log.info("model %s: %d records, %d unknowns", spec.name, model.n_records, model.n_unknowns)
     solution: MMESolution = solve_mme(model, spec.variances)
     table = solutions_table(model, spec.variances, solution)
@@ -194,6 +195,7 @@ def mme_stage(
         "unknowns": model.n_unknowns,
         "variances": dict(spec.variances),
         "seconds": round(time.perf_counter() - start, 3),
+        "step_seconds": {"records_and_design": round(design_seconds, 3), **{k: round(v, 3) for k, v in solution.seconds.items()}},
     }
     log.info("model %s solved in %.2f s", spec.name, summary["seconds"])
     return table, summary
