@@ -31,8 +31,13 @@ def test_defaults_and_short_form():
     spec = cfg.models["wwg"]
     assert spec.traits == ("wwg",) and spec.fixed == ("sex",) and spec.covariates == ()
     assert spec.additive.name == "animal" and spec.additive.column == "id"
-    assert spec.estimate == "none"
+    assert spec.estimate == "ai"
+    assert spec.reml == {
+        "max_iterations": 100, "loglik_change": 1e-7, "parameter_change": 1e-6,
+        "gradient_norm": 1e-4, "em_iterations": 1,
+    }
     assert spec.variances == {"animal": 20.0, "residual": 40.0}
+    assert spec.parameter_names == ("animal", "residual")
 
 
 def test_long_form_and_iid_column():
@@ -53,6 +58,31 @@ def test_long_form_and_iid_column():
     assert again == spec
 
 
+def test_maternal_effect_and_covariance_key():
+    cfg = validate_config(
+        with_model(
+            random={"pe": {"type": "iid", "column": "id"}, "dam": {"type": "maternal", "of": "animal"}, "animal": "additive"},
+            variances={"animal": 20, "dam": 8, "dam.animal": -3, "pe": 5, "residual": 40},
+        )
+    )
+    spec = cfg.models["wwg"]
+    # direct and maternal effects are adjacent (one covariance group), direct first
+    assert [(e.name, e.type, e.column, e.of) for e in spec.random] == [
+        ("animal", "additive", "id", None),
+        ("dam", "maternal", "dam", "animal"),
+        ("pe", "iid", "id", None),
+    ]
+    assert spec.variances["animal.dam"] == -3.0 and "dam.animal" not in spec.variances
+    assert spec.parameter_names == ("animal", "dam", "pe", "animal.dam", "residual")
+    assert spec.columns.classes == ("sex", "dam", "id")
+    assert model_from_dict("wwg", spec.to_dict()) == spec
+
+
+def test_reml_needs_no_variances():
+    spec = validate_config(with_model(variances={}, estimate="em")).models["wwg"]
+    assert spec.variances == {} and spec.estimate == "em"
+
+
 def test_every_key_has_description_and_default():
     schema = config_schema()
     for key, sub in schema["properties"].items():
@@ -68,7 +98,13 @@ def test_every_key_has_description_and_default():
         (with_model(trait=["x"]), ["unknown key 'trait'", "models.wwg"]),
         (with_model(fixed="sex"), ["models.wwg.fixed", "wrong type"]),
         (with_model(random={"animal": "additiv"}), ["models.wwg.random.animal", "not a random effect"]),
-        (with_model(variances={"animal": 20}), ["residual"]),
+        (with_model(variances={"animal": 20}, estimate="none"), ["residual", "estimate: none"]),
+        (with_model(random={"animal": "additive", "dam": {"type": "maternal"}}), ["models.wwg.random.dam", "of:"]),
+        (with_model(random={"animal": "maternal"}), ["models.wwg.random.animal"]),
+        (with_model(random={"m": {"type": "maternal", "of": "nope"}}), ["models.wwg.random.m", "additive"]),
+        (with_model(random={"pe": {"type": "iid", "of": "animal"}}), ["`of` applies to a maternal effect only"]),
+        (with_model(reml={"max_iterations": 0}), ["models.wwg.reml.max_iterations"]),
+        (with_model(reml={"tolerance": 1}), ["unknown key 'tolerance'"]),
         (with_model(variances={"animal": 20, "residual": 40, "dam": 3}), ["'dam'", "not a random effect"]),
         (with_model(variances={"animal": -1, "residual": 40}), ["models.wwg.variances.animal"]),
         (with_model(estimate="bayes"), ["models.wwg.estimate", "bayes"]),

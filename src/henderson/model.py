@@ -18,8 +18,9 @@ import yaml
 from henderson.clean import ModelColumns
 from henderson.errors import ConfigError
 
-RANDOM_TYPES = ("additive", "iid")
+RANDOM_TYPES = ("additive", "iid", "maternal")
 RESIDUAL = "residual"
+ESTIMATE_METHODS = ("ai", "em", "none")
 
 
 def config_schema() -> dict:
@@ -30,12 +31,14 @@ def config_schema() -> dict:
 
 @dataclass(frozen=True)
 class RandomEffect:
-    """One random effect: `additive` (covariance A σ², levels = pedigree animals) or `iid`
-    (covariance I σ², levels = distinct values of `column` among the records)."""
+    """One random effect: `additive` (covariance A σ², levels = pedigree animals), `iid`
+    (covariance I σ², levels = distinct values of `column` among the records) or `maternal` (an
+    additive maternal effect on the dam in `column`, correlated with the additive effect `of`)."""
 
     name: str
     type: str
     column: str
+    of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,14 @@ class ModelSpec:
     random: tuple[RandomEffect, ...]
     variances: Mapping[str, float] = field(default_factory=dict)
     estimate: str = "none"
+    reml: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def columns(self) -> ModelColumns:
         """Phenotype-table columns the model reads (for cleaning and record selection)."""
         classes = list(self.fixed)
         for effect in self.random:
-            if effect.type == "iid" and effect.column not in classes:
+            if effect.type in ("iid", "maternal") and effect.column not in classes:
                 classes.append(effect.column)
         return ModelColumns(
             traits=tuple(self.traits), classes=tuple(classes), covariates=tuple(self.covariates)
@@ -67,15 +71,29 @@ class ModelSpec:
         """The additive genetic effect, if the model has one."""
         return next((e for e in self.random if e.type == "additive"), None)
 
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Variance parameters in model order: each random effect, each direct–maternal
+        covariance (`<direct>.<maternal>`), then `residual`."""
+        names = [e.name for e in self.random]
+        names += [f"{e.of}.{e.name}" for e in self.random if e.type == "maternal"]
+        return tuple(names + [RESIDUAL])
+
     def to_dict(self) -> dict[str, Any]:
         """The model as a plain config block (for reports and rerun parameters)."""
+        random = {}
+        for e in self.random:
+            random[e.name] = {"type": e.type, "column": e.column}
+            if e.of is not None:
+                random[e.name]["of"] = e.of
         return {
             "traits": list(self.traits),
             "fixed": list(self.fixed),
             "covariates": list(self.covariates),
-            "random": {e.name: {"type": e.type, "column": e.column} for e in self.random},
+            "random": random,
             "variances": dict(self.variances),
             "estimate": self.estimate,
+            "reml": dict(self.reml),
         }
 
 
@@ -170,8 +188,12 @@ def _model_spec(
         if isinstance(value, str):
             value = {"type": value}
         kind = value["type"]
-        column = value.get("column") or (id_column if kind == "additive" else effect)
-        random.append(RandomEffect(name=effect, type=kind, column=column))
+        default_column = {"additive": id_column, "maternal": "dam"}.get(kind, effect)
+        column = value.get("column") or default_column
+        of = value.get("of")
+        if of is not None and kind != "maternal":
+            raise ConfigError(f"{where}.random.{effect}: `of` applies to a maternal effect only.")
+        random.append(RandomEffect(name=effect, type=kind, column=column, of=of))
     if len(block["traits"]) > 1:
         raise ConfigError(
             f"{where}.traits: {len(block['traits'])} traits given; this version evaluates one trait "
@@ -190,6 +212,21 @@ def _model_spec(
     names = [e.name for e in random]
     if RESIDUAL in names:
         raise ConfigError(f"{where}.random: 'residual' is reserved for the residual variance.")
+    maternal = [e for e in random if e.type == "maternal"]
+    if maternal and not has_pedigree:
+        raise ConfigError(f"{where}: the maternal effect needs a pedigree; set `pedigree:`.")
+    for effect in maternal:
+        if effect.of is None or not additive or effect.of != additive[0].name:
+            raise ConfigError(
+                f"{where}.random.{effect.name}: a maternal effect needs `of: <name of the model's additive "
+                f"effect>` (e.g. `{effect.name}: {{type: maternal, column: {effect.column}, of: animal}}`)."
+            )
+    if len(maternal) > 1:
+        raise ConfigError(f"{where}.random: more than one maternal effect ({[e.name for e in maternal]}).")
+    # the direct and maternal effects form one covariance group: keep them adjacent, direct first
+    if maternal:
+        rest = [e for e in random if e.type not in ("additive", "maternal")]
+        random = [additive[0], maternal[0]] + rest
     for col_list, key in ((block["fixed"], "fixed"), (block["covariates"], "covariates")):
         dupes = sorted({c for c in col_list if list(col_list).count(c) > 1})
         if dupes:
@@ -197,8 +234,12 @@ def _model_spec(
     overlap = set(block["fixed"]) & set(block["covariates"])
     if overlap:
         raise ConfigError(f"{where}: {sorted(overlap)} is both a class effect and a covariate.")
-    variances = {k: float(v) for k, v in block["variances"].items()}
-    needed = names + [RESIDUAL]
+    variances = {}
+    covariance_keys = {f"{e.of}.{e.name}": f"{e.of}.{e.name}" for e in maternal}
+    covariance_keys.update({f"{e.name}.{e.of}": f"{e.of}.{e.name}" for e in maternal})
+    for key, value in block["variances"].items():
+        variances[covariance_keys.get(key, key)] = float(value)
+    needed = [e.name for e in random] + [f"{e.of}.{e.name}" for e in maternal] + [RESIDUAL]
     unknown = sorted(set(variances) - set(needed))
     if unknown:
         raise ConfigError(
@@ -212,7 +253,7 @@ def _model_spec(
         )
     if variances.get(RESIDUAL, 1.0) <= 0:
         raise ConfigError(f"{where}.variances.residual must be positive.")
-    zero = [k for k in names if k in variances and variances[k] <= 0]
+    zero = [k for k in names if k in variances and variances[k] <= 0 and block["estimate"] == "none"]
     if zero:
         raise ConfigError(
             f"{where}.variances: {zero} must be positive; remove an effect with no variance from the model."
@@ -223,8 +264,9 @@ def _model_spec(
         fixed=tuple(block["fixed"]),
         covariates=tuple(block["covariates"]),
         random=tuple(random),
-        variances=variances,
+        variances={k: variances[k] for k in needed if k in variances},
         estimate=block["estimate"],
+        reml=dict(block.get("reml", {})),
     )
 
 
