@@ -21,7 +21,6 @@ from henderson.io import read_table
 from henderson.simulate import (
     SimulatedData,
     SimulationSpec,
-    _inbreeding_block,
     config_yaml,
     main,
     simulate,
@@ -192,21 +191,6 @@ def test_true_inbreeding_matches_tabular_method(small: SimulatedData) -> None:
     base = small.pedigree["birth_year"] == small.pedigree["birth_year"].min()
     assert (f_sim[base.to_numpy()] == 0).all()
     assert f_sim.max() > 0.1 and f_sim.mean() > 0.01  # inbreeding is present
-
-
-def test_inbreeding_kernel_unrounded_on_textbook_cases() -> None:
-    # 0, 1 founders; 2, 3 full sibs; 4 = 2 x 3 (F = 1/4); 5 = 2 x 4, a parent-offspring mating
-    # F_5 = a_24 / 2 = (a_22 + a_23) / 4 = (1 + 1/2) / 4
-    sire = np.array([-1, -1, 0, 0, 2, 2])
-    dam = np.array([-1, -1, 1, 1, 3, 4])
-    f = np.zeros(6)
-    d = np.ones(6)
-    for i in range(2, 6):
-        fs, fd = f[sire[i]], f[dam[i]]
-        d[i] = 0.5 - (fs + fd) / 4
-        _inbreeding_block(sire, dam, d, f, i, i + 1)
-    np.testing.assert_allclose(f, [0, 0, 0, 0, 0.25, 0.375], rtol=0, atol=1e-15)
-    np.testing.assert_allclose(f, tabular_inbreeding(sire, dam), rtol=0, atol=1e-15)
 
 
 # ----------------------------------------------------------------------------- variances

@@ -550,7 +550,13 @@ def inbreeding(ped: Pedigree) -> np.ndarray:
     pedigrees: 1M simulated animals with 900 sires take ~0.3 s); deep pedigrees with tens of
     thousands of sires each mated to a few dams are the slow case (tens of seconds at 1M).
     """
-    return _inbreeding_kernel(ped.sire, ped.dam)
+    return inbreeding_from_parents(ped.sire, ped.dam)
+
+
+def inbreeding_from_parents(sire: np.ndarray, dam: np.ndarray) -> np.ndarray:
+    """`inbreeding` on bare parent arrays: sire, dam (n,) int64 indices with parents before
+    offspring (-1 = unknown). For callers that grow a pedigree cohort by cohort."""
+    return _inbreeding_kernel(np.ascontiguousarray(sire, dtype=np.int64), np.ascontiguousarray(dam, dtype=np.int64))
 
 
 def mendelian_variances(ped: Pedigree, F: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ is simulated: ``[a_1..a_t, m_1..m_t]``) and base covariance ``G0`` (q x q):
 
 * every animal: ``u_i = (u_s + u_d) / 2 + phi_i``, ``phi_i ~ N(0, b_i G0)`` with the Mendelian
   sampling factor ``b_i = 1/2 - (F_s + F_d) / 4``, where ``F_s, F_d`` are the parents' true
-  inbreeding coefficients (exact, computed by the Meuwissen & Luo (1992) path method);
+  inbreeding coefficients (exact, from `henderson.pedigree`, cohort by cohort);
 * an unknown parent is an unrelated, non-inbred base animal outside the pedigree: its
   ``u ~ N(0, G0)`` is drawn but not recorded. Founders thus have ``u_i ~ N(0, G0)``, and the
   maternal effect on a record of an animal with unknown dam is that unrecorded dam's ``m``.
@@ -54,7 +54,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -62,6 +61,7 @@ import pyarrow as pa
 from henderson import __version__
 from henderson.errors import ConfigError, HendersonError
 from henderson.io import write_json
+from henderson.pedigree import inbreeding_from_parents
 
 Matrix = tuple[tuple[float, ...], ...]
 
@@ -544,70 +544,6 @@ def _streams(seed: int) -> list[np.random.Generator]:
     return [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)]
 
 
-# --------------------------------------------------------------------------------------------
-# Inbreeding (exact, Meuwissen & Luo 1992)
-# --------------------------------------------------------------------------------------------
-
-
-@numba.njit(cache=True)
-def _inbreeding_block(sire, dam, d, f, start, stop):  # pragma: no cover - compiled
-    """Fill ``f[start:stop]`` given ``f`` and ``d`` of all earlier animals (parents precede).
-
-    ``A = T D T'`` with ``T`` the gene-flow matrix, so ``a_ii = d_i + sum_j T_ij^2 d_j`` over the
-    ancestors ``j`` of ``i``; ``T_ij`` is built by passing ``T`` to parents in decreasing index
-    order (each ancestor is complete before it is passed on). ``F_i = a_ii - 1``.
-    """
-    n = sire.shape[0]
-    t_row = np.zeros(n)
-    seen = np.zeros(n, dtype=np.bool_)
-    stack = np.empty(n, dtype=np.int64)
-    anc = np.empty(n, dtype=np.int64)
-    for i in range(start, stop):
-        s = sire[i]
-        m = dam[i]
-        if s < 0 or m < 0:
-            f[i] = 0.0
-            continue
-        top = 0
-        na = 0
-        for p in (s, m):
-            if not seen[p]:
-                seen[p] = True
-                stack[top] = p
-                top += 1
-        while top > 0:
-            top -= 1
-            j = stack[top]
-            anc[na] = j
-            na += 1
-            ps = sire[j]
-            pd_ = dam[j]
-            if ps >= 0 and not seen[ps]:
-                seen[ps] = True
-                stack[top] = ps
-                top += 1
-            if pd_ >= 0 and not seen[pd_]:
-                seen[pd_] = True
-                stack[top] = pd_
-                top += 1
-        order = np.sort(anc[:na])
-        t_row[s] += 0.5
-        t_row[m] += 0.5
-        total = d[i]
-        for k in range(na - 1, -1, -1):
-            j = order[k]
-            tj = t_row[j]
-            if tj != 0.0:
-                total += tj * tj * d[j]
-                if sire[j] >= 0:
-                    t_row[sire[j]] += 0.5 * tj
-                if dam[j] >= 0:
-                    t_row[dam[j]] += 0.5 * tj
-            t_row[j] = 0.0
-            seen[j] = False
-        f[i] = total - 1.0
-
-
 def _mendelian_factor(sire: np.ndarray, dam: np.ndarray, f: np.ndarray) -> np.ndarray:
     """``b_i = 1/2 - (F_s + F_d)/4`` with an unknown parent counting as F = 0 (both ``(n,)``)."""
     fs = np.where(sire >= 0, f[np.maximum(sire, 0)], 0.0)
@@ -683,7 +619,6 @@ def simulate(spec: SimulationSpec) -> SimulatedData:
 
     u = np.zeros((n, q))  # true genetic values [a_1..a_t | m_1..m_t]
     f = np.zeros(n)  # true inbreeding
-    d = np.ones(n)  # diagonal of D in A = T D T' (1 for base animals)
     pe = np.zeros((n, t))
     m_dam = np.zeros((n, t))  # maternal value of the (possibly unrecorded) dam, per offspring
     herd = np.zeros(n, dtype=np.int64)
@@ -700,8 +635,8 @@ def simulate(spec: SimulationSpec) -> SimulatedData:
         # of their phantom dam, correlated with their own value as for any dam.
         z = rng_gen.standard_normal((3, size, q)) @ chol_g.T  # Mendelian, phantom sire, phantom dam
         b = _mendelian_factor(s, dm, f)
-        d[start:stop] = b + 0.25 * ((s < 0).astype(float) + (dm < 0))  # phantom parents' share
-        _inbreeding_block(sire, dam, d, f, start, stop)
+        # exact F of the new cohort (all its ancestors are earlier rows)
+        f[start:stop] = inbreeding_from_parents(sire[:stop], dam[:stop])[start:stop]
         us = np.where((s >= 0)[:, None], u[np.maximum(s, 0)], z[1])
         ud = np.where((dm >= 0)[:, None], u[np.maximum(dm, 0)], z[2])
         u[start:stop] = 0.5 * (us + ud) + np.sqrt(b)[:, None] * z[0]
