@@ -18,6 +18,11 @@ symmetric positive definite coefficient matrix ``A`` (n × n, scipy sparse, both
 
 Index convention: every index in an argument, a result or an error message is 0-based in the
 caller's (original) ordering; the permutation is internal.
+
+Threads: CHOLMOD and the selected inverse spend their time in BLAS. Set the BLAS thread count
+(``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS``) to the cores the job
+owns; more BLAS threads than free cores makes the many medium-sized block operations of the
+selected inverse several times slower.
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ import time
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
+import llvmlite.binding as llvm
 import numba
 import numpy as np
 import scipy.sparse as sp
+from numba import types
+from numba.extending import get_cython_function_address
 from sksparse import cholmod
 
 from henderson.errors import NumericalError
@@ -44,11 +52,6 @@ Ordering = Literal["default", "amd", "metis", "nesdis", "best", "natural"]
 # Accepted values, passed through to CHOLMOD (`analyze(mode=..., ordering_method=...)`).
 _MODES = ("auto", "supernodal", "simplicial")
 _ORDERINGS = ("default", "amd", "metis", "nesdis", "best", "natural")
-
-# Dense diagonal blocks up to this order are inverted with plain loops; larger ones with LAPACK.
-_SMALL_BLOCK = 48
-# Matrix products with fewer multiply-adds than this use plain loops (no BLAS call overhead).
-_SMALL_PRODUCT = 4096
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,7 +106,6 @@ def _find_supernodes(indptr, indices):  # pragma: no cover - compiled
     """
     n = indptr.shape[0] - 1
     starts = np.empty(n + 1, np.int64)
-    ns = 0
     starts[0] = 0
     ns = 1
     for j in range(n - 1):
@@ -124,53 +126,24 @@ def _find_supernodes(indptr, indices):  # pragma: no cover - compiled
     return starts[: ns + 1].copy()
 
 
-@numba.njit(cache=True)
-def _lower_inverse_small(lower):  # pragma: no cover - compiled
-    """Inverse of a small dense lower-triangular matrix by forward substitution on unit vectors."""
-    nc = lower.shape[0]
-    inv = np.zeros((nc, nc))
-    for t in range(nc):
-        inv[t, t] = 1.0 / lower[t, t]
-        for r in range(t + 1, nc):
-            s = 0.0
-            for k in range(t, r):
-                s += lower[r, k] * inv[k, t]
-            inv[r, t] = -s / lower[r, r]
-    return inv
+# BLAS / LAPACK from scipy's Cython wrappers (LP64, Fortran conventions: every argument is a
+# pointer). Registered under fixed symbol names so that the compiled kernels stay cacheable; the
+# kernels pass addresses as integers (`array.ctypes.data` + byte offset).
+def _external(module: str, name: str, nargs: int) -> types.ExternalFunction:
+    symbol = f"henderson_linalg_{name}"
+    llvm.add_symbol(symbol, get_cython_function_address(module, name))
+    return types.ExternalFunction(symbol, types.void(*([types.intp] * nargs)))
 
 
-@numba.njit(cache=True)
-def _lower_inverse(lower):  # pragma: no cover - compiled
-    nc = lower.shape[0]
-    if nc <= _SMALL_BLOCK:
-        return _lower_inverse_small(lower)
-    inv = np.linalg.inv(lower)
-    for r in range(nc):  # exact zeros above the diagonal (LU pivoting leaves rounding there)
-        for c in range(r + 1, nc):
-            inv[r, c] = 0.0
-    return np.ascontiguousarray(inv)
-
-
-@numba.njit(cache=True)
-def _matmul(a, b):  # pragma: no cover - compiled
-    """a @ b for C- or F-contiguous 2-D float64 arrays; loops when small, BLAS otherwise."""
-    m, k = a.shape
-    n = b.shape[1]
-    if m * k * n >= _SMALL_PRODUCT:
-        return np.dot(a, b)
-    out = np.zeros((m, n))
-    for i in range(m):
-        for p in range(k):
-            aip = a[i, p]
-            if aip != 0.0:
-                for j in range(n):
-                    out[i, j] += aip * b[p, j]
-    return out
+_dtrsm = _external("scipy.linalg.cython_blas", "dtrsm", 11)
+_dsymm = _external("scipy.linalg.cython_blas", "dsymm", 12)
+_dgemm = _external("scipy.linalg.cython_blas", "dgemm", 13)
+_dpotri = _external("scipy.linalg.cython_lapack", "dpotri", 5)
 
 
 @numba.njit(cache=True)
 def _gallop(arr, lo, hi, target):  # pragma: no cover - compiled
-    """Position of ``target`` in the sorted slice arr[lo:hi] (exponential then binary search), or -1."""
+    """Position of ``target`` in the sorted slice arr[lo:hi], or -1 (exponential + binary search)."""
     if lo >= hi:
         return -1
     if arr[lo] >= target:
@@ -202,89 +175,119 @@ def _takahashi(indptr, indices, ldata, sup_start):  # pragma: no cover - compile
     """Selected inverse Z = A⁻¹ on the pattern of L, for A = L L' (L lower, CSC, permuted order).
 
     Supernodal form of the Takahashi recurrences. For a supernode J (columns f..f+nc-1, dense
-    diagonal block L_JJ, rows below it U with block L_UJ) and Z known on every later supernode,
-    Z L = L'⁻¹ (an upper-triangular matrix) restricted to the columns J gives
-        Z_UJ = -Z_UU Y,             Y = L_UJ L_JJ⁻¹                         (m × nc)
-        Z_JJ = L_JJ⁻ᵀ L_JJ⁻¹ - Z_UJᵀ Y.
+    diagonal block L_JJ, the m rows U below it with block L_UJ) and Z known on every later
+    supernode, the columns J of Z L = L'⁻¹ (upper triangular) give
+        Y    = L_UJ L_JJ⁻¹                         (m × nc, dtrsm)
+        Z_UJ = -Z_UU Y                             (m × nc, dsymm)
+        Z_JJ = (L_JJ L_JJ')⁻¹ - Z_UJ' Y            (nc × nc, dpotri then dgemm).
     For one column (nc = 1, unit-diagonal L̃ = L / l_jj, d_j = l_jj²) this is the scalar recurrence
-    Z_ij = -Σ_{k∈S_j} L̃_kj Z_ik, Z_jj = 1/d_j - Σ_{k∈S_j} L̃_kj Z_kj. Every Z_UU entry lies on the
-    pattern of L (the filled graph is chordal); it is gathered from the supernode K holding its
-    column through relative row indices.
+    Z_ij = -Σ_{k∈S_j} L̃_kj Z_ik, Z_jj = 1/d_j - Σ_{k∈S_j} L̃_kj Z_kj. Every entry of Z_UU lies on
+    the pattern of L (the filled graph is chordal); it is gathered from the supernode K holding
+    its column through relative row indices found by galloping search in K's row list.
 
-    Returns (zdata, status): zdata has the layout of ldata; status 0 on success, else 1 + the
-    first column whose block needed an entry outside the pattern (pattern not closed).
+    Returns (zdata, status): zdata has the layout of ldata; status 0 on success, 1 + column f
+    when the block of column f needed an entry outside the pattern (pattern not closed), or
+    -(1 + f) when its diagonal block was singular.
     """
     n = indptr.shape[0] - 1
     nsuper = sup_start.shape[0] - 1
     zdata = np.zeros(ldata.shape[0])
     sup_of = np.empty(n, np.int64)
+    max_blk = 1
+    max_uu = 1
+    max_uj = 1
     for s in range(nsuper):
-        for c in range(sup_start[s], sup_start[s + 1]):
+        f = sup_start[s]
+        nc = sup_start[s + 1] - f
+        m = indptr[f + 1] - indptr[f] - nc
+        max_blk = max(max_blk, (nc + m) * nc)
+        max_uu = max(max_uu, m * m)
+        max_uj = max(max_uj, m * nc)
+        for c in range(f, f + nc):
             sup_of[c] = s
+    # Column-major work arrays: blk = [L_JJ; L_UJ] (ld = nc + m), zuu (ld = m), zuj (ld = m).
+    blk = np.empty(max_blk)
+    zuu = np.empty(max_uu)
+    zuj = np.empty(max_uj)
+    ints = np.zeros(8, np.int32)
+    dbl = np.array([1.0, -1.0, 0.0])
+    chars = np.array([ord("L"), ord("R"), ord("N"), ord("T")], np.uint8)
+    p_int = ints.ctypes.data
+    p_one = dbl.ctypes.data
+    p_mone = p_one + 8
+    p_zero = p_one + 16
+    c_l = chars.ctypes.data
+    c_r = c_l + 1
+    c_n = c_l + 2
+    c_t = c_l + 3
+    p_blk = blk.ctypes.data
+    p_zuu = zuu.ctypes.data
+    p_zuj = zuj.ctypes.data
+    p_m = p_int
+    p_nc = p_int + 4
+    p_ld = p_int + 8
+    p_info = p_int + 12
     rel = np.empty(n, np.int64)
     for sj in range(nsuper - 1, -1, -1):
         f = sup_start[sj]
         nc = sup_start[sj + 1] - f
-        p0 = indptr[f]
-        m = indptr[f + 1] - p0 - nc
-        ujs = p0 + nc  # U = indices[ujs : ujs + m]
-        # Column f+t stores the block rows t..nc+m-1; block row r sits at indptr[f+t] - t + r.
-        ljj = np.zeros((nc, nc))
-        luj = np.empty((m, nc))
+        ujs = indptr[f] + nc  # U = indices[ujs : ujs + m]
+        m = indptr[f + 1] - ujs
+        ld = nc + m
+        # Column f+t of L stores block rows t..ld-1 contiguously (upper part of blk is unused).
         for t in range(nc):
             q = indptr[f + t] - t
-            for r in range(t, nc):
-                ljj[r, t] = ldata[q + r]
-            for a in range(m):
-                luj[a, t] = ldata[q + nc + a]
-        linv = _lower_inverse(ljj)
-        zjj = _matmul(linv.T, linv)
+            for r in range(t, ld):
+                blk[r + t * ld] = ldata[q + r]
+        ints[0] = m
+        ints[1] = nc
+        ints[2] = ld
+        ints[3] = 0
+        if m > 0:  # Y = L_UJ L_JJ⁻¹, in place of L_UJ
+            _dtrsm(c_r, c_l, c_n, c_n, p_m, p_nc, p_one, p_blk, p_ld, p_blk + 8 * nc, p_ld)
+        _dpotri(c_l, p_nc, p_blk, p_ld, p_info)  # lower of (L_JJ L_JJ')⁻¹, in place of L_JJ
+        if ints[3] != 0:
+            return zdata, -(1 + f)
         if m > 0:
-            y = _matmul(luj, linv)
-            zuu = np.empty((m, m))
             b = 0
             while b < m:
                 u = indices[ujs + b]
                 sk = sup_of[u]
                 fk = sup_start[sk]
-                nck = sup_start[sk + 1] - fk
-                lk = fk + nck
+                lk = sup_start[sk + 1]
                 b1 = b
                 while b1 < m and indices[ujs + b1] < lk:
                     rel[b1] = indices[ujs + b1] - fk
                     b1 += 1
                 qk = indptr[fk]
                 endk = indptr[fk + 1]
-                lo = qk + nck
+                lo = qk + (lk - fk)
                 for a in range(b1, m):
                     pos = _gallop(indices, lo, endk, indices[ujs + a])
                     if pos < 0:
                         return zdata, 1 + f
                     rel[a] = pos - qk
                     lo = pos + 1
-                for bb in range(b, b1):
+                for bb in range(b, b1):  # lower triangle of column bb of Z_UU
                     t = indices[ujs + bb] - fk
                     q = indptr[fk + t] - t
+                    col = bb * m
                     for a in range(bb, m):
-                        v = zdata[q + rel[a]]
-                        zuu[a, bb] = v
-                        zuu[bb, a] = v
+                        zuu[col + a] = zdata[q + rel[a]]
                 b = b1
-            zuj = _matmul(zuu, y)
-            for a in range(m):
-                for t in range(nc):
-                    zuj[a, t] = -zuj[a, t]
-            corr = _matmul(zuj.T, y)
+            # Z_UJ = -Z_UU Y ;  Z_JJ -= Z_UJ' Y
+            _dsymm(c_l, c_l, p_m, p_nc, p_mone, p_zuu, p_m, p_blk + 8 * nc, p_ld, p_zero, p_zuj,
+                   p_m)
+            _dgemm(c_t, c_n, p_nc, p_nc, p_m, p_mone, p_zuj, p_m, p_blk + 8 * nc, p_ld, p_one,
+                   p_blk, p_ld)
             for t in range(nc):
-                q = indptr[f + t] - t
+                q = indptr[f + t] - t + nc
                 for a in range(m):
-                    zdata[q + nc + a] = zuj[a, t]
-                for r in range(t, nc):
-                    zjj[r, t] -= corr[r, t]
+                    zdata[q + a] = zuj[a + t * m]
         for t in range(nc):
             q = indptr[f + t] - t
             for r in range(t, nc):
-                zdata[q + r] = zjj[r, t]
+                zdata[q + r] = blk[r + t * ld]
     return zdata, 0
 
 
@@ -367,8 +370,9 @@ def _trace_kernel(z_indptr, z_indices, z_data, b_indptr, b_indices, b_data):  # 
 # SparseCholesky
 # --------------------------------------------------------------------------------------------
 class SparseCholesky:
-    """Sparse Cholesky of a symmetric positive definite matrix: symbolic analysis once (fill-reducing
-    ordering), numeric factorization per call of `factorize` for matrices with the same pattern.
+    """Sparse Cholesky of a symmetric positive definite matrix: symbolic analysis once
+    (fill-reducing ordering), numeric factorization per call of `factorize` for matrices with the
+    same pattern.
 
     ``L L' = A[P, :][:, P]`` with ``P`` the permutation chosen at analysis (CHOLMOD). Matrices are
     n × n scipy sparse with both triangles stored; only the lower triangle is read.
@@ -406,11 +410,15 @@ class SparseCholesky:
         indptr, indices, n_upper = _lower_pattern(csc)
         _check_structurally_symmetric(csc, n_upper, "pattern")
         self._n = int(csc.shape[0])
-        self._mode = mode
         self._lower_indptr = indptr
         self._lower_indices = indices
+        self._full_indptr = csc.indptr.copy()  # fast path of the pattern check in factorize
+        self._full_indices = csc.indices.copy()
         start = time.perf_counter()
-        self._factor = cholmod.analyze(csc, mode=mode, ordering_method=ordering)
+        try:
+            self._factor = cholmod.analyze(csc, mode=mode, ordering_method=ordering)
+        except (cholmod.CholmodTooLargeError, cholmod.CholmodOutOfMemoryError) as exc:
+            raise self._too_large_error(csc, exc) from None
         self._perm = np.asarray(self._factor.P(), dtype=np.int64).copy()
         self._factorized = False
         # Pattern of L (fixed for the analysed pattern) and its supernodes, filled on first use.
@@ -455,7 +463,9 @@ class SparseCholesky:
         """
         csc = _as_square_csc(matrix, "matrix")
         if csc.shape[0] != self._n:
-            raise ValueError(f"matrix is {csc.shape[0]} x {csc.shape[0]}; analysed {self._n} x {self._n}")
+            raise ValueError(
+                f"matrix is {csc.shape[0]} x {csc.shape[0]}; analysed {self._n} x {self._n}"
+            )
         self._check_pattern(csc)
         self._factorized = False
         self._zdata = None
@@ -464,13 +474,17 @@ class SparseCholesky:
             self._factor.cholesky_inplace(csc)
         except cholmod.CholmodNotPositiveDefiniteError:
             raise self._not_positive_definite(csc) from None
+        except (cholmod.CholmodTooLargeError, cholmod.CholmodOutOfMemoryError) as exc:
+            raise self._too_large_error(csc, exc) from None
         pivots = np.asarray(self._factor.D())
         bad = np.flatnonzero(~(pivots > 0.0))  # also catches NaN
         if bad.size:
             # Simplicial LDL' does not stop at a negative pivot; the first one marks the failure.
             raise self._pd_error(int(self._perm[bad[0]]), float(pivots[bad[0]]))
         self._factorized = True
-        _LOG.debug("factorized %d x %d matrix in %.2f s", self._n, self._n, time.perf_counter() - start)
+        _LOG.debug(
+            "factorized %d x %d matrix in %.2f s", self._n, self._n, time.perf_counter() - start
+        )
         return self
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
@@ -506,7 +520,9 @@ class SparseCholesky:
             idx = idx.astype(np.int64)
         out = sp.csc_matrix((val, idx, ptr), shape=(self._n, self._n))
         out.has_sorted_indices = True
-        _LOG.debug("expanded selected inverse (%d entries) in %.2f s", out.nnz, time.perf_counter() - start)
+        _LOG.debug(
+            "expanded selected inverse (%d entries) in %.2f s", out.nnz, time.perf_counter() - start
+        )
         return out
 
     def inverse_diagonal(self) -> np.ndarray:
@@ -523,14 +539,21 @@ class SparseCholesky:
             raise RuntimeError("call factorize() with a positive definite matrix first")
 
     def _check_pattern(self, csc: sp.csc_matrix) -> None:
+        if np.array_equal(csc.indptr, self._full_indptr) and np.array_equal(
+            csc.indices, self._full_indices
+        ):
+            return
         indptr, indices, n_upper = _lower_pattern(csc)
         _check_structurally_symmetric(csc, n_upper, "matrix")
-        if np.array_equal(indptr, self._lower_indptr) and np.array_equal(indices, self._lower_indices):
+        if np.array_equal(indptr, self._lower_indptr) and np.array_equal(
+            indices, self._lower_indices
+        ):
             return
         n = self._n
         new = sp.csc_matrix((np.ones(indices.size), indices, indptr), shape=(n, n))
         old = sp.csc_matrix(
-            (np.ones(self._lower_indices.size), self._lower_indices, self._lower_indptr), shape=(n, n)
+            (np.ones(self._lower_indices.size), self._lower_indices, self._lower_indptr),
+            shape=(n, n),
         )
         extra = (new + old).nnz - old.nnz
         if extra:
@@ -551,6 +574,13 @@ class SparseCholesky:
             "effect level it belongs to has records, that no design columns are linearly dependent "
             "(e.g. an intercept plus every level of a factor), and that every variance component "
             "is positive."
+        )
+
+    def _too_large_error(self, csc: sp.csc_matrix, exc: Exception) -> NumericalError:
+        return NumericalError(
+            f"The {csc.shape[0]} x {csc.shape[0]} coefficient matrix ({csc.nnz} stored entries) "
+            f"is too large to factor on this machine ({exc}). Use the iterative solver (pcg) for "
+            "the solutions, or run on a machine with more memory."
         )
 
     def _not_positive_definite(self, csc: sp.csc_matrix) -> NumericalError:
@@ -605,11 +635,11 @@ class SparseCholesky:
             ldata = self._extract_factor()
             assert self._l_indices is not None and self._supernodes is not None
             zdata, status = _takahashi(self._l_indptr, self._l_indices, ldata, self._supernodes)
-            if status:
+            if status > 0:
                 raise RuntimeError(
                     f"factor pattern is not closed under elimination at column {status - 1}"
                 )
-            if not np.all(np.isfinite(zdata)):
+            if status < 0 or not np.all(np.isfinite(zdata)):
                 raise NumericalError(
                     f"The selected inverse of the {self._n} x {self._n} coefficient matrix "
                     "overflowed; the matrix is numerically singular. Check the model for "
