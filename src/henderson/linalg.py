@@ -39,6 +39,7 @@ import scipy.sparse as sp
 from numba import types
 from numba.extending import get_cython_function_address
 from sksparse import cholmod
+from threadpoolctl import threadpool_limits
 
 from henderson.errors import NumericalError
 
@@ -634,7 +635,10 @@ class SparseCholesky:
             start = time.perf_counter()
             ldata = self._extract_factor()
             assert self._l_indices is not None and self._supernodes is not None
-            zdata, status = _takahashi(self._l_indptr, self._l_indices, ldata, self._supernodes)
+            # The kernel makes many small BLAS calls (one set per supernode): threaded BLAS only
+            # adds synchronisation, and on a loaded machine it is 10-1000x slower.
+            with threadpool_limits(limits=1, user_api="blas"):
+                zdata, status = _takahashi(self._l_indptr, self._l_indices, ldata, self._supernodes)
             if status > 0:
                 raise RuntimeError(
                     f"factor pattern is not closed under elimination at column {status - 1}"
