@@ -15,12 +15,14 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/clean.smk"
 include: "workflow/rules/relationships.smk"
+include: "workflow/rules/variance.smk"
 include: "workflow/rules/mme.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
+        expand("results/{model}/variance_components.json", model=MODEL_NAMES),
         expand("results/{model}/solutions.parquet", model=MODEL_NAMES),
         expand("results/{model}/report.html", model=MODEL_NAMES),
-    default_target: True

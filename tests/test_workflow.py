@@ -118,13 +118,13 @@ def test_rerun_scope(tmp_path):
     # one model's variances change: only that model's rules rerun
     config = mrode_config(a={"variances": {"animal": 25, "residual": 35}}, b={"variances": {"animal": 10, "residual": 50}})
     (work / "config/config.yaml").write_text(yaml.safe_dump(config))
-    assert planned_jobs(work) == ["mme[a]", "report[a]"]
+    assert planned_jobs(work) == ["mme[a]", "report[a]", "variance[a]"]
     snakemake(work)
 
     # the pedigree changes: relationships and every model rerun
     (work / "pedigree.csv").write_text(MRODE_PEDIGREE.replace("8,3,6", "8,3,5"))
     jobs = planned_jobs(work)
-    assert {"clean_pedigree", "relationships", "mme[a]", "mme[b]", "report[a]", "report[b]"} <= set(jobs)
+    assert {"clean_pedigree", "relationships", "variance[a]", "variance[b]", "mme[a]", "mme[b]", "report[a]", "report[b]"} <= set(jobs)
     snakemake(work)
     assert planned_jobs(work) == []
 
@@ -147,7 +147,7 @@ def test_package_change_reruns_the_rules_that_use_it(tmp_path):
     assert planned_jobs(work, snakefile) == ["report[wwg]"]
     with open(checkout / "src/henderson/mme.py", "a") as handle:
         handle.write("\n# a change in the numerics\n")
-    assert planned_jobs(work, snakefile) == ["mme[wwg]", "report[wwg]"]
+    assert planned_jobs(work, snakefile) == ["mme[wwg]", "report[wwg]", "variance[wwg]"]
 
 
 @pytest.mark.parametrize(
@@ -196,3 +196,10 @@ def test_slurm_profile_dry_run_parses(mrode_run):
     pytest.importorskip("snakemake_executor_plugin_slurm")
     result = snakemake(mrode_run, "-n", "--forceall", "--workflow-profile", str(ROOT / "profiles/slurm"))
     assert "mme" in result.stdout
+
+
+def test_snakemake_report_and_lint(mrode_run):
+    snakemake(mrode_run, "--report", str(mrode_run / "snakemake_report.zip"))
+    assert (mrode_run / "snakemake_report.zip").stat().st_size > 10_000
+    lint = snakemake(mrode_run, "--lint")
+    assert "Congratulations" in lint.stdout + lint.stderr

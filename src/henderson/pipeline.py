@@ -1,9 +1,10 @@
 """The evaluation's stages as public functions: each workflow rule calls one of them.
 
-    clean_pedigree_stage → clean_phenotypes_stage → relationships_stage → mme_stage → report_stage
+    clean_pedigree_stage → clean_phenotypes_stage → relationships_stage
+        → build_model → variance_stage → mme_stage → (report: henderson.report.render_report)
 
-Each takes paths and plain parameters, returns what the rule writes, and is usable without
-Snakemake (see `run_evaluation` for the composition used in tests and notebooks).
+Each takes paths, tables or plain parameters and returns what the rule writes; none needs
+Snakemake.
 """
 
 from __future__ import annotations
@@ -30,12 +31,21 @@ from henderson.clean import (
     combine_rejected,
     model_records,
 )
-from henderson.design import additive_design, fixed_design, iid_design
+from henderson.design import additive_design, fixed_design, iid_design, maternal_design
 from henderson.errors import InputError
 from henderson.io import file_digest, read_table
-from henderson.mme import MMESolution, build_mixed_model, solutions_table, solve_mme
+from henderson.mme import MixedModel, MMESolution, build_mixed_model, solutions_table, solve_mme
 from henderson.model import ModelSpec
 from henderson.pedigree import ainv, inbreeding, pedigree_summary, sort_pedigree
+from henderson.reml import (
+    ConvergenceCriteria,
+    default_start,
+    fit_reml,
+    parameter_names,
+    reml_loglik,
+    variance_components_json,
+    variance_ratios,
+)
 
 log = logging.getLogger("henderson")
 
@@ -155,20 +165,20 @@ def load_relationships(ainv_path: str | Path, inbreeding_path: str | Path) -> Re
     return Relationships(ids=ids, ainv=matrix, inbreeding=table["F"].to_numpy(dtype=float), summary={})
 
 
-def mme_stage(
+def build_model(
     spec: ModelSpec,
     phenotypes: pd.DataFrame,
     *,
     id_column: str,
     relationships: Relationships | None = None,
+    unknown_parent: tuple[str, ...] | list[str] = ("0",),
     source: str = "phenotypes",
-) -> tuple[pd.DataFrame, dict]:
-    """Solve the model's MME for its given variances.
+) -> MixedModel:
+    """The model's records (as the clean stage selected them), X, Z and W'W: a `MixedModel`.
 
-    Returns the solutions table (trait, effect, level, estimate, se, reliability) and a summary
-    (records, unknowns, seconds).
+    A maternal effect's column holds the dam of each record; a dam coded as unknown
+    (`unknown_parent`) gives the record no maternal effect.
     """
-    start = time.perf_counter()
     records, _ = model_records(phenotypes, spec.columns, source=source, model=spec.name, id_column=id_column)
     if len(records) == 0:
         raise InputError(f"model {spec.name}: no records left after cleaning; see results/clean/rejected.parquet.")
@@ -176,26 +186,93 @@ def mme_stage(
     fixed = fixed_design(records, spec.fixed, spec.covariates)
     random = []
     for effect in spec.random:
+        if effect.type in ("additive", "maternal") and relationships is None:
+            raise InputError(f"model {spec.name}: the {effect.type} effect {effect.name} needs a pedigree.")
         if effect.type == "additive":
-            if relationships is None:
-                raise InputError(f"model {spec.name}: the additive effect {effect.name} needs a pedigree.")
             random.append(
                 additive_design(effect.name, records[id_column], relationships.ids, relationships.ainv, relationships.inbreeding)
             )
+        elif effect.type == "maternal":
+            dams = records[effect.column].astype(object)
+            dams = dams.where(~dams.astype(str).isin(list(unknown_parent)), None)
+            random.append(
+                maternal_design(effect.name, dams, relationships.ids, relationships.ainv, relationships.inbreeding)
+            )
         else:
             random.append(iid_design(effect.name, records[effect.column]))
-    model = build_mixed_model(trait, records[trait].to_numpy(dtype=float), fixed, tuple(random))
-    design_seconds = time.perf_counter() - start
+    groups = []
+    for k, effect in enumerate(spec.random):
+        if effect.type == "maternal":
+            groups[-1] = groups[-1] + (k,)
+        else:
+            groups.append((k,))
+    model = build_mixed_model(trait, records[trait].to_numpy(dtype=float), fixed, tuple(random), tuple(groups))
     log.info("model %s: %d records, %d unknowns", spec.name, model.n_records, model.n_unknowns)
-    solution: MMESolution = solve_mme(model, spec.variances)
-    table = solutions_table(model, spec.variances, solution)
+    return model
+
+
+def variance_stage(spec: ModelSpec, model: MixedModel) -> tuple[dict, pd.DataFrame]:
+    """Variance components for the model: REML (`spec.estimate` = "ai" or "em") from the given or
+    default starting values, or the given values (`"none"`) with their log-likelihood.
+
+    Returns the `variance_components.json` content and the iteration trace.
+    """
+    if spec.estimate == "none":
+        return given_variances(model, spec.variances), pd.DataFrame(
+            {"iteration": pd.Series(dtype="int64"), "step": pd.Series(dtype="str"), "log_likelihood": pd.Series(dtype=float)}
+        )
+    start = default_start(model)
+    start.update(spec.variances)
+    criteria = ConvergenceCriteria(**spec.reml)
+    fit = fit_reml(model, start, method=spec.estimate, criteria=criteria, logger=log)
+    for message in fit.messages:
+        log.warning("%s", message)
+    return variance_components_json(fit), fit.trace
+
+
+def given_variances(model: MixedModel, variances: Mapping[str, float]) -> dict:
+    """`variance_components.json` content for variances used as given: no estimation, no SEs."""
+    names = parameter_names(model)
+    value = reml_loglik(model, variances).value
+    theta = np.array([float(variances.get(n, 0.0)) for n in names])
+    ratios = variance_ratios(model, theta, None)
+    return {
+        "method": "none",
+        "converged": None,
+        "iterations": 0,
+        "log_likelihood": value,
+        "variances": {n: float(variances[n]) for n in names if "." not in n},
+        "covariances": {n: float(variances.get(n, 0.0)) for n in names if "." in n},
+        "se": {},
+        "ratios": {k: {"estimate": v["estimate"], "se": None} for k, v in ratios.items()},
+        "boundary": [],
+        "messages": [],
+    }
+
+
+def variances_from_json(components: Mapping) -> dict[str, float]:
+    """The flat `{effect: σ², "a.b": σ_ab, "residual": σ²_e}` mapping the MME take."""
+    out = {k: float(v) for k, v in components["variances"].items()}
+    out.update({k: float(v) for k, v in components.get("covariances", {}).items()})
+    return out
+
+
+def mme_stage(model: MixedModel, variances: Mapping[str, float], *, name: str = "model") -> tuple[pd.DataFrame, dict]:
+    """Solve the model's MME for the given (or estimated) variances.
+
+    Returns the solutions table (trait, effect, level, estimate, se, reliability) and a summary
+    (records, unknowns, variances, seconds per step).
+    """
+    start = time.perf_counter()
+    solution: MMESolution = solve_mme(model, variances)
+    table = solutions_table(model, variances, solution)
     summary = {
-        "model": spec.name,
+        "model": name,
         "records": model.n_records,
         "unknowns": model.n_unknowns,
-        "variances": dict(spec.variances),
+        "variances": dict(variances),
         "seconds": round(time.perf_counter() - start, 3),
-        "step_seconds": {"records_and_design": round(design_seconds, 3), **{k: round(v, 3) for k, v in solution.seconds.items()}},
+        "step_seconds": {k: round(v, 3) for k, v in solution.seconds.items()},
     }
-    log.info("model %s solved in %.2f s", spec.name, summary["seconds"])
+    log.info("model %s solved in %.2f s", name, summary["seconds"])
     return table, summary

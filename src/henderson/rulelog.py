@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -29,6 +30,8 @@ def stage_logging(log_path: str | Path, stage: str) -> Iterator[logging.Logger]:
         logger.addHandler(handler)
     try:
         logger.info("stage %s started", stage)
+        threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
+        logger.info("thread settings: %s", threads or "library defaults")
         yield logger
         logger.info("stage %s finished", stage)
     except HendersonError as error:

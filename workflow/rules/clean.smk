@@ -1,15 +1,6 @@
 # Stage clean: check the pedigree and the phenotype table; keep every rejected row with its reason.
 
 
-def pedigree_clean_outputs(wildcards):
-    if not HAS_PEDIGREE:
-        return {}
-    return {
-        "pedigree_rejected": "results/clean/pedigree_rejected.parquet",
-        "pedigree_summary": "results/clean/pedigree_summary.json",
-    }
-
-
 rule clean_pedigree:
     input:
         pedigree=EVALUATION.pedigree or [],
@@ -22,16 +13,16 @@ rule clean_pedigree:
         "logs/clean/pedigree.log",
     benchmark:
         "benchmarks/rules/clean_pedigree.tsv"
-    params:
-        id_column=EVALUATION.id_column,
-        unknown_parent=list(EVALUATION.unknown_parent),
-        code=CODE["clean"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        id_column=EVALUATION.id_column,
+        unknown_parent=list(EVALUATION.unknown_parent),
+        code=CODE["clean"],
     script:
         "../scripts/clean_pedigree.py"
 
@@ -56,15 +47,15 @@ rule clean_phenotypes:
         "logs/clean/phenotypes.log",
     benchmark:
         "benchmarks/rules/clean_phenotypes.tsv"
-    params:
-        id_column=EVALUATION.id_column,
-        models=model_columns_params(EVALUATION.models),
-        code=CODE["clean"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        id_column=EVALUATION.id_column,
+        models=model_columns_params(EVALUATION.models),
+        code=CODE["clean"],
     script:
         "../scripts/clean_phenotypes.py"

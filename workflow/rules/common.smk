@@ -6,8 +6,13 @@ from pathlib import Path
 SRC = Path(workflow.basedir) / "src"
 # Rule scripts run in their own interpreter: let them import the package from this checkout even
 # when it is not installed (e.g. under --software-deployment-method conda).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in [str(SRC), os.environ.get("PYTHONPATH", "")] if p
+# (Each job re-reads this file, so the setting also holds for cluster jobs.)
+os.environ.update(
+    {
+        "PYTHONPATH": os.pathsep.join(
+            p for p in [str(SRC), os.environ.get("PYTHONPATH", "")] if p
+        )
+    }
 )
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
@@ -24,7 +29,10 @@ except HendersonError as error:
 
 MODEL_NAMES = sorted(EVALUATION.models)
 HAS_PEDIGREE = EVALUATION.pedigree is not None
-CODE = {stage: stage_digest(stage) for stage in ("clean", "relationships", "mme", "report")}
+CODE = {
+    stage: stage_digest(stage)
+    for stage in ("clean", "relationships", "variance", "mme", "report")
+}
 ENV = "../../envs/henderson.yaml"
 
 
@@ -45,6 +53,16 @@ def relationship_inputs(wildcards):
         "ainv": "results/relationships/ainv.npz",
         "ainv_meta": "results/relationships/ainv.npz.meta.json",
         "inbreeding": "results/relationships/inbreeding.parquet",
+    }
+
+
+def pedigree_clean_outputs(wildcards):
+    """The pedigree's rejected rows and summary, for the phenotype cleaning (if there is a pedigree)."""
+    if not HAS_PEDIGREE:
+        return {}
+    return {
+        "pedigree_rejected": "results/clean/pedigree_rejected.parquet",
+        "pedigree_summary": "results/clean/pedigree_summary.json",
     }
 
 

@@ -5,6 +5,7 @@ rule mme:
     input:
         unpack(relationship_inputs),
         phenotypes="results/clean/phenotypes.parquet",
+        components="results/{model}/variance_components.json",
     output:
         solutions=report(
             "results/{model}/solutions.parquet",
@@ -17,16 +18,17 @@ rule mme:
         "logs/{model}/mme.log",
     benchmark:
         "benchmarks/rules/{model}_mme.tsv"
-    params:
-        model=model_params,
-        id_column=EVALUATION.id_column,
-        phenotypes_file=Path(EVALUATION.phenotypes).name,
-        code=CODE["mme"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=8000,
         runtime=120,
-    conda:
-        ENV
+    params:
+        model=model_params,
+        id_column=EVALUATION.id_column,
+        unknown_parent=list(EVALUATION.unknown_parent),
+        phenotypes_file=Path(EVALUATION.phenotypes).name,
+        code=CODE["mme"],
     script:
         "../scripts/mme.py"

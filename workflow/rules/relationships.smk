@@ -13,13 +13,13 @@ rule relationships:
         "logs/relationships/relationships.log",
     benchmark:
         "benchmarks/rules/relationships.tsv"
-    params:
-        code=CODE["relationships"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        ENV
+    params:
+        code=CODE["relationships"],
     script:
         "../scripts/relationships.py"

@@ -5,6 +5,8 @@ rule report:
     input:
         unpack(report_inputs),
         solutions="results/{model}/solutions.parquet",
+        components="results/{model}/variance_components.json",
+        trace="results/{model}/reml_trace.parquet",
         clean_summary="results/clean/summary.json",
         rejected="results/clean/rejected.parquet",
     output:
@@ -18,14 +20,14 @@ rule report:
         "logs/{model}/report.log",
     benchmark:
         "benchmarks/rules/{model}_report.tsv"
-    params:
-        model=model_params,
-        code=CODE["report"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        model=model_params,
+        code=CODE["report"],
     script:
         "../scripts/report.py"

@@ -1,0 +1,569 @@
+"""REML variance components: lme4's published fits, a dense brute-force oracle (V built densely,
+logL maximised with scipy.optimize on a log-Cholesky parameterisation), derivatives against
+finite differences and dense formulas, EM/AI agreement, the boundary, the iteration cap, and
+recovery of simulated parameters.
+
+Reference values: lme4 (Bates, Mächler, Bolker & Walker 2015, J. Stat. Softw. 67(1)):
+Dyestuff ``lmer(Yield ~ 1 + (1|Batch))`` (section 1, REML criterion 319.6543, Batch variance
+1764.05, residual 2451.25) and Penicillin ``lmer(diameter ~ 1 + (1|plate) + (1|sample))``
+(section 2.2 and the lme4 package examples: REML criterion 330.8606; standard deviations plate
+0.8467, sample 1.9316, residual 0.5499).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.optimize as so
+
+from henderson.design import additive_design, fixed_design, iid_design, maternal_design
+from henderson.errors import ConfigError
+from henderson.linalg import SparseCholesky
+from henderson.mme import build_mixed_model
+from henderson.pedigree import ainv, inbreeding, sort_pedigree
+from henderson.reml import (
+    ConvergenceCriteria,
+    coefficient_pattern,
+    default_start,
+    fit_reml,
+    parameter_names,
+    relationship_logdets,
+    reml_loglik,
+    variance_components_json,
+)
+from henderson.simulate import SimulationSpec, simulate
+
+DATA = Path(__file__).parent / "data"
+# EM converges linearly; these criteria put it within ~1e-5 relative of the optimum.
+EM_LONG = ConvergenceCriteria(max_iterations=5000, loglik_change=1e-9, parameter_change=1e-8)
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def dyestuff():
+    d = pd.read_csv(DATA / "dyestuff.csv", dtype={"Batch": str})
+    return build_mixed_model(
+        "Yield", d["Yield"].to_numpy(float), fixed_design(d, (), ()), (iid_design("Batch", d["Batch"]),)
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def penicillin():
+    d = pd.read_csv(DATA / "penicillin.csv", dtype={"plate": str, "sample": str})
+    return build_mixed_model(
+        "diameter",
+        d["diameter"].to_numpy(float),
+        fixed_design(d, (), ()),
+        (iid_design("plate", d["plate"]), iid_design("sample", d["sample"])),
+    )
+
+
+def _known(values: pd.Series) -> list[str | None]:
+    return [None if v == "0" else v for v in values.astype(str)]
+
+
+@functools.lru_cache(maxsize=None)
+def pedigree_case(case: str, n_animals: int, seed: int):
+    """(a) additive + residual; (b) additive + permanent environment (2 records per animal) +
+    residual; (c) direct + maternal additive (correlated, K = A) + residual. Fixed: sex + age."""
+    spec = SimulationSpec(
+        n_animals=n_animals, seed=seed, n_generations=5, n_herds=4, selection="none",
+        records_per_animal=2 if case == "b" else 1, maternal=case == "c",
+    )
+    data = simulate(spec)
+    pf = data.pedigree
+    ped = sort_pedigree(list(pf["id"].astype(str)), _known(pf["sire"]), _known(pf["dam"]))
+    f = inbreeding(ped)
+    a_inv = ainv(ped, f)
+    rec = data.phenotypes
+    random = [additive_design("animal", rec["id"], ped.ids, a_inv, f)]
+    groups = None
+    if case == "b":
+        random.append(iid_design("pe", rec["id"]))
+    if case == "c":
+        dams = pd.Series(_known(rec["dam"]), dtype=object)
+        random.append(maternal_design("dam", dams, ped.ids, a_inv, f))
+        groups = ((0, 1),)
+    y = rec["weaning_weight"].to_numpy(float)
+    return build_mixed_model("weaning_weight", y, fixed_design(rec, ("sex",), ("age",)), tuple(random), groups)
+
+
+# Seeds whose REML optimum is interior (checked by the oracle below) and where EM is not too slow.
+CASES = {"a": ("a", 300, 3), "b": ("b", 250, 5), "c": ("c", 250, 2)}
+
+
+# --------------------------------------------------------------------------------------------
+# Dense oracle
+# --------------------------------------------------------------------------------------------
+class DenseREML:
+    """The textbook REML log-likelihood with V formed densely (n × n):
+    logL = -1/2[(n - p) log 2π + log|V| + log|X'V⁻¹X| + y'Py], its gradient
+    -1/2[tr(P V̇_i) - y'P V̇_i P y] and AI_ij = 1/2 y'P V̇_i P V̇_j P y."""
+
+    def __init__(self, model):
+        self.model = model
+        self.names = parameter_names(model)
+        self.x = model.fixed.matrix.toarray()
+        self.y = model.y
+        n = model.n_records
+        # V̇ for every parameter, in parameter_names order: Z_g (E ⊗ K) Z_g'
+        self.dv = []
+        for group in model.groups:
+            k = np.linalg.inv(model.random[group[0]].kinv.toarray())
+            z = [model.random[a].matrix.toarray() for a in group]
+            pairs = [(i, i) for i in range(len(group))]
+            pairs += [(i, j) for i in range(len(group)) for j in range(i + 1, len(group))]
+            for i, j in pairs:
+                block = z[i] @ k @ z[j].T
+                self.dv.append(block if i == j else block + block.T)
+        self.dv.append(np.eye(n))
+
+    def v(self, theta):
+        return sum(t * d for t, d in zip(theta, self.dv))
+
+    def __call__(self, theta, derivatives=False):
+        x, y = self.x, self.y
+        n, p = x.shape
+        v = self.v(theta)
+        vinv = np.linalg.inv(v)
+        xvx = x.T @ vinv @ x
+        pmat = vinv - vinv @ x @ np.linalg.solve(xvx, x.T @ vinv)
+        logdets = np.linalg.slogdet(v)[1] + np.linalg.slogdet(xvx)[1]
+        ll = -0.5 * ((n - p) * math.log(2 * math.pi) + logdets + y @ pmat @ y)
+        if not derivatives:
+            return ll
+        py = pmat @ y
+        grad = np.array([-0.5 * (np.sum(pmat * d) - py @ d @ py) for d in self.dv])
+        f = np.column_stack([d @ py for d in self.dv])
+        return ll, grad, 0.5 * f.T @ pmat @ f
+
+    # log-Cholesky parameterisation: per group G0 = L L' with log-diagonal, residual on log scale
+    def _layout(self):
+        out, k = [], 0
+        for group in self.model.groups:
+            kg = len(group)
+            pairs = [(i, i) for i in range(kg)] + [(i, j) for i in range(kg) for j in range(i + 1, kg)]
+            out.append((kg, {ij: k + t for t, ij in enumerate(pairs)}))
+            k += len(pairs)
+        return out
+
+    def natural(self, phi):
+        theta = np.zeros(len(self.names))
+        jac = np.zeros((len(theta), len(theta)))
+        for kg, pos in self._layout():
+            low = np.zeros((kg, kg))
+            for (i, j), t in pos.items():
+                low[j, i] = math.exp(phi[t]) if i == j else phi[t]
+            g0 = low @ low.T
+            for (i, j), t in pos.items():
+                theta[t] = g0[i, j]
+                for (a, b), s in pos.items():
+                    d = np.zeros((kg, kg))
+                    d[b, a] = low[b, a] if a == b else 1.0
+                    jac[t, s] = (d @ low.T + low @ d.T)[i, j]
+        theta[-1] = math.exp(phi[-1])
+        jac[-1, -1] = theta[-1]
+        return theta, jac
+
+    def packed(self, theta):
+        phi = np.zeros(len(theta))
+        for kg, pos in self._layout():
+            g0 = np.zeros((kg, kg))
+            for (i, j), t in pos.items():
+                g0[i, j] = g0[j, i] = theta[t]
+            low = np.linalg.cholesky(g0)
+            for (i, j), t in pos.items():
+                phi[t] = math.log(low[j, i]) if i == j else low[j, i]
+        phi[-1] = math.log(theta[-1])
+        return phi
+
+    def maximise(self, start):
+        def objective(phi):
+            theta, jac = self.natural(phi)
+            ll, grad, _ = self(theta, derivatives=True)
+            return -ll, -(jac.T @ grad)
+
+        res = so.minimize(objective, self.packed(np.asarray(start, float)), jac=True, method="BFGS",
+                          options={"gtol": 1e-8, "maxiter": 2000})
+        theta, _ = self.natural(res.x)
+        return theta, -res.fun
+
+
+@functools.lru_cache(maxsize=None)
+def oracle(model_key):
+    model = MODELS[model_key]()
+    dense = DenseREML(model)
+    start = default_start(model)
+    return dense, dense.maximise([start.get(n, 0.0) for n in dense.names])
+
+
+MODELS = {
+    "dyestuff": dyestuff,
+    "penicillin": penicillin,
+    **{key: functools.partial(pedigree_case, *args) for key, args in CASES.items()},
+}
+
+
+@functools.lru_cache(maxsize=None)
+def fitted(model_key, method):
+    model = MODELS[model_key]()
+    criteria = EM_LONG if method == "em" else ConvergenceCriteria()
+    return fit_reml(model, default_start(model), method=method, criteria=criteria)
+
+
+def as_vector(fit, names):
+    values = {**fit.variances, **fit.covariances}
+    return np.array([values[n] for n in names])
+
+
+# --------------------------------------------------------------------------------------------
+# lme4 reference fits
+# --------------------------------------------------------------------------------------------
+def test_dyestuff_matches_lme4_and_oracle():
+    fit = fitted("dyestuff", "ai")
+    assert fit.converged and fit.method == "ai" and fit.boundary == ()
+    # lme4 prints 1764.05 and 2451.25 (2 decimals) and the REML criterion to 4 decimals:
+    # half a unit of the last printed place.
+    assert fit.variances["Batch"] == pytest.approx(1764.05, abs=0.005)
+    assert fit.variances["residual"] == pytest.approx(2451.25, abs=0.005)
+    assert -2 * fit.log_likelihood == pytest.approx(319.6543, abs=5e-5)
+    dense, (theta, ll) = oracle("dyestuff")
+    # oracle agreement: 1e-5 relative on every variance and on logL
+    np.testing.assert_allclose(as_vector(fit, dense.names), theta, rtol=1e-5)
+    assert fit.log_likelihood == pytest.approx(ll, rel=1e-5)
+
+
+def test_penicillin_matches_lme4_and_oracle():
+    fit = fitted("penicillin", "ai")
+    assert fit.converged
+    sd = {k: math.sqrt(v) for k, v in fit.variances.items()}
+    # lme4 prints standard deviations to 4 decimals: half a unit of the last place
+    assert sd["plate"] == pytest.approx(0.8467, abs=5e-5)
+    assert sd["sample"] == pytest.approx(1.9316, abs=5e-5)
+    assert sd["residual"] == pytest.approx(0.5499, abs=5e-5)
+    assert -2 * fit.log_likelihood == pytest.approx(330.8606, abs=5e-5)
+    dense, (theta, ll) = oracle("penicillin")
+    np.testing.assert_allclose(as_vector(fit, dense.names), theta, rtol=1e-5)
+    assert fit.log_likelihood == pytest.approx(ll, rel=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# The objective and its derivatives
+# --------------------------------------------------------------------------------------------
+ARBITRARY = {
+    "dyestuff": {"Batch": 900.0, "residual": 3100.0},
+    "penicillin": {"plate": 0.3, "sample": 5.0, "residual": 0.9},
+    "a": {"animal": 11.0, "residual": 53.0},
+    "b": {"animal": 31.0, "pe": 7.5, "residual": 44.0},
+    "c": {"animal": 26.0, "dam": 14.0, "animal.dam": 6.0, "residual": 47.0},
+}
+
+
+@pytest.mark.parametrize("key", list(ARBITRARY))
+def test_objective_gradient_and_ai_equal_dense_formulas(key):
+    model = MODELS[key]()
+    dense = DenseREML(model)
+    values = ARBITRARY[key]
+    theta = np.array([values[n] for n in dense.names])
+    got = reml_loglik(model, values, gradient=True, ai=True)
+    ll, grad, ai = dense(theta, derivatives=True)
+    assert got.names == dense.names
+    # objective: 1e-8 relative; gradient and AI: 1e-7 relative to their largest entry
+    assert got.value == pytest.approx(ll, rel=1e-8)
+    g = np.array([got.gradient[n] for n in dense.names])
+    np.testing.assert_allclose(g, grad, rtol=0, atol=1e-7 * np.abs(grad).max())
+    np.testing.assert_allclose(got.ai_matrix, ai, rtol=0, atol=1e-7 * np.abs(ai).max())
+    # AI matrix: symmetric positive definite
+    np.testing.assert_array_equal(got.ai_matrix, got.ai_matrix.T)
+    assert np.linalg.eigvalsh(got.ai_matrix).min() > 0
+
+
+@pytest.mark.parametrize("key", ["penicillin", "b", "c"])
+def test_gradient_matches_central_differences(key):
+    model = MODELS[key]()
+    values = ARBITRARY[key]
+    got = reml_loglik(model, values, gradient=True)
+    scale = max(abs(v) for v in got.gradient.values())
+    for name in got.names:
+        h = 1e-4 * abs(values[name])
+        up = reml_loglik(model, {**values, name: values[name] + h}).value
+        down = reml_loglik(model, {**values, name: values[name] - h}).value
+        # central difference: O(h²) truncation, ~1e-9 here; tolerance 1e-5 relative to the largest
+        # gradient component
+        assert (up - down) / (2 * h) == pytest.approx(got.gradient[name], abs=1e-5 * scale), name
+
+
+def test_reused_factor_and_logdets_give_the_same_objective():
+    model = MODELS["c"]()
+    values = ARBITRARY["c"]
+    factor = SparseCholesky(coefficient_pattern(model))
+    logdets = relationship_logdets(model)
+    fresh = reml_loglik(model, values).value
+    for scale in (1.0, 2.0, 1.0):  # refactorize the same symbolic factor at other values
+        scaled = {k: v * scale for k, v in values.items()}
+        again = reml_loglik(model, scaled, factor=factor, logdet_k=logdets).value
+        assert again == pytest.approx(reml_loglik(model, scaled).value, rel=1e-12)
+    assert again == pytest.approx(fresh, rel=1e-12)
+    # a zero covariance keeps the pattern (explicit zeros), so the factor is still valid
+    assert reml_loglik(model, {**values, "animal.dam": 0.0}, factor=factor).value == pytest.approx(
+        DenseREML(model)(np.array([26.0, 14.0, 0.0, 47.0])), rel=1e-8
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Fits against the oracle; EM and AI against each other
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("key", list(CASES))
+def test_ai_and_em_agree_with_oracle(key):
+    dense, (theta, ll) = oracle(key)
+    ai = fitted(key, "ai")
+    em = fitted(key, "em")
+    assert ai.converged and em.converged
+    assert ai.boundary == () and em.boundary == ()
+    ai_theta = as_vector(ai, dense.names)
+    em_theta = as_vector(em, dense.names)
+    # variances: 1e-4 relative; a covariance: 1e-4 relative to √(σ²_a σ²_b)
+    scale = np.array([
+        math.sqrt(np.prod([theta[dense.names.index(e)] for e in n.split(".")])) if "." in n else abs(theta[k])
+        for k, n in enumerate(dense.names)
+    ])
+    np.testing.assert_array_less(np.abs(ai_theta - theta), 1e-4 * scale)
+    np.testing.assert_array_less(np.abs(em_theta - theta), 1e-4 * scale)
+    np.testing.assert_array_less(np.abs(em_theta - ai_theta), 1e-4 * scale)
+    # the AI optimum is at least as high as the oracle's (to rounding)
+    assert ai.log_likelihood >= ll - 1e-8 * abs(ll)
+    assert em.log_likelihood == pytest.approx(ll, rel=1e-8)
+    # EM never lowers logL
+    assert np.all(np.diff(em.trace["log_likelihood"].to_numpy()) > -1e-9 * abs(ll))
+
+
+def test_em_fixed_point_is_the_optimum():
+    """One EM step from the AI estimates stays there (EM's fixed points are REML's stationary
+    points), for the correlated direct-maternal model: 1e-6 relative."""
+    model = MODELS["c"]()
+    fit = fitted("c", "ai")
+    start = {**fit.variances, **fit.covariances}
+    step = fit_reml(model, start, method="em", criteria=ConvergenceCriteria(max_iterations=1))
+    for name, value in start.items():
+        got = {**step.variances, **step.covariances}[name]
+        assert got == pytest.approx(value, rel=1e-6, abs=1e-6 * fit.variances["animal"]), name
+
+
+def test_standard_errors_and_ratios_by_delta_method():
+    model = MODELS["c"]()
+    fit = fitted("c", "ai")
+    dense = DenseREML(model)
+    theta = as_vector(fit, dense.names)
+    _, _, ai = dense(theta, derivatives=True)
+    cov = np.linalg.inv(ai)
+    # SE = √diag(AI⁻¹) at the estimates: 1e-6 relative against the dense AI
+    for k, name in enumerate(dense.names):
+        assert fit.se[name] == pytest.approx(math.sqrt(cov[k, k]), rel=1e-6), name
+
+    def ratios(t):
+        va, vm, cam, ve = t
+        vp = va + vm + cam + ve  # Willham: direct-maternal covariance counts once
+        return np.array([va / vp, vm / vp, cam / math.sqrt(va * vm)])
+
+    jac = np.array([
+        (ratios(theta + h * e) - ratios(theta - h * e)) / (2 * h)
+        for h, e in ((1e-5 * max(abs(t), 1.0), e) for t, e in zip(theta, np.eye(4)))
+    ]).T
+    expected = ratios(theta)
+    se = np.sqrt(np.diag(jac @ cov @ jac.T))
+    for k, label in enumerate(["h2", "dam_ratio", "r_animal_dam"]):
+        assert fit.ratios[label]["estimate"] == pytest.approx(expected[k], rel=1e-12)
+        # delta-method SE against a numerical Jacobian: 1e-5 relative
+        assert fit.ratios[label]["se"] == pytest.approx(se[k], rel=1e-5)
+    assert set(fit.ratios) == {"h2", "dam_ratio", "r_animal_dam"}
+
+
+# --------------------------------------------------------------------------------------------
+# Boundary, iteration cap, inputs
+# --------------------------------------------------------------------------------------------
+def test_variance_at_zero_is_a_converged_boundary_fit():
+    """Group means shrunk towards the overall mean until the between-group mean square is below
+    the within-group one: the ANOVA estimate of the group variance is negative, so REML puts it
+    at 0 and σ²_e = total SS/(n - 1); logL is then the dense formula with V = σ²_e I."""
+    model = shrunken_groups_model()
+    y = model.y
+    frame = pd.DataFrame({"g": np.repeat([f"g{k}" for k in range(8)], 6), "y": y})
+    within = float(np.sum((y - frame.groupby("g")["y"].transform("mean")) ** 2)) / (48 - 8)
+    between = 6 * float(np.sum((frame.groupby("g")["y"].mean() - y.mean()) ** 2)) / 7
+    assert between < within
+    fit = fit_reml(model, {"g": 1.0, "residual": 1.0})
+    assert fit.converged
+    assert fit.boundary == ("g",)
+    assert fit.variances["g"] == 0.0
+    ss = float(np.sum((y - y.mean()) ** 2))
+    assert fit.variances["residual"] == pytest.approx(ss / (y.size - 1), rel=1e-8)
+    dense = DenseREML(model)
+    assert fit.log_likelihood == pytest.approx(dense(np.array([0.0, fit.variances["residual"]])), rel=1e-10)
+    assert math.isnan(fit.se["g"]) and fit.se["residual"] > 0
+    assert any("converged to zero" in m for m in fit.messages)
+    doc = variance_components_json(fit)
+    assert doc["se"]["g"] is None and doc["boundary"] == ["g"]
+    assert doc["ratios"]["g_ratio"] == {"estimate": 0.0, "se": None}
+
+
+def shrunken_groups_model():
+    """Eight groups of six records whose group means are shrunk towards the overall mean until
+    the between-group mean square is below the within-group one (negative ANOVA estimate)."""
+    rng = np.random.default_rng(7)
+    groups = np.repeat([f"g{k}" for k in range(8)], 6)
+    y = rng.normal(size=groups.size)
+    frame = pd.DataFrame({"g": groups, "y": y})
+    y = y - 0.8 * (frame.groupby("g")["y"].transform("mean").to_numpy() - y.mean()) + 10.0
+    frame["y"] = y
+    return build_mixed_model("y", y, fixed_design(frame, (), ()), (iid_design("g", frame["g"]),))
+
+
+def test_em_also_stops_at_the_boundary():
+    model = shrunken_groups_model()
+    fit = fit_reml(model, {"g": 1.0, "residual": 1.0}, method="em", criteria=ConvergenceCriteria(max_iterations=1000))
+    assert fit.converged and fit.boundary == ("g",) and fit.variances["g"] == 0.0
+    ss = float(np.sum((model.y - model.y.mean()) ** 2))
+    assert fit.variances["residual"] == pytest.approx(ss / (model.n_records - 1), rel=1e-6)
+    assert np.all(np.diff(fit.trace["log_likelihood"].to_numpy()) > -1e-9)
+
+
+def test_premature_boundary_is_re_admitted():
+    """An absurd boundary threshold (50 % of σ²_p) and a plate variance started 3 × too high: the
+    first AI step overshoots below zero, so plate is dropped; at convergence its score just off
+    zero is positive, so it is re-admitted and the fit ends at the optimum (1e-6 relative to the
+    default fit, which matches lme4)."""
+    model = MODELS["penicillin"]()
+    start = default_start(model)
+    start["plate"] *= 3
+    fit = fit_reml(model, start, criteria=ConvergenceCriteria(boundary=0.5, em_iterations=0))
+    assert fit.converged and fit.boundary == ()
+    assert any("plate converged to zero" in m for m in fit.messages)
+    assert any("re-admitted" in m for m in fit.messages)
+    reference = fitted("penicillin", "ai")
+    for name, value in reference.variances.items():
+        assert fit.variances[name] == pytest.approx(value, rel=1e-6)
+
+
+def test_correlation_at_the_edge_is_reported_not_raised():
+    """Maternal case, seed 6: the REML direct-maternal correlation runs to -1 (G0 singular). The
+    fit stops at the iteration cap with converged=False and says why."""
+    model = pedigree_case("c", 250, 6)
+    fit = fit_reml(model, default_start(model), criteria=ConvergenceCriteria(max_iterations=30))
+    assert not fit.converged
+    assert fit.ratios["r_animal_dam"]["estimate"] < -0.99
+    assert any("edge of the parameter space" in m for m in fit.messages)
+    assert any("did not converge" in m for m in fit.messages)
+
+
+def test_pedigree_boundary_equals_fit_without_the_effect():
+    """Case (b), seed 1: the permanent-environment variance goes to zero. The fit equals the fit
+    of the model without that effect (1e-6 relative), and at that point ∂logL/∂σ²_pe ≤ 0 (dense)."""
+    model = pedigree_case("b", 400, 1)
+    fit = fit_reml(model, default_start(model))
+    assert fit.converged and fit.boundary == ("pe",) and fit.variances["pe"] == 0.0
+    reduced = build_mixed_model("weaning_weight", model.y, model.fixed, model.random[:1])
+    ref = fit_reml(reduced, default_start(reduced))
+    for name in ("animal", "residual"):
+        assert fit.variances[name] == pytest.approx(ref.variances[name], rel=1e-6)
+        assert fit.se[name] == pytest.approx(ref.se[name], rel=1e-4)
+    assert fit.log_likelihood == pytest.approx(ref.log_likelihood, rel=1e-10)
+    dense = DenseREML(model)
+    _, grad, _ = dense(np.array([fit.variances["animal"], 0.0, fit.variances["residual"]]), derivatives=True)
+    assert grad[1] <= 0
+    assert "ai-halved" in " ".join(fit.trace["step"])
+
+
+def test_iteration_cap_gives_not_converged():
+    model = MODELS["a"]()
+    fit = fit_reml(model, default_start(model), criteria=ConvergenceCriteria(max_iterations=2))
+    assert not fit.converged and fit.iterations == 2
+    assert any("did not converge" in m for m in fit.messages)
+    assert list(fit.trace["iteration"]) == [0, 1, 2]
+    assert list(fit.trace["step"])[:2] == ["start", "em"]
+    assert fit.se["animal"] > 0  # SEs are still reported at the last iterate
+
+
+def test_trace_logging_and_json(caplog):
+    model = MODELS["penicillin"]()
+    with caplog.at_level(logging.INFO, logger="reml-test"):
+        fit = fit_reml(model, default_start(model), logger=logging.getLogger("reml-test"))
+    assert list(fit.trace.columns) == ["iteration", "step", "log_likelihood", "plate", "sample", "residual"]
+    assert fit.trace["log_likelihood"].iloc[-1] == fit.log_likelihood
+    assert "iteration 1 (em)" in caplog.text and "converged" in caplog.text
+    doc = variance_components_json(fit)
+    text = json.dumps(doc, allow_nan=False)  # no NaN anywhere
+    assert json.loads(text)["variances"]["plate"] == pytest.approx(fit.variances["plate"])
+    assert set(doc) == {"method", "converged", "iterations", "log_likelihood", "variances", "covariances",
+                        "se", "ratios", "boundary", "messages", "criteria"}
+    assert doc["criteria"]["max_iterations"] == 100
+    assert set(doc["ratios"]) == {"plate_ratio", "sample_ratio"}
+    # σ²_p = σ²_plate + σ²_sample + σ²_e
+    total = sum(fit.variances.values())
+    assert doc["ratios"]["plate_ratio"]["estimate"] == pytest.approx(fit.variances["plate"] / total)
+    # deterministic: a second fit gives the same trace
+    pd.testing.assert_frame_equal(fit.trace, fit_reml(model, default_start(model)).trace)
+
+
+def test_default_start_splits_the_least_squares_variance():
+    model = MODELS["b"]()
+    x = model.fixed.matrix.toarray()
+    resid = model.y - x @ np.linalg.lstsq(x, model.y, rcond=None)[0]
+    expected = resid @ resid / (model.n_records - x.shape[1]) / 3
+    assert default_start(model) == pytest.approx({"animal": expected, "pe": expected, "residual": expected}, rel=1e-10)
+    assert parameter_names(MODELS["c"]()) == ("animal", "dam", "animal.dam", "residual")
+
+
+def test_bad_inputs_raise_config_errors():
+    model = MODELS["c"]()
+    good = {"animal": 20.0, "dam": 10.0, "animal.dam": -3.0, "residual": 40.0}
+    with pytest.raises(ConfigError, match="residual"):
+        fit_reml(model, {k: v for k, v in good.items() if k != "residual"})
+    with pytest.raises(ConfigError, match="unknown variance parameter"):
+        fit_reml(model, {**good, "litter": 1.0})
+    with pytest.raises(ConfigError, match="positive"):
+        fit_reml(model, {**good, "dam": -1.0})
+    with pytest.raises(ConfigError, match="not positive definite"):
+        fit_reml(model, {**good, "animal.dam": 20.0})
+    with pytest.raises(ConfigError, match="method"):
+        fit_reml(model, good, method="newton")
+    with pytest.raises(ConfigError, match="max_iterations"):
+        ConvergenceCriteria(max_iterations=0)
+    # the covariance may be given in either order
+    swapped = {"animal": 20.0, "dam": 10.0, "dam.animal": -3.0, "residual": 40.0}
+    assert reml_loglik(model, swapped).value == reml_loglik(model, good).value
+
+
+# --------------------------------------------------------------------------------------------
+# Recovery of simulated parameters
+# --------------------------------------------------------------------------------------------
+def test_simulated_parameters_are_recovered():
+    """Five simulated populations (3000 animals, 80 % recorded, phenotypic selection; true
+    σ²_a = 20, σ²_e = 40), model herd_year + sex + age + animal. Rule: the estimate lies within
+    2 SE of the truth in at least 4 of the 5 runs, for each parameter."""
+    hits = {"animal": 0, "residual": 0}
+    for seed in range(1, 6):
+        data = simulate(SimulationSpec(n_animals=3000, seed=seed))
+        pf = data.pedigree
+        ped = sort_pedigree(list(pf["id"].astype(str)), _known(pf["sire"]), _known(pf["dam"]))
+        f = inbreeding(ped)
+        rec = data.phenotypes
+        model = build_mixed_model(
+            "weaning_weight",
+            rec["weaning_weight"].to_numpy(float),
+            fixed_design(rec, ("herd_year", "sex"), ("age",)),
+            (additive_design("animal", rec["id"], ped.ids, ainv(ped, f), f),),
+        )
+        fit = fit_reml(model, default_start(model))
+        assert fit.converged
+        for name, truth in (("animal", 20.0), ("residual", 40.0)):
+            hits[name] += abs(fit.variances[name] - truth) <= 2 * fit.se[name]
+    assert hits["animal"] >= 4 and hits["residual"] >= 4, hits
