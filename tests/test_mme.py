@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from henderson.design import additive_design, fixed_design, iid_design
-from henderson.mme import build_mixed_model, coefficient_matrix, solutions_table, solve_mme
+from henderson.mme import build_mixed_model, coefficient_matrix, solutions_table, solve_mme, solve_with_boundary
 from henderson.pedigree import ainv, inbreeding, sort_pedigree
 
 # Mrode (2014), Table 3.1: pre-weaning gain (kg) of five calves; sires/dams as in the table.
@@ -134,3 +134,19 @@ def test_two_random_effects_block_structure():
     lhs, _ = coefficient_matrix(model2, {"animal": 20.0, "pen": 5.0, "residual": 40.0})
     assert abs(lhs - lhs.T).max() == 0
     assert sp.issparse(lhs)
+
+
+def test_zero_variance_effect_is_left_out_and_reported_as_zero():
+    model = mrode_model()
+    recs = MRODE_RECORDS.assign(pen=["p1", "p2", "p1", "p2", "p1"])
+    with_pen = build_mixed_model("wwg", recs["wwg"].to_numpy(), model.fixed, model.random + (iid_design("pen", recs["pen"]),))
+    table, _ = solve_with_boundary(with_pen, {"animal": 20.0, "pen": 0.0, "residual": 40.0})
+    expected = solutions_table(model, {"animal": 20.0, "residual": 40.0}, solve_mme(model, {"animal": 20.0, "residual": 40.0}))
+    pen = table[table["effect"] == "pen"]
+    assert list(pen["level"]) == ["p1", "p2"] and (pen["estimate"] == 0).all()
+    assert pen["se"].isna().all() and pen["reliability"].isna().all()
+    rest = table[table["effect"] != "pen"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rest, expected)
+    # the limit: a tiny pen variance gives the same animal solutions
+    tiny, _ = solve_with_boundary(with_pen, {"animal": 20.0, "pen": 1e-12, "residual": 40.0})
+    np.testing.assert_allclose(tiny[tiny["effect"] == "animal"]["estimate"], expected[expected["effect"] == "animal"]["estimate"], atol=1e-9)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -100,6 +100,27 @@ def build_mixed_model(
     )
 
 
+def reduced_model(model: MixedModel, keep: Sequence[int]) -> MixedModel:
+    """`model` without the random effects whose indices are not in `keep` (e.g. effects whose
+    variance is zero: their BLUPs are 0 and they drop out of the equations exactly)."""
+    off = model.offsets
+    index = np.concatenate(
+        [np.arange(model.n_fixed)] + [np.arange(off[k + 1], off[k + 2]) for k in keep]
+    ).astype(np.int64)
+    renumber = {k: i for i, k in enumerate(keep)}
+    groups = tuple(tuple(renumber[k] for k in group if k in renumber) for group in model.groups)
+    return MixedModel(
+        trait=model.trait,
+        y=model.y,
+        fixed=model.fixed,
+        random=tuple(model.random[k] for k in keep),
+        groups=tuple(g for g in groups if g),
+        wtw=sp.csc_matrix(model.wtw[index][:, index]),
+        wty=model.wty[index],
+        yty=model.yty,
+    )
+
+
 def covariance_key(a: str, b: str) -> str:
     """Config key of the covariance between random effects a and b (`a.b`, in model order)."""
     return f"{a}.{b}"
@@ -172,6 +193,39 @@ def solve_mme(model: MixedModel, variances: Mapping[str, float], factor: SparseC
     diagonal = factor.inverse_diagonal()
     seconds["selected_inverse"] = time.perf_counter() - clock - sum(seconds.values())
     return MMESolution(estimates=estimates, inverse_diagonal=diagonal, seconds=seconds)
+
+
+def solve_with_boundary(model: MixedModel, variances: Mapping[str, float]) -> tuple[pd.DataFrame, MMESolution]:
+    """Solutions table of `model`, where random effects with zero variance (at the REML
+    boundary) are left out of the equations and reported with estimate 0 and no se or
+    reliability (their prediction is exactly 0 under the model)."""
+    keep = [k for k, r in enumerate(model.random) if float(variances[r.name]) > 0]
+    reduced = reduced_model(model, keep) if len(keep) < len(model.random) else model
+    solution = solve_mme(reduced, variances)
+    table = solutions_table(reduced, variances, solution)
+    if len(keep) == len(model.random):
+        return table, solution
+    random_names = [r.name for r in model.random]
+    parts = [table[~table["effect"].isin(random_names)]]
+    for k, effect in enumerate(model.random):
+        if k in keep:
+            parts.append(table[table["effect"] == effect.name])
+        else:
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "trait": model.trait,
+                        "effect": effect.name,
+                        "level": effect.levels.astype(str),
+                        "estimate": 0.0,
+                        "se": np.nan,
+                        "reliability": np.nan,
+                    }
+                )
+            )
+    table = pd.concat(parts, ignore_index=True)
+    table["level"] = table["level"].astype(object)
+    return table[SOLUTION_COLUMNS], solution
 
 
 def solutions_table(model: MixedModel, variances: Mapping[str, float], solution: MMESolution) -> pd.DataFrame:

@@ -34,7 +34,7 @@ from henderson.clean import (
 from henderson.design import additive_design, fixed_design, iid_design, maternal_design
 from henderson.errors import InputError
 from henderson.io import file_digest, read_table
-from henderson.mme import MixedModel, MMESolution, build_mixed_model, solutions_table, solve_mme
+from henderson.mme import MixedModel, build_mixed_model, solve_with_boundary
 from henderson.model import ModelSpec
 from henderson.pedigree import ainv, inbreeding, pedigree_summary, sort_pedigree
 from henderson.reml import (
@@ -264,8 +264,10 @@ def mme_stage(model: MixedModel, variances: Mapping[str, float], *, name: str = 
     (records, unknowns, variances, seconds per step).
     """
     start = time.perf_counter()
-    solution: MMESolution = solve_mme(model, variances)
-    table = solutions_table(model, variances, solution)
+    table, solution = solve_with_boundary(model, variances)
+    for effect in model.random:
+        if float(variances[effect.name]) <= 0:
+            log.warning("model %s: %s has zero variance (REML boundary); its solutions are 0", name, effect.name)
     summary = {
         "model": name,
         "records": model.n_records,
