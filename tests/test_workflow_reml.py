@@ -82,12 +82,12 @@ def test_penicillin_matches_lme4_with_em(tmp_path):
 
 
 def test_maternal_animal_model_on_simulated_data(tmp_path):
-    data = simulate(SimulationSpec(n_animals=1500, seed=5, maternal=True))
+    data = simulate(SimulationSpec(n_animals=1500, seed=5, maternal=True, records_per_animal=2))
     write_simulation(data, tmp_path)
     config = yaml.safe_load((tmp_path / "config/config.yaml").read_text())
     model = config["models"]["weaning_weight"]
     model["estimate"] = "ai"
-    model["random"]["pe"] = {"type": "iid", "column": "id"}
+    assert model["random"]["pe"] == {"type": "iid", "column": "id"}  # repeated records
     (tmp_path / "config/config.yaml").write_text(yaml.safe_dump(config))
     snakemake(tmp_path)
     vc = components(tmp_path, "weaning_weight")

@@ -260,6 +260,9 @@ def solutions_table(model: MixedModel, variances: Mapping[str, float], solution:
         prior = float(variances[effect.name]) * (
             1.0 + effect.inbreeding if effect.inbreeding is not None else np.ones(hi - lo)
         )
+        reliability = 1.0 - pev / prior
+        # an animal without information has PEV = prior: 1 - PEV/prior is 0 up to rounding
+        reliability[(reliability < 0) & (reliability > -1e-9)] = 0.0
         frames.append(
             pd.DataFrame(
                 {
@@ -267,7 +270,7 @@ def solutions_table(model: MixedModel, variances: Mapping[str, float], solution:
                     "level": effect.levels.astype(str),
                     "estimate": solution.estimates[lo:hi],
                     "se": np.sqrt(np.maximum(pev, 0.0)),
-                    "reliability": 1.0 - pev / prior,
+                    "reliability": reliability,
                 }
             )
         )

@@ -32,7 +32,7 @@ from henderson.clean import (
     model_records,
 )
 from henderson.design import additive_design, fixed_design, iid_design, maternal_design
-from henderson.errors import InputError
+from henderson.errors import InputError, NumericalError
 from henderson.io import file_digest, read_table
 from henderson.mme import MixedModel, build_mixed_model, solve_with_boundary
 from henderson.model import ModelSpec
@@ -211,6 +211,34 @@ def build_model(
     return model
 
 
+def load_model(
+    name: str,
+    block: Mapping,
+    *,
+    id_column: str,
+    unknown_parent: tuple[str, ...] | list[str],
+    phenotypes_path: str | Path,
+    ainv_path: str | Path | None = None,
+    inbreeding_path: str | Path | None = None,
+    source: str = "phenotypes",
+) -> tuple[ModelSpec, MixedModel]:
+    """Validate a model's config block and build its `MixedModel` from the clean stage's
+    phenotypes and (for pedigree models) the relationships stage's A⁻¹ and inbreeding."""
+    from henderson.model import model_from_dict
+
+    spec = model_from_dict(name, block, id_column=id_column)
+    relationships = load_relationships(ainv_path, inbreeding_path) if ainv_path is not None else None
+    model = build_model(
+        spec,
+        pd.read_parquet(phenotypes_path),
+        id_column=id_column,
+        relationships=relationships,
+        unknown_parent=unknown_parent,
+        source=source,
+    )
+    return spec, model
+
+
 def variance_stage(spec: ModelSpec, model: MixedModel) -> tuple[dict, pd.DataFrame]:
     """Variance components for the model: REML (`spec.estimate` = "ai" or "em") from the given or
     default starting values, or the given values (`"none"`) with their log-likelihood.
@@ -264,6 +292,12 @@ def mme_stage(model: MixedModel, variances: Mapping[str, float], *, name: str = 
     (records, unknowns, variances, seconds per step).
     """
     start = time.perf_counter()
+    if not float(variances["residual"]) > 0:
+        raise NumericalError(
+            f"model {name}: the residual variance is zero (REML boundary): the random effects explain "
+            "every record, so the model is over-parameterised for these data (e.g. a permanent "
+            "environment effect with one record per animal). Remove an effect and rerun."
+        )
     table, solution = solve_with_boundary(model, variances)
     for effect in model.random:
         if float(variances[effect.name]) <= 0:

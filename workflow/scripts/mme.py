@@ -2,23 +2,20 @@
 
 import json
 
-import pandas as pd
-
 from henderson.io import write_json, write_parquet
-from henderson.model import model_from_dict
-from henderson.pipeline import build_model, load_relationships, mme_stage, variances_from_json
+from henderson.pipeline import load_model, mme_stage, variances_from_json
 from henderson.rulelog import stage_logging
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_logging(sm.log[0], f"mme {sm.wildcards.model}"):
-    spec = model_from_dict(sm.wildcards.model, sm.params.model, id_column=sm.params.id_column)
-    relationships = load_relationships(sm.input.ainv, sm.input.inbreeding) if "ainv" in sm.input.keys() else None
-    model = build_model(
-        spec,
-        pd.read_parquet(sm.input.phenotypes),
+    _, model = load_model(
+        sm.wildcards.model,
+        sm.params.model,
         id_column=sm.params.id_column,
-        relationships=relationships,
         unknown_parent=sm.params.unknown_parent,
+        phenotypes_path=sm.input.phenotypes,
+        ainv_path=sm.input.get("ainv"),
+        inbreeding_path=sm.input.get("inbreeding"),
         source=sm.params.phenotypes_file,
     )
     with open(sm.input.components, encoding="utf-8") as handle:
