@@ -29,7 +29,10 @@ from henderson.linalg import SparseCholesky
 from henderson.mme import build_mixed_model
 from henderson.pedigree import ainv, inbreeding, sort_pedigree
 from henderson.reml import (
+    METHODS,
     ConvergenceCriteria,
+    _Workspace,
+    _ZeroResidual,
     coefficient_pattern,
     default_start,
     fit_reml,
@@ -48,7 +51,7 @@ EM_LONG = ConvergenceCriteria(max_iterations=5000, loglik_change=1e-9, parameter
 # --------------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dyestuff():
     d = pd.read_csv(DATA / "dyestuff.csv", dtype={"Batch": str})
     return build_mixed_model(
@@ -56,7 +59,7 @@ def dyestuff():
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def penicillin():
     d = pd.read_csv(DATA / "penicillin.csv", dtype={"plate": str, "sample": str})
     return build_mixed_model(
@@ -71,7 +74,7 @@ def _known(values: pd.Series) -> list[str | None]:
     return [None if v == "0" else v for v in values.astype(str)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pedigree_case(case: str, n_animals: int, seed: int):
     """(a) additive + residual; (b) additive + permanent environment (2 records per animal) +
     residual; (c) direct + maternal additive (correlated, K = A) + residual. Fixed: sex + age."""
@@ -198,7 +201,7 @@ class DenseREML:
         return theta, -res.fun
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def oracle(model_key):
     model = MODELS[model_key]()
     dense = DenseREML(model)
@@ -213,7 +216,7 @@ MODELS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fitted(model_key, method):
     model = MODELS[model_key]()
     criteria = EM_LONG if method == "em" else ConvergenceCriteria()
@@ -453,15 +456,29 @@ def test_premature_boundary_is_re_admitted():
         assert fit.variances[name] == pytest.approx(value, rel=1e-6)
 
 
-def test_correlation_at_the_edge_is_reported_not_raised():
+def test_correlation_at_the_edge_is_reported_not_raised(caplog):
     """Maternal case, seed 6: the REML direct-maternal correlation runs to -1 (G0 singular). The
-    fit stops at the iteration cap with converged=False and says why."""
+    fit stops at the iteration cap with converged=False and says why. Its many AI steps that fall
+    back to EM are logged and listed 3 times, then counted in one summary."""
     model = pedigree_case("c", 250, 6)
-    fit = fit_reml(model, default_start(model), criteria=ConvergenceCriteria(max_iterations=30))
+    with caplog.at_level(logging.DEBUG, logger="reml-edge"):
+        fit = fit_reml(model, default_start(model), criteria=ConvergenceCriteria(max_iterations=30),
+                       logger=logging.getLogger("reml-edge"))
     assert not fit.converged
     assert fit.ratios["r_animal_dam"]["estimate"] < -0.99
     assert any("edge of the parameter space" in m for m in fit.messages)
     assert any("did not converge" in m for m in fit.messages)
+    # message noise: the trace has more than 3 fallbacks; 3 are listed, then one count
+    fallbacks = list(fit.trace["step"]).count("em-fallback")
+    assert fallbacks > 3
+    assert len(fit.messages) <= 10
+    assert sum(m.endswith("fell back to EM") for m in fit.messages) == 3
+    summary = [m for m in fit.messages if m.startswith("AI steps fell back to EM")]
+    assert len(summary) == 1 and f"in {fallbacks} iterations" in summary[0]
+    # the log: 3 fallback warnings and the summary; the rest at DEBUG level
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING and "fell back to EM" in r.getMessage()]
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and "fell back to EM" in r.getMessage()]
+    assert len(warned) == 4 and len(debug) == fallbacks - 3
 
 
 def test_pedigree_boundary_equals_fit_without_the_effect():
@@ -480,6 +497,194 @@ def test_pedigree_boundary_equals_fit_without_the_effect():
     _, grad, _ = dense(np.array([fit.variances["animal"], 0.0, fit.variances["residual"]]), derivatives=True)
     assert grad[1] <= 0
     assert "ai-halved" in " ".join(fit.trace["step"])
+
+
+# --------------------------------------------------------------------------------------------
+# Residual variance at zero
+# --------------------------------------------------------------------------------------------
+MRODE_PEDIGREE = [("1", None, None), ("2", None, None), ("3", None, None), ("4", "1", None),
+                  ("5", "3", "2"), ("6", "1", "2"), ("7", "4", "5"), ("8", "3", "6")]
+MRODE_RECORDS = pd.DataFrame({"id": ["4", "5", "6", "7", "8"], "sex": ["M", "F", "F", "M", "M"],
+                              "y": [4.5, 2.9, 3.9, 3.5, 5.0]})
+
+
+@functools.cache
+def mrode_3_1():
+    """Mrode (2014), Linear Models for the Prediction of Animal Breeding Values, 3rd ed.,
+    Example 3.1: 8 animals, weaning weights of animals 4-8 (one record each), sex fixed,
+    additive animal effect."""
+    ids, sires, dams = zip(*MRODE_PEDIGREE)
+    ped = sort_pedigree(list(ids), list(sires), list(dams))
+    f = inbreeding(ped)
+    rec = MRODE_RECORDS
+    return build_mixed_model(
+        "y", rec["y"].to_numpy(float), fixed_design(rec, ("sex",), ()),
+        (additive_design("animal", rec["id"], ped.ids, ainv(ped, f), f),),
+    )
+
+
+def tabular_relationships(pedigree):
+    """A by the tabular method (parents listed before offspring)."""
+    index = {a: k for k, (a, _, _) in enumerate(pedigree)}
+    a = np.zeros((len(pedigree), len(pedigree)))
+    for i, (_, s, d) in enumerate(pedigree):
+        si, di = index.get(s), index.get(d)
+        a[i, i] = 1.0 + (0.5 * a[si, di] if si is not None and di is not None else 0.0)
+        for j in range(i):
+            a[i, j] = a[j, i] = 0.5 * sum(a[j, k] for k in (si, di) if k is not None)
+    return a
+
+
+def test_residual_converging_to_zero_is_a_boundary_fit():
+    """Mrode's Example 3.1 has one record per animal, so V_0 = σ²_a A_rr is positive definite and
+    logL has a finite limit as σ²_e → 0; REML puts its maximum there. The fit holds σ²_e at 0,
+    converges early and says so once. Oracles (dense): with σ²_e = 0, V = σ²_a A_rr and the REML
+    estimate is σ²_a = y'P_1 y/(n - p) (P_1 the projection of V = A_rr, A by the tabular method);
+    logL at the estimate; the profile max_σ²_a logL(σ²_a, σ²_e) rises as σ²_e falls to 0, towards
+    the reported logL; the score ∂logL/∂σ²_e at σ²_e = 0 is negative (a boundary maximum)."""
+    model = mrode_3_1()
+    fit = fit_reml(model, default_start(model))
+    assert fit.converged and fit.iterations < 30
+    assert fit.boundary == ("residual",) and fit.variances["residual"] == 0.0
+    # closed form at σ²_e = 0: 1e-6 relative (the convergence criteria)
+    a_full = tabular_relationships(MRODE_PEDIGREE)
+    order = [k for k, (a, _, _) in enumerate(MRODE_PEDIGREE) if a in set(MRODE_RECORDS["id"])]
+    a_rr = a_full[np.ix_(order, order)]
+    x, y = model.fixed.matrix.toarray(), model.y
+    vinv = np.linalg.inv(a_rr)
+    p1 = vinv - vinv @ x @ np.linalg.solve(x.T @ vinv @ x, x.T @ vinv)
+    sigma_a = float(y @ p1 @ y) / (model.n_records - model.n_fixed)
+    assert fit.variances["animal"] == pytest.approx(sigma_a, rel=1e-6)
+    # logL at the reported point: 1e-9 absolute against the dense formula at σ²_e = 0 exactly
+    dense = DenseREML(model)
+    point = np.array([fit.variances["animal"], 0.0])
+    assert fit.log_likelihood == pytest.approx(dense(point), abs=1e-9)
+    assert fit.log_likelihood >= fit.trace["log_likelihood"].iloc[0]
+    assert fit.trace["log_likelihood"].iloc[-1] == fit.log_likelihood
+    # brute force along σ²_e → 0: the dense profile rises monotonically to the reported logL
+    vp = fit.variances["animal"]
+    grid = vp * np.logspace(0, -6, 13)
+
+    def profile(res):
+        best = so.minimize_scalar(lambda t: -dense(np.array([math.exp(t), res])), bounds=(-12.0, 3.0),
+                                  method="bounded", options={"xatol": 1e-10})
+        return -best.fun
+
+    values = np.array([profile(r) for r in grid])
+    assert np.all(np.diff(values) > 0)
+    assert values.max() <= fit.log_likelihood + 1e-9
+    # logL(σ²_e) - logL(0) ≈ σ²_e ∂logL/∂σ²_e ≈ 0.66 × 6.8e-7 at the last grid point
+    assert fit.log_likelihood - values[-1] < 1e-6
+    _, grad, ai = dense(point, derivatives=True)
+    assert grad[1] < 0  # logL falls away from σ²_e = 0
+    assert abs(grad[0]) < 1e-5  # and is stationary in σ²_a there
+    # SE of σ²_a from the dense AI at σ²_e = 0 (1e-6 relative); none for the residual
+    assert fit.se["animal"] == pytest.approx(1 / math.sqrt(ai[0, 0]), rel=1e-6)
+    assert math.isnan(fit.se["residual"])
+    assert fit.ratios["h2"]["estimate"] == 1.0
+    # one clear message, no fallback noise, no "did not converge"
+    assert sum("residual variance converged to zero" in m for m in fit.messages) == 1
+    assert any("over-parameterised" in m for m in fit.messages)
+    assert not any("did not converge" in m or "fell back to EM" in m for m in fit.messages)
+    assert len(fit.messages) <= 10
+    doc = variance_components_json(fit)
+    assert doc["boundary"] == ["residual"] and doc["variances"]["residual"] == 0.0 and doc["se"]["residual"] is None
+    json.dumps(doc, allow_nan=False)
+    # deterministic
+    again = fit_reml(model, default_start(model))
+    pd.testing.assert_frame_equal(fit.trace, again.trace)
+    assert again.messages == fit.messages and again.log_likelihood == fit.log_likelihood
+
+
+@pytest.mark.parametrize("key", ["a", "c"])
+def test_zero_residual_objective_equals_dense_formulas(key):
+    """The objective at σ²_e = 0 (extrapolated from the MME at h and 2h) against the dense formulas
+    with V = V_0 (one record per animal: V_0 positive definite), at arbitrary variances."""
+    model = MODELS[key]()
+    dense = DenseREML(model)
+    values = ARBITRARY[key]
+    theta = np.array([values[n] for n in dense.names])
+    theta[-1] = 0.0
+    zero = _ZeroResidual(_Workspace(model), 1e-6 * theta.sum())
+    ev = zero.evaluate(theta[:-1])
+    ll, grad, ai = dense(theta, derivatives=True)
+    # logL: 1e-9 relative; gradient and AI (parameters other than σ²_e): 1e-7 relative to their
+    # largest entry
+    assert ev.loglik == pytest.approx(ll, rel=1e-9)
+    assert zero.loglik(theta[:-1]) == ev.loglik
+    np.testing.assert_allclose(ev.gradient, grad[:-1], rtol=0, atol=1e-7 * np.abs(grad[:-1]).max())
+    np.testing.assert_allclose(ev.ai, ai[:-1, :-1], rtol=0, atol=1e-7 * np.abs(ai[:-1, :-1]).max())
+    gap, _ = zero.limit_gap(theta[:-1])
+    assert gap < 1e-4  # a finite limit: O(h²)
+
+
+def test_zero_residual_limit_check_sees_a_singular_v0():
+    """Case (b) has two records per animal: V_0 = Z(σ²_a A + σ²_pe I)Z' is singular and y has a
+    component in its null space, so logL → -∞ as σ²_e → 0: the check reports no finite limit,
+    falling towards zero (dense: logL at σ²_e = 1e-3, 1e-5 falls by more than 1 each)."""
+    model = MODELS["b"]()
+    values = ARBITRARY["b"]
+    theta = np.array([values["animal"], values["pe"]])
+    gap, rise = _ZeroResidual(_Workspace(model), 1e-6 * theta.sum()).limit_gap(theta)
+    assert gap > 0.35 and rise < 0
+    dense = DenseREML(model)
+    ll = [dense(np.array([*theta, e])) for e in (1e-1, 1e-3, 1e-5)]
+    assert ll[0] - ll[1] > 1 and ll[1] - ll[2] > 1
+
+
+def test_premature_residual_boundary_is_re_admitted():
+    """An absurd boundary threshold (50 % of σ²_p) and an animal variance started 10 × too high:
+    the first AI step takes σ²_e below the threshold, so it is held at zero; at convergence the
+    score just off zero is positive, so it is re-admitted and the fit ends at the optimum of the
+    default fit (1e-6 relative; logL 1e-10 relative)."""
+    model = high_heritability_model()
+    reference = fit_reml(model, default_start(model))
+    assert reference.converged and reference.boundary == ()
+    start = {"animal": 10 * reference.variances["animal"], "residual": reference.variances["residual"]}
+    fit = fit_reml(model, start, criteria=ConvergenceCriteria(boundary=0.5, em_iterations=0))
+    assert fit.converged and fit.boundary == ()
+    assert any("residual variance converged to zero" in m for m in fit.messages)
+    assert any("re-admitted" in m and "residual" in m for m in fit.messages)
+    for name, value in reference.variances.items():
+        assert fit.variances[name] == pytest.approx(value, rel=1e-6)
+    assert fit.log_likelihood == pytest.approx(reference.log_likelihood, rel=1e-10)
+
+
+@functools.cache
+def high_heritability_model():
+    """One record per animal, σ²_e small (simulated σ²_a 20, σ²_e 2; seed 3): REML σ²_e ≈ 2.8."""
+    spec = SimulationSpec(n_animals=200, seed=3, n_generations=5, n_herds=4, selection="none",
+                          residual_covariance=[[2.0]])
+    data = simulate(spec)
+    pf = data.pedigree
+    ped = sort_pedigree(list(pf["id"].astype(str)), _known(pf["sire"]), _known(pf["dam"]))
+    f = inbreeding(ped)
+    rec = data.phenotypes
+    return build_mixed_model(
+        "weaning_weight", rec["weaning_weight"].to_numpy(float), fixed_design(rec, ("sex",), ("age",)),
+        (additive_design("animal", rec["id"], ped.ids, ainv(ped, f), f),),
+    )
+
+
+def test_residual_without_finite_limit_stops_once():
+    """Six groups, each with two identical records: the group effect fits the records exactly, V_0
+    is singular and logL → +∞ as σ²_e → 0 (dense: it rises by about (n - q)/2 log 100 = 13.8 per
+    factor 100 of σ²_e). REML has no estimate: the fit stops early, converged=False, with one
+    message saying why (and no "did not converge" noise)."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"g": np.repeat([f"g{k}" for k in range(6)], 2), "y": np.repeat(rng.normal(10, 2, 6), 2)})
+    model = build_mixed_model("y", frame["y"].to_numpy(float), fixed_design(frame, (), ()),
+                              (iid_design("g", frame["g"]),))
+    dense = DenseREML(model)
+    ll = [dense(np.array([4.0, e])) for e in (1e-2, 1e-4, 1e-6)]
+    assert np.diff(ll) == pytest.approx([3 * math.log(100)] * 2, rel=1e-3)
+    for method in METHODS:
+        fit = fit_reml(model, default_start(model), method=method)
+        assert not fit.converged and fit.iterations < 20
+        assert sum("increases without bound" in m for m in fit.messages) == 1
+        assert not any("did not converge" in m for m in fit.messages)
+        assert len(fit.messages) <= 10
+        assert fit.boundary == () and fit.variances["residual"] > 0
 
 
 def test_iteration_cap_gives_not_converged():

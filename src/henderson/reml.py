@@ -21,7 +21,10 @@ is evaluated from the mixed model equations C ŝ = r (C = W'W/σ²_e + blockdiag
 
     log|V| + log|X'V⁻¹X| = log|C| + log|G| + log|R|,
     log|G| = Σ_g [q_g log|G0_g| + k_g log|K_g|],   log|R| = n log σ²_e,
-    y'Py = y'y/σ²_e - ŝ'r.
+    y'Py = ê'ê/σ²_e + û'G⁻¹û   (ê = y - Wŝ, û the random part of ŝ),
+
+the penalised form of ``y'y/σ²_e - ŝ'r``: it has no cancellation between two terms of order
+y'y/σ²_e, so it stays accurate as σ²_e → 0.
 
 Derivatives use the random-effect blocks of C⁻¹ only through ``T_g[a, b] = tr(K_g⁻¹ C^{ab})``
 (taken from the selected inverse of the Cholesky factor, on the pattern of C) and
@@ -36,6 +39,19 @@ with ê = y - Wŝ. The EM-REML update is ``G0_g ← (S_g + T_g)/q_g`` and
 matrix is ``AI_ij = 1/2 f_i' P f_j`` with working variates ``f_i = (∂V/∂θ_i) P y``:
 ``f = Z_g (E G0_g⁻¹ ⊗ I) û_g`` for an element E of G0_g and ``f = ê/σ²_e`` for the residual;
 ``P F = (F - W C⁻¹ W'F/σ²_e)/σ²_e`` costs one solve per parameter.
+
+Residual variance at zero. When the random effects alone give a positive definite
+``V_0 = Σ_g Z_g (G0_g ⊗ K_g) Z_g'`` (e.g. one record per animal), logL has a finite limit as
+σ²_e → 0, and REML may put its maximum there: the random effects explain every record and the
+model is over-parameterised for the data. logL, its gradient, the AI matrix and the EM update
+are then analytic in σ²_e on a neighbourhood of 0 (V = V_0 + σ²_e I stays positive definite), but
+the MME exist only for σ²_e > 0; their values at σ²_e = 0 are taken as limits by Richardson
+extrapolation from h and 2h: ``f(0) = 2 f(h) - f(2h) + O(h²)``, h = 1e-6 × σ²_p (where the O(h²)
+term and the rounding error of the MME at h, which grows like 1/h, are both about 1e-10 relative
+for logL; a larger h is dominated by the first, a smaller one by the second).
+Whether the limit is finite is checked by comparing that extrapolation with the one from 2h and
+4h: a singular V_0 makes logL behave like ±(k/2) log σ²_e or 1/σ²_e, and the two then differ by
+at least (log 2)/2. See :func:`fit_reml` for how a fit uses this.
 
 The symbolic analysis of C happens once per model; each evaluation refactorizes numerically.
 Nothing dense grows with the data: the only dense arrays are n × (number of parameters).
@@ -56,7 +72,7 @@ import scipy.sparse as sp
 
 from henderson.errors import ConfigError, InputError, NumericalError
 from henderson.linalg import SparseCholesky, trace_of_product
-from henderson.mme import MixedModel, covariance_key
+from henderson.mme import MixedModel, covariance_key, reduced_model
 
 __all__ = [
     "ConvergenceCriteria",
@@ -88,6 +104,15 @@ _MAX_HALVINGS = 40
 _LOGL_NOISE = 1e-11
 # Halvings tried when an AI step lowers logL, before it is replaced by an EM step.
 _MAX_DESCENT_HALVINGS = 2
+# Extrapolation step h (× σ²_p) of the objective at σ²_e = 0: the O(h²) error and the rounding
+# error of the MME at h (∝ 1/h) are both about 1e-10 relative there (module docstring).
+_ZERO_RESIDUAL_STEP = 1e-6
+# Largest difference of the two extrapolations of logL to σ²_e = 0 (module docstring) taken as a
+# finite limit; a singular V_0 gives at least (log 2)/2 ≈ 0.35.
+_FINITE_LIMIT = 0.05
+# An event that can recur every iteration (a fallback, a halving) is logged and listed in the
+# messages this many times per fit; later ones are counted and summarised at the end.
+_REPEATS = 3
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,10 +142,12 @@ class ConvergenceCriteria:
         boundary: a variance is fixed at zero (the boundary of the parameter space) when it falls
             below ``boundary × σ²_p`` (phenotypic variance at the current estimates) while the
             quadratic (AI) model of logL puts its maximum at or below zero (θ + AI⁻¹g ≤ 0 in
-            that variance; ∂logL/∂σ² < 0 when AI is singular). Its effect is then dropped from
-            the model (the exact σ² = 0 limit), with the covariances it takes part in. At
-            convergence the decision is checked once: if logL still rises away from zero (score
-            > 0 at σ² = 0.01 × boundary × σ²_p), the variance is re-admitted there.
+            that variance; ∂logL/∂σ² < 0 when AI is singular). A random effect is then dropped
+            from the model (the exact σ² = 0 limit), with the covariances it takes part in; the
+            residual variance is held at zero, logL being evaluated as its limit σ²_e → 0 (see
+            the module docstring). At convergence the decision is checked once: if logL still
+            rises away from zero (score > 0 at σ² = 0.01 × boundary × σ²_p), the variance is
+            re-admitted there.
     """
 
     max_iterations: int = 100
@@ -167,14 +194,17 @@ class REMLFit:
 
     method: "ai" or "em"; converged: the criteria held before ``max_iterations``; iterations: steps
     taken; log_likelihood: logL at the estimates.
-    variances: σ² of every random effect and ``residual`` (0.0 for a parameter at the boundary);
+    variances: σ² of every random effect and ``residual`` (0.0 for a parameter at the boundary,
+    the residual included: see :func:`fit_reml`);
     covariances: ``a.b`` → σ_ab; se: standard error of every parameter, √diag(AI⁻¹) at the
     estimates (NaN for parameters fixed at the boundary, or when AI is singular).
     ratios: ``{"h2": {"estimate", "se"}, "<effect>_ratio": ..., "r_<a>_<b>": ...}`` with delta-
     method standard errors, see :func:`variance_ratios`; NaN where undefined.
-    boundary: variances fixed at zero; trace: one row per iteration (0 = start) with columns
-    iteration, step, log_likelihood and one column per parameter; criteria: the criteria used;
-    messages: warnings (not converged, boundary, step fallbacks).
+    boundary: variances fixed at zero (``residual`` among them when σ²_e converged to zero);
+    trace: one row per iteration (0 = start) with columns iteration, step, log_likelihood and
+    one column per parameter; criteria: the criteria used; messages: warnings (not converged,
+    boundary, step fallbacks). An event that can recur every iteration is listed at most 3 times,
+    followed by a count ("AI steps fell back to EM in 37 iterations ..."), so the list stays short.
     """
 
     method: str
@@ -284,8 +314,11 @@ def _group_matrices(model: MixedModel, params: Sequence[_Parameter], theta: np.n
 
 
 def _inside(model: MixedModel, params: Sequence[_Parameter], theta: np.ndarray) -> bool:
-    """θ is an interior point: positive variances, every G0 positive definite, σ²_e > 0."""
-    if not np.all(np.isfinite(theta)) or theta[-1] <= 0:
+    """θ is an interior point: positive variances, every G0 positive definite, σ²_e > 0 (when
+    the residual is among `params`)."""
+    if not np.all(np.isfinite(theta)):
+        return False
+    if any(p.group < 0 and not value > 0 for p, value in zip(params, theta)):
         return False
     for g0 in _group_matrices(model, params, theta):
         d = np.diag(g0)
@@ -450,9 +483,10 @@ class _Workspace:
             cache = logdet_cache if logdet_cache is not None else {}
             self.logdet_k = tuple(_kinv_logdet(model.random[g[0]].kinv, cache) for g in model.groups)
         self.w = sp.hstack([model.fixed.matrix] + [r.matrix for r in model.random], format="csc")
-        # θ at which `factor` holds C, with the solution ŝ and logL there
+        # θ at which `factor` holds C, with the solution ŝ, the residuals ê and logL there
         self._at: np.ndarray | None = None
         self._at_sol = np.zeros(0)
+        self._at_resid = np.zeros(0)
         self._at_loglik = float("nan")
 
     def _matrix(self, data: np.ndarray) -> sp.csc_matrix:
@@ -469,9 +503,9 @@ class _Workspace:
         n, p = model.n_records, model.n_fixed
         res = float(theta[-1])
         g0s = _group_matrices(model, self.params, theta)
+        g0invs = [np.linalg.inv(g0) for g0 in g0s]
         data = self.wtw_data / res
-        for local, blocks, g0 in zip(self.pairs, self.pair_data, g0s):
-            g0inv = np.linalg.inv(g0)
+        for local, blocks, g0inv in zip(self.pairs, self.pair_data, g0invs):
             for (ia, ib), values in zip(local, blocks):
                 data = data + g0inv[ia, ib] * values
         self._at = None
@@ -479,15 +513,20 @@ class _Workspace:
             self.factor.factorize(self._matrix(data))
         except ValueError as exc:
             raise ValueError(f"{exc}. Pass a factor analysed on coefficient_pattern(model).") from exc
-        rhs = model.wty / res
-        sol = self.factor.solve(rhs)
+        sol = self.factor.solve(model.wty / res)
+        resid = model.y - self.w @ sol
+        off = model.offsets
         logdet_g = 0.0
-        for group, g0, ldk in zip(model.groups, g0s, self.logdet_k):
-            q = model.random[group[0]].matrix.shape[1]
+        penalty = 0.0  # û'G⁻¹û = Σ_g tr(G0_g⁻¹ U_g'K_g⁻¹U_g)
+        for group, g0, g0inv, ldk in zip(model.groups, g0s, g0invs, self.logdet_k):
+            kinv = model.random[group[0]].kinv
+            q = kinv.shape[0]
             logdet_g += q * float(np.linalg.slogdet(g0)[1]) + len(group) * ldk
-        ypy = model.yty / res - float(sol @ rhs)
+            u = np.column_stack([sol[off[a + 1] : off[a + 2]] for a in group])
+            penalty += float(np.sum(g0inv * (u.T @ (kinv @ u))))
+        ypy = float(resid @ resid) / res + penalty
         loglik = -0.5 * ((n - p) * _LOG_2PI + self.factor.logdet() + logdet_g + n * math.log(res) + ypy)
-        self._at, self._at_sol, self._at_loglik = theta.copy(), sol, loglik
+        self._at, self._at_sol, self._at_resid, self._at_loglik = theta.copy(), sol, resid, loglik
         return loglik
 
     def evaluate(self, theta: np.ndarray, derivatives: bool = True) -> _Evaluation:
@@ -498,7 +537,7 @@ class _Workspace:
         off = model.offsets
         res = float(theta[-1])
         loglik = self.loglik(theta)
-        sol = self._at_sol
+        sol, resid = self._at_sol, self._at_resid
         g0invs = [np.linalg.inv(g0) for g0 in _group_matrices(model, params, theta)]
         m = len(params)
         if not derivatives:
@@ -506,7 +545,6 @@ class _Workspace:
             return _Evaluation(theta.copy(), loglik, nan, np.full((m, m), np.nan), nan)
 
         zinv = self.factor.selected_inverse()
-        resid = model.y - self.w @ sol
         ee = float(resid @ resid)
         tr_cww = trace_of_product(zinv, model.wtw)
         gradient = np.zeros(m)
@@ -549,6 +587,50 @@ class _Workspace:
         ai = 0.5 * (work.T @ pf)
         ai = 0.5 * (ai + ai.T)
         return _Evaluation(theta.copy(), loglik, gradient, ai, em)
+
+
+class _ZeroResidual:
+    """The objective of a model at σ²_e = 0, as a function of θ without the residual.
+
+    Values at σ²_e = 0 are limits, taken by Richardson extrapolation from the MME at σ²_e = h
+    and 2h: ``f(0) = 2 f(h) - f(2h) + O(h²)`` for logL, the gradient, the AI matrix and the EM
+    update of the other parameters (module docstring). `step` = h is fixed for the whole fit so
+    that the objective is one function of θ. Same interface as :class:`_Workspace` (``model``,
+    ``params``, ``loglik``, ``evaluate``); two factorizations per call.
+    """
+
+    def __init__(self, inner: _Workspace, step: float) -> None:
+        self.inner = inner
+        self.step = step
+        self.model = inner.model
+        self.params = inner.params[:-1]
+
+    def _at(self, theta: np.ndarray, multiple: float) -> np.ndarray:
+        return np.append(theta, multiple * self.step)
+
+    def loglik(self, theta: np.ndarray) -> float:
+        return 2.0 * self.inner.loglik(self._at(theta, 1.0)) - self.inner.loglik(self._at(theta, 2.0))
+
+    def evaluate(self, theta: np.ndarray) -> _Evaluation:
+        a = self.inner.evaluate(self._at(theta, 1.0))
+        b = self.inner.evaluate(self._at(theta, 2.0))
+        ai = (2.0 * a.ai - b.ai)[:-1, :-1]
+        return _Evaluation(
+            theta.copy(),
+            2.0 * a.loglik - b.loglik,
+            (2.0 * a.gradient - b.gradient)[:-1],
+            0.5 * (ai + ai.T),
+            (2.0 * a.em - b.em)[:-1],
+        )
+
+    def limit_gap(self, theta: np.ndarray) -> tuple[float, float]:
+        """(|E(h) - E(2h)|, logL(h) - logL(4h)) with E(t) = 2 logL(t) - logL(2t). The first is
+        O(h²) when logL has a finite limit at σ²_e = 0, and at least (log 2)/2 when V_0 is
+        singular (logL then behaves like ±(k/2) log σ²_e, k ≥ 1, or like -c/σ²_e); the second,
+        the rise of logL towards zero, tells +∞ from -∞ then."""
+        l1, l2, l4 = (self.inner.loglik(self._at(theta, m)) for m in (1.0, 2.0, 4.0))
+        gap = abs((2.0 * l1 - l2) - (2.0 * l2 - l4))
+        return (gap if math.isfinite(gap) else float("inf")), l1 - l4
 
 
 def reml_loglik(
@@ -702,44 +784,67 @@ def variance_ratios(
 # --------------------------------------------------------------------------------------------
 # The fit
 # --------------------------------------------------------------------------------------------
-def _reduced_model(model: MixedModel, keep: Sequence[int]) -> MixedModel:
-    """`model` without the random effects not in `keep` (their variances fixed at zero)."""
-    off = model.offsets
-    index = np.concatenate(
-        [np.arange(model.n_fixed)] + [np.arange(off[k + 1], off[k + 2]) for k in keep]
-    ).astype(np.int64)
-    renumber = {k: i for i, k in enumerate(keep)}
-    groups = tuple(
-        tuple(renumber[k] for k in group if k in renumber) for group in model.groups
-    )
-    return MixedModel(
-        trait=model.trait,
-        y=model.y,
-        fixed=model.fixed,
-        random=tuple(model.random[k] for k in keep),
-        groups=tuple(g for g in groups if g),
-        wtw=sp.csc_matrix(model.wtw[index][:, index]),
-        wty=model.wty[index],
-        yty=model.yty,
-    )
-
-
 def _times(k: int) -> str:
     return {1: "once", 2: "twice"}.get(k, f"{k} times")
 
 
+class _Notes:
+    """The warnings of one fit: logged and kept for :attr:`REMLFit.messages`.
+
+    An event that can recur every iteration is given a `kind`; each kind is logged and kept only
+    the first `_REPEATS` times (later ones go to the DEBUG log) and counted, with a count per
+    `reason`, for a summary at the end of the fit.
+    """
+
+    def __init__(self, log: logging.Logger) -> None:
+        self.log = log
+        self.messages: list[str] = []
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def warn(self, text: str) -> None:
+        self.log.warning(text)
+        self.messages.append(text)
+
+    def event(self, kind: str, text: str, *, reason: str = "", level: int = logging.WARNING, keep: bool = True) -> None:
+        reasons = self.counts.setdefault(kind, {})
+        reasons[reason] = reasons.get(reason, 0) + 1
+        if sum(reasons.values()) > _REPEATS:
+            self.log.debug(text)
+            return
+        self.log.log(level, text)
+        if keep:
+            self.messages.append(text)
+
+    def count(self, kind: str) -> int:
+        return sum(self.counts.get(kind, {}).values())
+
+    def breakdown(self, kind: str) -> str:
+        """``"lowered logL: 20, left the parameter space: 17"`` (most frequent first)."""
+        items = sorted(self.counts.get(kind, {}).items(), key=lambda item: (-item[1], item[0]))
+        return ", ".join(f"{reason}: {n}" for reason, n in items if reason)
+
+
 @dataclass
 class _State:
-    """The model being fitted (effects at the boundary removed) and how it maps to the full θ."""
+    """The model being fitted (effects at the boundary removed, the residual held at zero when
+    `zero_residual` is the extrapolation step h) and how it maps to the full θ."""
 
     full: MixedModel
     keep: list[int]
-    workspace: _Workspace
+    workspace: _Workspace | _ZeroResidual
     logdet_cache: dict[int, float] = field(default_factory=dict)
+    zero_residual: float | None = None
 
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.workspace.params]
+
+    def workspace_for(self, keep: Sequence[int], zero_residual: float | None) -> _Workspace | _ZeroResidual:
+        inner = _Workspace(reduced_model(self.full, keep), logdet_cache=self.logdet_cache)
+        return inner if zero_residual is None else _ZeroResidual(inner, zero_residual)
+
+    def rebuild(self) -> None:
+        self.workspace = self.workspace_for(self.keep, self.zero_residual)
 
     def full_theta(self, theta: np.ndarray) -> np.ndarray:
         values = dict(zip(self.names, theta))
@@ -761,13 +866,28 @@ def fit_reml(
     An AI step that would leave the parameter space (a variance ≤ 0, a G0 not positive definite)
     is halved until it stays inside (at most 40 times), otherwise replaced by an EM step; an AI
     step that lowers logL is halved (at most twice more), otherwise replaced by an EM step (EM
-    never lowers logL). Variances that reach
-    the boundary are fixed at zero (see :class:`ConvergenceCriteria`); that is reported, not an
-    error. Reaching ``max_iterations`` ends the fit with ``converged=False`` and a message.
-    Standard errors come from the inverse of the AI matrix at the estimates (for both methods).
+    never lowers logL). Variances that reach the boundary are fixed at zero (see
+    :class:`ConvergenceCriteria`); that is reported, not an error. Reaching ``max_iterations``
+    ends the fit with ``converged=False`` and a message. Standard errors come from the inverse of
+    the AI matrix at the estimates (for both methods), over the parameters not at the boundary.
 
-    Progress (iteration, step, logL, parameters, elapsed seconds) and every fallback are logged
-    to `logger` (default: this module's logger) at INFO level.
+    Residual variance converging to zero: when σ²_e falls below ``boundary × σ²_p`` and the AI
+    model of logL puts its maximum at or below zero, the limit of logL as σ²_e → 0 is examined
+    (module docstring):
+
+    * finite (V_0 positive definite, e.g. one record per animal): σ²_e is held at 0 and the fit
+      goes on over the other parameters with the objective taken at σ²_e = 0 (extrapolated, about
+      1e-10 relative error). ``residual`` is listed in ``boundary`` with the value 0.0,
+      ``converged`` is True when the criteria then hold, and one message says that the random
+      effects explain every record, so the model is over-parameterised for these data. At
+      convergence ∂logL/∂σ²_e just off zero is checked as for any boundary variance;
+    * -∞ (V_0 singular and y not in its range): σ²_e = 0 is no maximum and σ²_e stays free;
+    * +∞ (V_0 singular and the random effects fit y exactly, e.g. duplicated records): REML has
+      no estimate; the fit stops at once with ``converged=False`` and one message saying so.
+
+    Progress (iteration, step, logL, parameters, elapsed seconds) is logged to `logger` (default:
+    this module's logger) at INFO level; step fallbacks and halvings are logged the first 3 times
+    each and then counted, with a summary at the end.
 
     Raises:
         ConfigError: an unknown method, or starting values that are missing, unknown, or outside
@@ -787,11 +907,11 @@ def fit_reml(
     theta = theta_full.copy()
     ev = state.workspace.evaluate(theta)
     rows: list[list[Any]] = [[0, "start", ev.loglik, *state.full_theta(theta)]]
-    messages: list[str] = []
+    notes = _Notes(log)
     boundary: list[str] = []
     readmitted: set[str] = set()
-    halved_iterations = 0
     converged = False
+    stopped = False
     iteration = 0
     log.info(
         "REML (%s) start: logL %.6f, %s", method, ev.loglik,
@@ -805,16 +925,13 @@ def fit_reml(
         else:
             # a drop below rounding noise of logL (sums of ~N log pivots) is no overshoot
             tolerance = max(criteria.loglik_change, _LOGL_NOISE * abs(ev.loglik))
-            step, new, fallback = _ai_step(state.workspace, ev, tolerance)
+            step, new, what, reason = _ai_step(state.workspace, ev, tolerance)
             if step == "ai-halved":
-                halved_iterations += 1
-                log.info("iteration %d: %s", iteration, fallback)
+                notes.event("ai-halved", f"iteration {iteration}: {what}", level=logging.INFO, keep=False)
             elif step == "em-fallback":
-                text = f"iteration {iteration}: {fallback}; fell back to EM"
-                log.warning(text)
-                messages.append(text)
+                notes.event("em-fallback", f"iteration {iteration}: {what}; fell back to EM", reason=reason)
             ev_new = state.workspace.evaluate(new)
-        reduced = _fix_boundary(state, ev_new, criteria, iteration, boundary, messages, log)
+        reduced, stop = _fix_boundary(state, ev_new, criteria, iteration, boundary, notes)
         changed = reduced is not None
         if reduced is not None:
             new = reduced
@@ -832,31 +949,39 @@ def fit_reml(
             time.perf_counter() - clock,
         )
         theta, ev = new, ev_new
+        if stop is not None:
+            notes.warn(stop)
+            stopped = True
+            break
         ok = dl < criteria.loglik_change and dp < criteria.parameter_change
         if method == "ai":
             ok = ok and gn < criteria.gradient_norm
         if ok and not changed:
-            readmit = _review_boundary(model, state, theta, boundary, readmitted, criteria, iteration, messages, log)
+            readmit = _review_boundary(model, state, theta, boundary, readmitted, criteria, iteration, notes)
             if readmit is None:
                 converged = True
                 break
             theta, ev = readmit
 
-    if halved_iterations:
-        messages.append(
+    halved = notes.count("ai-halved")
+    if halved:
+        notes.messages.append(
             "AI steps left the parameter space or lowered logL and were halved in "
-            f"{halved_iterations} iteration(s)."
+            f"{halved} iteration(s)."
+        )
+    fallbacks = notes.count("em-fallback")
+    if fallbacks > _REPEATS:
+        notes.warn(
+            f"AI steps fell back to EM in {fallbacks} iterations ({notes.breakdown('em-fallback')}); "
+            f"the first {_REPEATS} are listed above."
         )
     for text in _edge_diagnostics(model, state, theta, boundary if not converged else (), criteria):
-        log.warning(text)
-        messages.append(text)
-    if not converged:
-        text = (
+        notes.warn(text)
+    if not converged and not stopped:
+        notes.warn(
             f"REML ({method}) did not converge in {criteria.max_iterations} iterations; the "
             "estimates are the last iterate. Raise max_iterations or check the model."
         )
-        log.warning(text)
-        messages.append(text)
 
     # standard errors from the AI matrix at the estimates (free parameters only)
     names_now = state.names
@@ -869,9 +994,7 @@ def fit_reml(
             raise np.linalg.LinAlgError
         cov_full[np.ix_(where, where)] = cov_free
     except np.linalg.LinAlgError:
-        text = "the average information matrix is singular at the estimates; no standard errors."
-        log.warning(text)
-        messages.append(text)
+        notes.warn("the average information matrix is singular at the estimates; no standard errors.")
     theta_out = state.full_theta(theta)
     fixed = np.array([name not in names_now for name in full_names])
     se = {
@@ -901,7 +1024,7 @@ def fit_reml(
         boundary=tuple(boundary),
         trace=trace,
         criteria=criteria,
-        messages=tuple(messages),
+        messages=tuple(notes.messages),
     )
 
 
@@ -913,8 +1036,7 @@ def _review_boundary(
     readmitted: set[str],
     criteria: ConvergenceCriteria,
     iteration: int,
-    messages: list[str],
-    log: logging.Logger,
+    notes: _Notes,
 ) -> tuple[np.ndarray, _Evaluation] | None:
     """At convergence, re-examine the variances fixed at zero once: one whose score just off
     zero is positive (:func:`_boundary_scores`) comes back into the model at σ² = ε. Returns the
@@ -927,28 +1049,26 @@ def _review_boundary(
     if not back:
         for n in boundary:
             if scores[n] > 0:
-                text = (
+                notes.warn(
                     f"the log-likelihood increases away from zero for {n} (∂logL/∂σ² = "
                     f"{scores[n]:.3g} at σ² = {eps:.3g}) although it was re-admitted once; "
                     "the boundary estimate is unreliable."
                 )
-                log.warning(text)
-                messages.append(text)
         return None
     values = dict(zip(state.names, theta))
     values.update({n: eps for n in back})
     state.keep = [k for k, r in enumerate(model.random) if r.name in values]
-    state.workspace = _Workspace(_reduced_model(model, state.keep), logdet_cache=state.logdet_cache)
+    if RESIDUAL in back:
+        state.zero_residual = None
+    state.rebuild()
     theta = np.array([values.get(n, 0.0) for n in state.names])
     for n in back:
         boundary.remove(n)
         readmitted.add(n)
-        text = (
+        notes.warn(
             f"iteration {iteration}: the log-likelihood increases away from zero for {n} "
             f"(∂logL/∂σ² = {scores[n]:.3g} at σ² = {eps:.3g}); re-admitted at σ² = {eps:.3g}."
         )
-        log.warning(text)
-        messages.append(text)
     return theta, state.workspace.evaluate(theta)
 
 
@@ -992,12 +1112,13 @@ def _edge_diagnostics(
 def _boundary_scores(
     model: MixedModel, state: _State, theta: np.ndarray, names: Sequence[str], criteria: ConvergenceCriteria
 ) -> tuple[float, dict[str, float]]:
-    """∂logL/∂σ² of the variances `names` (fixed at zero) just off the boundary: at
-    σ² = ε = 0.01 × boundary × σ²_p each (their covariances 0), the other parameters at θ.
-    Positive means logL rises away from zero."""
+    """∂logL/∂σ² of the variances `names` (fixed at zero, the residual among them possibly) just
+    off the boundary: at σ² = ε = 0.01 × boundary × σ²_p each (their covariances 0), the other
+    parameters at θ (σ²_e at its zero limit if it is fixed and not in `names`). Positive means
+    logL rises away from zero."""
     values = dict(zip(state.names, theta))
     keep = [k for k, r in enumerate(model.random) if r.name in values or r.name in names]
-    ws = _Workspace(_reduced_model(model, keep), logdet_cache=state.logdet_cache)
+    ws = state.workspace_for(keep, None if RESIDUAL in names else state.zero_residual)
     probe = np.array([values.get(p.name, 0.0) for p in ws.params])
     eps = 0.01 * criteria.boundary * float(_phenotypic_weights(ws.model, ws.params) @ probe)
     for k, p in enumerate(ws.params):
@@ -1020,26 +1141,29 @@ def _newton_decrement(ev: _Evaluation) -> float:
     return float(math.sqrt(z @ z))
 
 
-def _ai_step(ws: _Workspace, ev: _Evaluation, tolerance: float) -> tuple[str, np.ndarray, str]:
-    """The next θ from `ev` by AI: (step kind, θ_new, what happened).
+def _ai_step(
+    ws: _Workspace | _ZeroResidual, ev: _Evaluation, tolerance: float
+) -> tuple[str, np.ndarray, str, str]:
+    """The next θ from `ev` by AI: (step kind, θ_new, what happened, reason of a fallback).
 
     The step θ + AI⁻¹g is halved until θ_new is inside the parameter space (at most
     `_MAX_HALVINGS` times), then while logL(θ_new) < logL(θ) - tolerance (at most
     `_MAX_DESCENT_HALVINGS` times; this costs one factorization each, kept for the evaluation
     that follows). Kind "ai" (full step), "ai-halved", or "em-fallback" (θ_new = EM update) when
-    AI is not positive definite or no halved step qualifies.
+    AI is not positive definite or no halved step qualifies; the reason is then one of "AI not
+    positive definite", "left the parameter space", "lowered logL" ("" otherwise).
     """
     try:
         chol = np.linalg.cholesky(ev.ai)
     except np.linalg.LinAlgError:
-        return "em-fallback", ev.em.copy(), "the AI matrix is not positive definite"
+        return "em-fallback", ev.em.copy(), "the AI matrix is not positive definite", "AI not positive definite"
     delta = np.linalg.solve(chol.T, np.linalg.solve(chol, ev.gradient))
     halvings = 0
     while not _inside(ws.model, ws.params, ev.theta + delta):
         if halvings == _MAX_HALVINGS:
             return (
                 "em-fallback", ev.em.copy(),
-                f"AI step left the parameter space (halved {_MAX_HALVINGS} times)",
+                f"AI step left the parameter space (halved {_MAX_HALVINGS} times)", "left the parameter space",
             )
         delta, halvings = 0.5 * delta, halvings + 1
     # far from the optimum an AI step may overshoot: halve it while logL drops
@@ -1051,13 +1175,14 @@ def _ai_step(ws: _Workspace, ev: _Evaluation, tolerance: float) -> tuple[str, np
         return (
             "em-fallback", ev.em.copy(),
             f"AI step lowered logL from {ev.loglik:.6f} to {ll_new:.6f} (halved {_times(descents)})",
+            "lowered logL",
         )
     why = []
     if halvings:
         why.append(f"AI step left the parameter space; halved {_times(halvings)}")
     if descents:
         why.append(f"AI step lowered logL; halved {_times(descents)}")
-    return ("ai-halved" if why else "ai"), ev.theta + delta, "; ".join(why)
+    return ("ai-halved" if why else "ai"), ev.theta + delta, "; ".join(why), ""
 
 
 def _fix_boundary(
@@ -1066,10 +1191,12 @@ def _fix_boundary(
     criteria: ConvergenceCriteria,
     iteration: int,
     boundary: list[str],
-    messages: list[str],
-    log: logging.Logger,
-) -> np.ndarray | None:
-    """Fix variances that reached the boundary; returns the reduced θ when the model changed."""
+    notes: _Notes,
+) -> tuple[np.ndarray | None, str | None]:
+    """Fix the variances that reached the boundary (random effects dropped, the residual held at
+    its zero limit). Returns (θ of the reduced model, None) when the model changed, (None, None)
+    when it did not, and (None, why) when σ²_e runs to zero but logL has no finite limit there:
+    the fit must stop."""
     ws = state.workspace
     sigma_p = float(_phenotypic_weights(ws.model, ws.params) @ ev.theta)
     try:  # where the AI (Newton) step would take θ; the gradient's sign when AI is not usable
@@ -1079,27 +1206,54 @@ def _fix_boundary(
         target = np.where(ev.gradient < 0, -1.0, 1.0)
     drop = [
         k for k, p in enumerate(ws.params)
-        if p.is_variance and ev.theta[k] < criteria.boundary * sigma_p and target[k] <= 0
+        if (p.is_variance or p.group < 0) and ev.theta[k] < criteria.boundary * sigma_p and target[k] <= 0
     ]
-    if not drop:
-        return None
     names = [ws.params[k].name for k in drop]
-    gone = {ws.model.random[ws.model.groups[ws.params[k].group][ws.params[k].i]].name for k in drop}
-    keep = [k for k in state.keep if state.full.random[k].name not in gone]
     values = dict(zip(state.names, ev.theta))
-    state.keep = keep
-    state.workspace = _Workspace(
-        _reduced_model(state.full, keep), logdet_cache=state.logdet_cache
-    )
+    effects = {ws.model.random[ws.model.groups[ws.params[k].group][ws.params[k].i]].name for k in drop
+               if ws.params[k].group >= 0}
+    keep = [k for k in state.keep if state.full.random[k].name not in effects]
+    zero = state.zero_residual
+    if RESIDUAL in names:
+        # held at zero only where logL has a finite limit; where it runs to -∞ σ²_e = 0 is no
+        # maximum (the AI steps keep σ²_e positive), where it runs to +∞ REML has no estimate
+        candidate = state.workspace_for(keep, _ZERO_RESIDUAL_STEP * sigma_p)
+        gap, rise = candidate.limit_gap(np.array([values[p.name] for p in candidate.params]))
+        if gap < _FINITE_LIMIT and keep:
+            zero = candidate.step
+        elif rise > 0 and keep:
+            return None, (
+                f"iteration {iteration}: the residual variance runs to zero ({values[RESIDUAL]:.3g}) "
+                "and the REML log-likelihood increases without bound there: the random effects alone "
+                "make the covariance of the records singular and fit the records exactly (e.g. "
+                "repeated records of one animal or level with identical values). REML has no "
+                "estimate; the fit stopped at the last iterate. Check the records for duplicates or "
+                "remove a random effect."
+            )
+        else:
+            names.remove(RESIDUAL)
+    if zero is not None and not keep:
+        # no random effect left would make V_0 = 0 (logL → -∞): keep them while σ²_e is at zero
+        names = [n for n in names if n == RESIDUAL]
+        keep = list(state.keep)
+    if not names:
+        return None, None
+    state.keep, state.zero_residual = keep, zero
+    state.rebuild()
     boundary.extend(names)
     for name in names:
-        text = (
-            f"iteration {iteration}: the variance of {name} converged to zero ({values[name]:.3g}); "
-            "fixed at the boundary (with the covariances it takes part in)."
-        )
-        log.warning(text)
-        messages.append(text)
-    return np.array([values[name] for name in state.names])
+        if name == RESIDUAL:
+            notes.warn(
+                f"iteration {iteration}: the residual variance converged to zero ({values[name]:.3g}): "
+                "the random effects explain every record; the model is over-parameterised for these "
+                "data. σ²_e is fixed at 0 (logL taken at its limit σ²_e → 0)."
+            )
+        else:
+            notes.warn(
+                f"iteration {iteration}: the variance of {name} converged to zero ({values[name]:.3g}); "
+                "fixed at the boundary (with the covariances it takes part in)."
+            )
+    return np.array([values[name] for name in state.names]), None
 
 
 # --------------------------------------------------------------------------------------------
