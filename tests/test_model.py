@@ -127,3 +127,54 @@ def test_load_config_file_errors(tmp_path):
     bad.write_text("models: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_multitrait_model_with_per_trait_effects_and_matrices():
+    cfg = validate_config(
+        dict(
+            BASE,
+            models={
+                "mt": {
+                    "traits": ["wwg", "pwg"],
+                    "fixed": {"wwg": ["sex"], "pwg": ["sex", "herd"]},
+                    "covariates": ["age"],
+                    "random": {"animal": "additive"},
+                    "variances": {"animal": [[20, 18], [18, 40]], "residual": [[40, 11], [11, 30]]},
+                    "estimate": "none",
+                }
+            },
+        )
+    )
+    spec = cfg.models["mt"]
+    assert spec.multitrait and spec.traits == ("wwg", "pwg")
+    assert spec.trait_fixed == {"wwg": ("sex",), "pwg": ("sex", "herd")}
+    assert spec.fixed == ("sex", "herd") and spec.trait_covariates == {"wwg": ("age",), "pwg": ("age",)}
+    assert spec.variances["animal"] == [[20.0, 18.0], [18.0, 40.0]]
+    assert spec.columns.traits == ("wwg", "pwg") and spec.columns.classes == ("sex", "herd")
+    assert model_from_dict("mt", spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"variances": {"animal": 20, "residual": [[40, 11], [11, 30]]}}, ["models.mt.variances.animal", "2 × 2"]),
+        ({"variances": {"animal": [[20, 18], [17, 40]], "residual": [[40, 11], [11, 30]]}}, ["not symmetric"]),
+        ({"variances": {"animal": [[20, 30], [30, 40]], "residual": [[40, 11], [11, 30]]}}, ["not positive definite"]),
+        ({"fixed": {"wwg": ["sex"], "bwt": ["sex"]}}, ["'bwt'", "not a trait"]),
+        ({"random": {"animal": "additive", "dam": {"type": "maternal", "of": "animal"}},
+          "variances": {}, "estimate": "ai"}, ["single-trait models only"]),
+    ],
+)
+def test_multitrait_errors(change, words):
+    block = {
+        "traits": ["wwg", "pwg"],
+        "fixed": ["sex"],
+        "random": {"animal": "additive"},
+        "variances": {"animal": [[20, 18], [18, 40]], "residual": [[40, 11], [11, 30]]},
+        "estimate": "none",
+    }
+    block.update(change)
+    with pytest.raises(ConfigError) as info:
+        validate_config(dict(BASE, models={"mt": block}))
+    for word in words:
+        assert word in str(info.value)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import jsonschema
+import numpy as np
 import yaml
 
 from henderson.clean import ModelColumns
@@ -43,17 +44,27 @@ class RandomEffect:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model y = Xb + Σ Z_k u_k + e for one trait, with given variances (σ² per random effect
-    and `residual`)."""
+    """A model y_j = X_j b_j + Σ Z_k u_k,j + e_j for one or more traits j.
+
+    fixed, covariates: the union over traits (model order); trait_fixed, trait_covariates: each
+    trait's own lists. variances: σ² per random effect, `a.b` covariances and `residual` (one
+    trait), or t × t covariance matrices G0_k and R0 in trait order (several traits; lists of
+    lists)."""
 
     name: str
     traits: tuple[str, ...]
     fixed: tuple[str, ...]
     covariates: tuple[str, ...]
     random: tuple[RandomEffect, ...]
-    variances: Mapping[str, float] = field(default_factory=dict)
+    variances: Mapping[str, Any] = field(default_factory=dict)
     estimate: str = "none"
     reml: Mapping[str, float] = field(default_factory=dict)
+    trait_fixed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    trait_covariates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def multitrait(self) -> bool:
+        return len(self.traits) > 1
 
     @property
     def columns(self) -> ModelColumns:
@@ -86,10 +97,15 @@ class ModelSpec:
             random[e.name] = {"type": e.type, "column": e.column}
             if e.of is not None:
                 random[e.name]["of"] = e.of
+        def per_trait(by_trait: Mapping[str, tuple[str, ...]], union: tuple[str, ...]) -> Any:
+            if all(tuple(by_trait.get(t, union)) == union for t in self.traits):
+                return list(union)
+            return {t: list(by_trait[t]) for t in self.traits}
+
         return {
             "traits": list(self.traits),
-            "fixed": list(self.fixed),
-            "covariates": list(self.covariates),
+            "fixed": per_trait(self.trait_fixed, self.fixed),
+            "covariates": per_trait(self.trait_covariates, self.covariates),
             "random": random,
             "variances": dict(self.variances),
             "estimate": self.estimate,
@@ -140,6 +156,16 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return (
             f"{path}: {error.instance!r} is not a random effect; write `additive`, `iid`, or "
             "{type: additive|iid, column: <column>}"
+        )
+    if error.validator == "oneOf" and path.split(".")[-1] in ("fixed", "covariates"):
+        return (
+            f"{path}: {error.instance!r} has the wrong type; expected a list of columns, or a mapping "
+            "from each trait to a list of columns"
+        )
+    if error.validator == "oneOf" and ".variances." in path:
+        return (
+            f"{path}: {error.instance!r} is not a variance; expected a non-negative number (one trait) or "
+            "a covariance matrix as a list of rows (several traits)"
         )
     if error.validator == "type":
         return f"{path}: {error.instance!r} has the wrong type; expected {error.validator_value}"
@@ -194,11 +220,11 @@ def _model_spec(
         if of is not None and kind != "maternal":
             raise ConfigError(f"{where}.random.{effect}: `of` applies to a maternal effect only.")
         random.append(RandomEffect(name=effect, type=kind, column=column, of=of))
-    if len(block["traits"]) > 1:
-        raise ConfigError(
-            f"{where}.traits: {len(block['traits'])} traits given; this version evaluates one trait "
-            "per model. Define one model per trait."
-        )
+    traits = tuple(block["traits"])
+    if len(set(traits)) != len(traits):
+        raise ConfigError(f"{where}.traits: a trait is listed twice ({list(traits)}).")
+    trait_fixed = _per_trait(block["fixed"], traits, f"{where}.fixed")
+    trait_covariates = _per_trait(block["covariates"], traits, f"{where}.covariates")
     additive = [e for e in random if e.type == "additive"]
     if len(additive) > 1:
         raise ConfigError(f"{where}.random: more than one additive effect ({[e.name for e in additive]}).")
@@ -227,17 +253,45 @@ def _model_spec(
     if maternal:
         rest = [e for e in random if e.type not in ("additive", "maternal")]
         random = [additive[0], maternal[0]] + rest
-    for col_list, key in ((block["fixed"], "fixed"), (block["covariates"], "covariates")):
-        dupes = sorted({c for c in col_list if list(col_list).count(c) > 1})
-        if dupes:
-            raise ConfigError(f"{where}.{key}: {dupes} listed twice.")
-    overlap = set(block["fixed"]) & set(block["covariates"])
+    for by_trait, key in ((trait_fixed, "fixed"), (trait_covariates, "covariates")):
+        for trait, col_list in by_trait.items():
+            dupes = sorted({c for c in col_list if list(col_list).count(c) > 1})
+            if dupes:
+                raise ConfigError(f"{where}.{key}: {dupes} listed twice (trait {trait}).")
+    fixed = _union(trait_fixed.values())
+    covariates = _union(trait_covariates.values())
+    overlap = set(fixed) & set(covariates)
     if overlap:
         raise ConfigError(f"{where}: {sorted(overlap)} is both a class effect and a covariate.")
+    if len(traits) > 1:
+        if maternal:
+            raise ConfigError(
+                f"{where}.random.{maternal[0].name}: maternal effects are fitted in single-trait models "
+                "only; define one model per trait for a maternal analysis."
+            )
+        return ModelSpec(
+            name=name,
+            traits=traits,
+            fixed=fixed,
+            covariates=covariates,
+            random=tuple(random),
+            variances=_matrix_variances(block["variances"], random, traits, block["estimate"], where),
+            estimate=block["estimate"],
+            reml=dict(block.get("reml", {})),
+            trait_fixed=trait_fixed,
+            trait_covariates=trait_covariates,
+        )
     variances = {}
     covariance_keys = {f"{e.of}.{e.name}": f"{e.of}.{e.name}" for e in maternal}
     covariance_keys.update({f"{e.name}.{e.of}": f"{e.of}.{e.name}" for e in maternal})
     for key, value in block["variances"].items():
+        if isinstance(value, list):
+            if len(value) != 1 or len(value[0]) != 1:
+                raise ConfigError(
+                    f"{where}.variances.{key}: a {len(value)} × {len(value[0]) if value else 0} matrix for a "
+                    "single-trait model; give one number."
+                )
+            value = value[0][0]
         variances[covariance_keys.get(key, key)] = float(value)
     needed = [e.name for e in random] + [f"{e.of}.{e.name}" for e in maternal] + [RESIDUAL]
     unknown = sorted(set(variances) - set(needed))
@@ -260,14 +314,73 @@ def _model_spec(
         )
     return ModelSpec(
         name=name,
-        traits=tuple(block["traits"]),
-        fixed=tuple(block["fixed"]),
-        covariates=tuple(block["covariates"]),
+        traits=traits,
+        fixed=fixed,
+        covariates=covariates,
         random=tuple(random),
         variances={k: variances[k] for k in needed if k in variances},
         estimate=block["estimate"],
         reml=dict(block.get("reml", {})),
+        trait_fixed=trait_fixed,
+        trait_covariates=trait_covariates,
     )
+
+
+def _per_trait(value: Any, traits: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:
+    """A shared list, or a mapping trait -> list (traits not named get none), as trait -> tuple."""
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(traits))
+        if unknown:
+            raise ConfigError(f"{where}: {unknown} is not a trait of this model; traits are {list(traits)}.")
+        return {t: tuple(value.get(t, ())) for t in traits}
+    return {t: tuple(value) for t in traits}
+
+
+def _union(lists: Any) -> tuple[str, ...]:
+    out: list[str] = []
+    for items in lists:
+        out.extend(c for c in items if c not in out)
+    return tuple(out)
+
+
+def _matrix_variances(
+    given: Mapping[str, Any], random: list[RandomEffect], traits: tuple[str, ...], estimate: str, where: str
+) -> dict[str, list[list[float]]]:
+    """Validate multi-trait (co)variance matrices: t × t, symmetric, positive definite when used
+    as given (positive semi-definite is enough for starting values)."""
+    t = len(traits)
+    needed = [e.name for e in random] + [RESIDUAL]
+    unknown = sorted(set(given) - set(needed))
+    if unknown:
+        raise ConfigError(f"{where}.variances: {unknown} is not a random effect of this model; expected keys {needed}.")
+    missing = [k for k in needed if k not in given]
+    if missing and estimate == "none":
+        raise ConfigError(
+            f"{where}.variances: no matrix for {missing}; with `estimate: none` every random effect and the "
+            "residual need a covariance matrix."
+        )
+    out = {}
+    for key in needed:
+        if key not in given:
+            continue
+        value = given[key]
+        matrix = np.asarray(value, dtype=float) if isinstance(value, list) else None
+        if matrix is None or matrix.shape != (t, t):
+            raise ConfigError(
+                f"{where}.variances.{key}: expected a {t} × {t} covariance matrix in trait order {list(traits)}, "
+                f"e.g. [[20, 18], [18, 40]]; got {value!r}."
+            )
+        if not np.allclose(matrix, matrix.T, rtol=1e-9, atol=1e-12):
+            raise ConfigError(f"{where}.variances.{key}: the matrix is not symmetric: {value}.")
+        eigen = np.linalg.eigvalsh(matrix)
+        if estimate == "none" and eigen.min() <= 0:
+            raise ConfigError(
+                f"{where}.variances.{key}: the matrix is not positive definite (eigenvalues {eigen.round(6).tolist()})."
+            )
+        if eigen.min() < -1e-9 * max(eigen.max(), 1.0):
+            raise ConfigError(f"{where}.variances.{key}: the matrix is not positive semi-definite.")
+        out[key] = matrix.tolist()
+    return out
 
 
 def model_from_dict(
