@@ -573,3 +573,35 @@ def test_model_without_additive_effect():
     assert table_rows(html, "Phenotypic variance and ratios") == [["wwg", "40", "—", "0.250"]]
     assert table_rows(html, "Other random effects") == [["herd", "wwg", "2", "0.5", "-0.5", "0.5"]]
     assert parse(html).images == [] and parse(html).errors == []
+
+
+def test_multitrait_reml_ratios_are_listed_per_trait_and_pair():
+    from henderson.report import render_report
+
+    solutions = pd.DataFrame(
+        {
+            "trait": ["a", "b", "a", "b"],
+            "effect": ["animal"] * 4,
+            "level": ["1", "1", "2", "2"],
+            "estimate": [0.5, 0.7, -0.5, -0.7],
+            "se": [1.0, 1.1, 1.0, 1.1],
+            "reliability": [0.2, 0.3, 0.2, 0.3],
+        }
+    )
+    vc = {
+        "method": "ai", "converged": True, "iterations": 5, "log_likelihood": -10.0, "traits": ["a", "b"],
+        "variances": {"animal": [[2.0, 1.0], [1.0, 3.0]], "residual": [[4.0, 1.0], [1.0, 5.0]]},
+        "se": {"animal": [[0.5, 0.4], [0.4, 0.6]], "residual": [[0.7, 0.3], [0.3, 0.8]]},
+        "ratios": {
+            "h2": {"a": {"estimate": 0.3333, "se": 0.0712}, "b": {"estimate": 0.375, "se": 0.0813}},
+            "genetic_correlation": {"a.b": {"estimate": 0.4082, "se": 0.1234}},
+        },
+    }
+    html = render_report(
+        model_name="mt", model={"traits": ["a", "b"], "fixed": [], "random": {"animal": "additive"}},
+        variances=vc["variances"], solutions=solutions, clean_summary={}, rejected=pd.DataFrame(
+            columns=["file", "line", "id", "model", "action", "reason", "detail"]),
+        relationships_summary=None, inbreeding=None, pedigree=None, variance_components=vc,
+    )
+    for text in ("(a)", "(b)", "(a.b)", "0.071", "0.408", "0.123"):
+        assert text in html, text

@@ -35,7 +35,9 @@ from henderson.design import additive_design, fixed_design, iid_design, maternal
 from henderson.errors import InputError, NumericalError
 from henderson.io import file_digest, read_table
 from henderson.mme import MixedModel, build_mixed_model, solve_with_boundary
+from henderson import multitrait
 from henderson.model import ModelSpec
+from henderson.multitrait import MultiTraitModel
 from henderson.pedigree import ainv, inbreeding, pedigree_summary, sort_pedigree
 from henderson.reml import (
     ConvergenceCriteria,
@@ -182,8 +184,6 @@ def build_model(
     records, _ = model_records(phenotypes, spec.columns, source=source, model=spec.name, id_column=id_column)
     if len(records) == 0:
         raise InputError(f"model {spec.name}: no records left after cleaning; see results/clean/rejected.parquet.")
-    trait = spec.traits[0]
-    fixed = fixed_design(records, spec.fixed, spec.covariates)
     random = []
     for effect in spec.random:
         if effect.type in ("additive", "maternal") and relationships is None:
@@ -200,6 +200,16 @@ def build_model(
             )
         else:
             random.append(iid_design(effect.name, records[effect.column]))
+    if spec.multitrait:
+        fixed_by_trait = {t: (spec.trait_fixed[t], spec.trait_covariates[t]) for t in spec.traits}
+        model = multitrait.build_multitrait_model(spec.traits, records, fixed_by_trait, tuple(random))
+        log.info(
+            "model %s: %d records, %d observed values of %d traits, %d unknowns",
+            spec.name, model.n_records, model.n_observed, model.n_traits, model.n_unknowns,
+        )
+        return model
+    trait = spec.traits[0]
+    fixed = fixed_design(records, spec.fixed, spec.covariates)
     groups = []
     for k, effect in enumerate(spec.random):
         if effect.type == "maternal":
@@ -239,12 +249,14 @@ def load_model(
     return spec, model
 
 
-def variance_stage(spec: ModelSpec, model: MixedModel) -> tuple[dict, pd.DataFrame]:
+def variance_stage(spec: ModelSpec, model: MixedModel | MultiTraitModel) -> tuple[dict, pd.DataFrame]:
     """Variance components for the model: REML (`spec.estimate` = "ai" or "em") from the given or
     default starting values, or the given values (`"none"`) with their log-likelihood.
 
     Returns the `variance_components.json` content and the iteration trace.
     """
+    if isinstance(model, MultiTraitModel):
+        return _multitrait_variances(spec, model)
     if spec.estimate == "none":
         return given_variances(model, spec.variances), pd.DataFrame(
             {"iteration": pd.Series(dtype="int64"), "step": pd.Series(dtype="str"), "log_likelihood": pd.Series(dtype=float)}
@@ -256,6 +268,44 @@ def variance_stage(spec: ModelSpec, model: MixedModel) -> tuple[dict, pd.DataFra
     for message in fit.messages:
         log.warning("%s", message)
     return variance_components_json(fit), fit.trace
+
+
+def _multitrait_variances(spec: ModelSpec, model: MultiTraitModel) -> tuple[dict, pd.DataFrame]:
+    """Multi-trait counterpart of `variance_stage`: G0 per random effect and R0 as matrices."""
+    names = [r.name for r in model.random]
+    given = {k: np.asarray(v, dtype=float) for k, v in spec.variances.items()}
+    if spec.estimate == "none":
+        g0 = {k: given[k] for k in names}
+        value = multitrait.loglik(model, g0, given["residual"]).value
+        ratios = multitrait.variance_ratios(model, g0, given["residual"])
+        components = {
+            "method": "none",
+            "converged": None,
+            "iterations": 0,
+            "log_likelihood": value,
+            "traits": list(model.traits),
+            "variances": {k: v.tolist() for k, v in given.items()},
+            "se": {},
+            "ratios": {
+                label: {key: {"estimate": v["estimate"], "se": None} for key, v in entry.items()}
+                for label, entry in ratios.items()
+            },
+            "boundary": [],
+            "messages": [],
+        }
+        return components, pd.DataFrame({"iteration": pd.Series(dtype="int64")})
+    criteria = ConvergenceCriteria(**spec.reml)
+    if all(k in given for k in names + ["residual"]):
+        start_g0, start_r0 = {k: given[k] for k in names}, given["residual"]
+    else:
+        log.info("model %s: starting values from univariate REML fits of each trait", spec.name)
+        start_g0, start_r0 = multitrait.univariate_start(model, criteria)
+        start_g0.update({k: given[k] for k in names if k in given})
+        start_r0 = given.get("residual", start_r0)
+    fit = multitrait.fit(model, start_g0, start_r0, method=spec.estimate, criteria=criteria, logger=log)
+    for message in fit.messages:
+        log.warning("%s", message)
+    return multitrait.components_json(fit), fit.trace
 
 
 def given_variances(model: MixedModel, variances: Mapping[str, float]) -> dict:
@@ -278,20 +328,38 @@ def given_variances(model: MixedModel, variances: Mapping[str, float]) -> dict:
     }
 
 
-def variances_from_json(components: Mapping) -> dict[str, float]:
-    """The flat `{effect: σ², "a.b": σ_ab, "residual": σ²_e}` mapping the MME take."""
+def variances_from_json(components: Mapping) -> dict:
+    """The flat `{effect: σ², "a.b": σ_ab, "residual": σ²_e}` mapping the MME take (matrices as
+    nested lists for a multi-trait model)."""
+    if len(components.get("traits", [])) > 1:
+        return {k: [[float(x) for x in row] for row in v] for k, v in components["variances"].items()}
     out = {k: float(v) for k, v in components["variances"].items()}
     out.update({k: float(v) for k, v in components.get("covariances", {}).items()})
     return out
 
 
-def mme_stage(model: MixedModel, variances: Mapping[str, float], *, name: str = "model") -> tuple[pd.DataFrame, dict]:
+def mme_stage(
+    model: MixedModel | MultiTraitModel, variances: Mapping, *, name: str = "model"
+) -> tuple[pd.DataFrame, dict]:
     """Solve the model's MME for the given (or estimated) variances.
 
     Returns the solutions table (trait, effect, level, estimate, se, reliability) and a summary
     (records, unknowns, variances, seconds per step).
     """
     start = time.perf_counter()
+    if isinstance(model, MultiTraitModel):
+        g0 = {r.name: np.asarray(variances[r.name], dtype=float) for r in model.random}
+        table = multitrait.solve(model, g0, np.asarray(variances["residual"], dtype=float))
+        summary = {
+            "model": name,
+            "records": model.n_records,
+            "observed_values": model.n_observed,
+            "unknowns": model.n_unknowns,
+            "variances": {k: np.asarray(v).tolist() for k, v in variances.items()},
+            "seconds": round(time.perf_counter() - start, 3),
+        }
+        log.info("model %s solved in %.2f s", name, summary["seconds"])
+        return table, summary
     if not float(variances["residual"]) > 0:
         raise NumericalError(
             f"model {name}: the residual variance is zero (REML boundary): the random effects explain "

@@ -31,8 +31,8 @@ def code_digest(modules: Iterable[str], extra_files: Iterable[str] = ()) -> str:
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "clean": ("__init__", "errors", "io", "clean", "pedigree", "model", "pipeline"),
     "relationships": ("__init__", "errors", "io", "pedigree", "pipeline"),
-    "variance": ("__init__", "errors", "io", "clean", "model", "design", "mme", "linalg", "reml", "pipeline"),
-    "mme": ("__init__", "errors", "io", "clean", "model", "design", "mme", "linalg", "reml", "pipeline"),
+    "variance": ("__init__", "errors", "io", "clean", "model", "design", "mme", "linalg", "reml", "multitrait", "pipeline"),
+    "mme": ("__init__", "errors", "io", "clean", "model", "design", "mme", "linalg", "reml", "multitrait", "pipeline"),
     "report": ("__init__", "errors", "io", "report", "pipeline"),
 }
 

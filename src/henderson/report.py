@@ -953,6 +953,14 @@ def _reml_section(
     ratio_rows = []
     for name, value in (vc.get("ratios") or {}).items():
         label = _REML_RATIO_NAMES.get(str(name), str(name))
+        if isinstance(value, Mapping) and "estimate" not in value:
+            # multi-trait: {trait or "a.b": {"estimate", "se"}}
+            for key, entry in value.items():
+                entry = entry if isinstance(entry, Mapping) else {"estimate": entry}
+                ratio_rows.extend(
+                    _flat_values(f"{label} ({key})", entry.get("estimate"), entry.get("se"), traits, fmt=_ratio)
+                )
+            continue
         if isinstance(value, Mapping):
             est, err = value.get("estimate"), value.get("se")
         else:
