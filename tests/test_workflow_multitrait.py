@@ -38,7 +38,7 @@ BOOK_5_2 = {
 }
 
 
-def mrode_multitrait(tmp_path: Path, data: str, pedigree: str) -> pd.DataFrame:
+def mrode_multitrait(tmp_path: Path, data: str, pedigree: str, fixed) -> pd.DataFrame:
     (tmp_path / "config").mkdir()
     (tmp_path / "data.csv").write_text(data)
     (tmp_path / "pedigree.csv").write_text(pedigree)
@@ -49,7 +49,7 @@ def mrode_multitrait(tmp_path: Path, data: str, pedigree: str) -> pd.DataFrame:
         "models": {
             "gain": {
                 "traits": ["wwg", "pwg"],
-                "fixed": ["sex"],
+                "fixed": fixed,
                 "random": {"animal": "additive"},
                 "variances": {"animal": [[20, 18], [18, 40]], "residual": [[40, 11], [11, 30]]},
                 "estimate": "none",
@@ -62,12 +62,15 @@ def mrode_multitrait(tmp_path: Path, data: str, pedigree: str) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(
-    "data, pedigree, book",
-    [(DATA_5_1, MRODE_PEDIGREE, BOOK_5_1), (DATA_5_2, PEDIGREE_5_2, BOOK_5_2)],
-    ids=["example-5.1", "example-5.2-missing"],
+    "data, pedigree, fixed, book",
+    [
+        (DATA_5_1, MRODE_PEDIGREE, ["sex"], BOOK_5_1),
+        (DATA_5_2, PEDIGREE_5_2, {"wwg": ["sex"], "pwg": ["sex"]}, BOOK_5_2),
+    ],
+    ids=["example-5.1", "example-5.2-missing-per-trait-fixed"],
 )
-def test_mrode_multitrait_examples_book_decimals(tmp_path, data, pedigree, book):
-    sol = mrode_multitrait(tmp_path, data, pedigree)
+def test_mrode_multitrait_examples_book_decimals(tmp_path, data, pedigree, fixed, book):
+    sol = mrode_multitrait(tmp_path, data, pedigree, fixed)
     assert list(sol.columns) == ["trait", "effect", "level", "estimate", "se", "reliability"]
     est = sol.set_index(["trait", "effect", "level"])["estimate"]
     # printed to 3 decimals; tolerance one unit in the last printed place (as for Example 3.1)
