@@ -91,7 +91,7 @@ from henderson.design import FixedDesign, RandomDesign, fixed_design
 from henderson.errors import ConfigError, InputError, NumericalError
 from henderson.linalg import SparseCholesky
 from henderson.mme import SOLUTION_COLUMNS, build_mixed_model
-from henderson.reml import ConvergenceCriteria, LogLikelihood, default_start, fit_reml
+from henderson.reml import ConvergenceCriteria, LogLikelihood, default_start, fit_reml, kinv_logdet
 
 __all__ = [
     "MultiTraitFit",
@@ -508,20 +508,6 @@ def _unpack(theta: np.ndarray, n_effects: int, t: int) -> tuple[list[np.ndarray]
     return out[:-1], out[-1]
 
 
-def _logdet_k(kinv: sp.csc_matrix) -> float:
-    """log|K| from K⁻¹ (0 for the identity)."""
-    q = kinv.shape[0]
-    if kinv.nnz == q and np.array_equal(kinv.diagonal(), np.ones(q)):
-        return 0.0
-    try:
-        return -SparseCholesky(kinv).factorize(kinv).logdet()
-    except NumericalError as exc:
-        raise NumericalError(
-            f"the inverse relationship matrix ({q} × {q}) is not positive definite ({exc}); rebuild it "
-            "from the cleaned pedigree."
-        ) from exc
-
-
 # --------------------------------------------------------------------------------------------
 # Evaluations
 # --------------------------------------------------------------------------------------------
@@ -541,7 +527,7 @@ class _Workspace:
         self.model = model
         self.structure = model._structure
         self.factor = SparseCholesky(self.structure.pattern)
-        self.logdet_k = [_logdet_k(r.kinv) for r in model.random]
+        self.logdet_k = [kinv_logdet(r.kinv) for r in model.random]
         n, t = model.n_records, model.n_traits
         self.y0 = np.nan_to_num(model.y, nan=0.0).T.reshape(-1)  # trait-major, 0 where missing
         # flat trait-major index (n_P × |P|) of the observed values of each pattern

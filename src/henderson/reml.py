@@ -412,22 +412,25 @@ def relationship_logdets(model: MixedModel) -> tuple[float, ...]:
     return tuple(_kinv_logdet(model.random[group[0]].kinv, cache) for group in model.groups)
 
 
+def kinv_logdet(kinv: sp.csc_matrix) -> float:
+    """log|K| from K⁻¹ (q × q; 0 for the identity), by a sparse Cholesky of K⁻¹."""
+    q = kinv.shape[0]
+    if kinv.nnz == q and np.array_equal(kinv.diagonal(), np.ones(q)):
+        return 0.0
+    try:
+        chol = SparseCholesky(kinv).factorize(kinv)
+    except NumericalError as exc:
+        raise NumericalError(
+            f"the inverse relationship matrix ({q} × {q}) is not positive definite ({exc}); "
+            "rebuild it from the cleaned pedigree."
+        ) from exc
+    return -chol.logdet()
+
+
 def _kinv_logdet(kinv: sp.csc_matrix, cache: dict[int, float]) -> float:
     key = id(kinv)
     if key not in cache:
-        q = kinv.shape[0]
-        diag = kinv.diagonal()
-        if kinv.nnz == q and np.array_equal(diag, np.ones(q)):
-            cache[key] = 0.0  # identity
-        else:
-            try:
-                chol = SparseCholesky(kinv).factorize(kinv)
-            except NumericalError as exc:
-                raise NumericalError(
-                    f"the inverse relationship matrix ({q} × {q}) is not positive definite ({exc}); "
-                    "rebuild it from the cleaned pedigree."
-                ) from exc
-            cache[key] = -chol.logdet()
+        cache[key] = kinv_logdet(kinv)
     return cache[key]
 
 
