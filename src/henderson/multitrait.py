@@ -91,7 +91,18 @@ from henderson.design import FixedDesign, RandomDesign, fixed_design
 from henderson.errors import ConfigError, InputError, NumericalError
 from henderson.linalg import SparseCholesky
 from henderson.mme import SOLUTION_COLUMNS, build_mixed_model
-from henderson.reml import ConvergenceCriteria, LogLikelihood, default_start, fit_reml, kinv_logdet
+from henderson.reml import (  # shared constants: names, methods, tolerances of the parameter space
+    _LOG_2PI,
+    _LOGL_NOISE,
+    _PD_MARGIN,
+    METHODS,
+    RESIDUAL,
+    ConvergenceCriteria,
+    LogLikelihood,
+    default_start,
+    fit_reml,
+    kinv_logdet,
+)
 
 __all__ = [
     "MultiTraitFit",
@@ -107,16 +118,9 @@ __all__ = [
     "variance_ratios",
 ]
 
-RESIDUAL = "residual"
-METHODS = ("ai", "em")
 _LOG = logging.getLogger(__name__)
-_LOG_2PI = math.log(2.0 * math.pi)
-# Interior of the parameter space: every correlation matrix has smallest eigenvalue above this.
-_PD_MARGIN = 1e-8
 # Halvings of an AI step that lowers logL before it is replaced by EM.
 _MAX_DESCENT_HALVINGS = 2
-# Relative rounding noise of logL: a smaller drop after an AI step is not an overshoot.
-_LOGL_NOISE = 1e-11
 
 
 # --------------------------------------------------------------------------------------------
