@@ -96,6 +96,7 @@ from henderson.reml import (  # shared constants: names, methods, tolerances of 
     _LOGL_NOISE,
     _PD_MARGIN,
     METHODS,
+    _Evaluation,
     RESIDUAL,
     ConvergenceCriteria,
     LogLikelihood,
@@ -515,15 +516,6 @@ def _unpack(theta: np.ndarray, n_effects: int, t: int) -> tuple[list[np.ndarray]
 # --------------------------------------------------------------------------------------------
 # Evaluations
 # --------------------------------------------------------------------------------------------
-@dataclass
-class _Evaluation:
-    theta: np.ndarray
-    loglik: float
-    gradient: np.ndarray
-    ai: np.ndarray
-    em: np.ndarray
-
-
 class _Workspace:
     """Symbolic analysis of C (once) and everything an evaluation at θ needs."""
 
