@@ -114,12 +114,11 @@ def summarise_clean(
     pedigree: tuple[pd.DataFrame, dict] | None, phenotypes: CleanedPhenotypes
 ) -> tuple[pd.DataFrame, dict]:
     """All rejected rows (pedigree and phenotypes) and the clean stage's summary."""
-    if pedigree is None:
-        rejected = combine_rejected(phenotypes.rejected)
-        return rejected, clean_summary(None, phenotypes)
-    ped_rejected, ped_summary = pedigree
-    cleaned = CleanedPedigree(table=pd.DataFrame(), rejected=ped_rejected, summary=ped_summary)
-    return combine_rejected(ped_rejected, phenotypes.rejected), clean_summary(cleaned, phenotypes)
+    cleaned = None
+    if pedigree is not None:
+        cleaned = CleanedPedigree(table=pd.DataFrame(), rejected=pedigree[0], summary=pedigree[1])
+    rejected = combine_rejected(cleaned.rejected if cleaned else None, phenotypes.rejected)
+    return rejected, clean_summary(cleaned, phenotypes)
 
 
 @dataclass(frozen=True)
