@@ -9,12 +9,14 @@ test, are far above what double precision gives on these well-conditioned matric
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from henderson.errors import NumericalError
-from henderson.linalg import SparseCholesky, _takahashi, pcg, trace_of_product
+from henderson.linalg import SparseCholesky, pcg, trace_of_product
 
 MODES = ["supernodal", "simplicial"]
 
@@ -199,18 +201,28 @@ def scalar_takahashi(indptr, indices, ldata) -> dict[tuple[int, int], float]:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_takahashi_kernel_matches_scalar_recurrence(mode):
+def test_selected_inverse_matches_scalar_recurrence(mode):
     a = random_spd(np.random.default_rng(3), n=150, density=0.02, dense_row=40)
     chol = SparseCholesky(a, mode=mode).factorize(a)
-    ldata = chol._extract_factor()
-    indptr, indices = chol._l_indptr, chol._l_indices
-    zdata, status = _takahashi(indptr, indices, ldata, chol._supernodes)
-    assert status == 0
+    # selected_inverse() raises unless the supernodal kernel succeeds (pattern closed, no overflow)
+    z = chol.selected_inverse()
+    perm = chol.permutation
+    n = a.shape[0]
+    # The pattern of L (permuted order) is the lower triangle of P z P' (z covers L + L').
+    ones = sp.csc_matrix((np.ones(z.nnz), z.indices, z.indptr), shape=(n, n))
+    lower = sp.tril(ones[perm, :][:, perm], format="csc")
+    lower.sort_indices()
+    indptr, indices = lower.indptr, lower.indices
+    assert indptr[-1] == chol.factor_nnz
+    cols = np.repeat(np.arange(n), np.diff(indptr))
+    # L from a dense Cholesky of the permuted matrix, read on that pattern
+    ldense = np.linalg.cholesky(a.toarray()[np.ix_(perm, perm)])
+    ldata = ldense[indices, cols]
     oracle = scalar_takahashi(indptr, indices, ldata)
-    cols = np.repeat(np.arange(a.shape[0]), np.diff(indptr))
     expected = np.array([oracle[(int(i), int(j))] for i, j in zip(indices, cols)])
-    # same recurrences, different summation order: 1e-12 relative to max |Z|
-    assert rel_err(zdata, expected) < 1e-12
+    computed = np.asarray(z[perm[indices], perm[cols]]).ravel()
+    # same recurrences, different summation order and factor rounding: 1e-12 relative to max |Z|
+    assert rel_err(computed, expected) < 1e-12
 
 
 def test_supernodes_are_dense_blocks():
@@ -220,7 +232,7 @@ def test_supernodes_are_dense_blocks():
     starts = chol._supernodes
     indptr, indices = chol._l_indptr, chol._l_indices
     assert starts[0] == 0 and starts[-1] == a.shape[0] and np.all(np.diff(starts) > 0)
-    for f, l in zip(starts[:-1], starts[1:]):
+    for f, l in pairwise(starts):
         head = indices[indptr[f]:indptr[f + 1]]
         for t in range(l - f):
             np.testing.assert_array_equal(indices[indptr[f + t]:indptr[f + t + 1]], head[t:])

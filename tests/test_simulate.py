@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from henderson.config import load_config
 from henderson.errors import ConfigError
 from henderson.io import read_table
 from henderson.simulate import (
@@ -201,7 +202,7 @@ def test_founder_and_mendelian_variances(large: SimulatedData) -> None:
     a = truth["tbv_weaning_weight"].to_numpy()
     year = ped["birth_year"].to_numpy()
     founders = a[year == year.min()]
-    n0 = founders.size  # 2000
+    # n0 = founders.size = 2000
     # var: SE = 20 * sqrt(2 / n0) = 0.63; tolerance 4 SE = 2.5. mean: SE = sqrt(20 / n0) = 0.1
     assert abs(founders.var(ddof=1) - 20.0) < 2.5
     assert abs(founders.mean()) < 0.4
@@ -434,6 +435,34 @@ def test_cli_writes_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "--animals 300 --seed 4 --generations 5 --herds 4" in header and "--h2 0.3" in header
     ped = pd.read_csv(out / "pedigree.csv", dtype=str)
     assert len(ped) == 300 and ped["birth_year"].nunique() == 5
+
+
+@pytest.mark.parametrize("records", ["1", "2"])
+def test_cli_multi_trait_maternal_config_loads(records: str, tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    argv = ["--animals", "300", "--seed", "5", "--generations", "5", "--traits", "2", "--maternal",
+            "--records-per-animal", records]
+    assert main([*argv, "--out", str(out)]) == 0
+    config = load_config(out / "config" / "config.yaml")
+    spec = SimulationSpec(n_animals=300, seed=5, n_generations=5, traits=2, maternal=True,
+                          records_per_animal=int(records))
+    model = config.models["multi_trait"]
+    assert model.traits == ("weaning_weight", "yearling_weight")
+    effects = {e.name: (e.type, e.column, e.of) for e in model.random}
+    assert effects["animal"][0] == "additive"
+    assert effects["dam"] == ("maternal", "dam", "animal")
+    expected = {
+        "animal": spec.genetic_covariance,
+        "dam": spec.maternal_covariance,
+        "animal.dam": spec.direct_maternal_covariance,  # direct rows x maternal columns
+        "residual": spec.residual_covariance,
+    }
+    if spec.pe_covariance is not None:
+        assert effects["pe"] == ("iid", "id", None)
+        expected["pe"] = spec.pe_covariance
+    assert set(model.variances) == set(expected)
+    for key, matrix in expected.items():
+        np.testing.assert_allclose(model.variances[key], matrix, rtol=1e-12, err_msg=key)
 
 
 @pytest.mark.parametrize(
