@@ -1,5 +1,6 @@
 """Fixed-effect parameterisation: intercept or first class effect with all levels, redundant
-levels zeroed per connected component, full column rank; random-effect designs."""
+levels zeroed per connected component, full column rank; random-effect designs and the
+relationships they carry (log|A| and diag(A) against the dense A)."""
 
 import numpy as np
 import pandas as pd
@@ -8,13 +9,20 @@ import scipy.sparse as sp
 
 from henderson.design import (
     INTERCEPT,
-    additive_design,
+    additive_effect,
     fixed_design,
-    iid_design,
-    maternal_design,
+    iid_effect,
+    maternal_effect,
     sorted_levels,
 )
-from henderson.errors import NumericalError
+from henderson.errors import InputError, NumericalError
+from henderson.pedigree import inbreeding, relationship_matrix_dense, sort_pedigree
+from henderson.relationship import (
+    identity_relationship,
+    pedigree_relationship,
+    pedigree_relationship_from,
+)
+from henderson.simulate import SimulationSpec, simulate
 
 
 def records(**columns):
@@ -71,11 +79,55 @@ def test_sorted_levels_text_and_numbers():
 
 def test_random_designs_map_records_to_levels():
     ids = np.array(["a", "b", "c"], dtype=object)
-    ainv = sp.identity(3, format="csc")
-    z = additive_design("animal", pd.Series(["c", "a", "c"]), ids, ainv, np.zeros(3))
-    assert z.matrix.toarray().tolist() == [[0, 0, 1], [1, 0, 0], [0, 0, 1]]
-    litter = iid_design("litter", pd.Series(["L2", "L1", "L2"]))
-    assert list(litter.levels) == ["L1", "L2"]
-    assert litter.matrix.toarray().tolist() == [[0, 1], [1, 0], [0, 1]]
-    m = maternal_design("dam", pd.Series(["b", None, "a"]), ids, ainv, np.zeros(3))
-    assert m.matrix.toarray().tolist() == [[0, 1, 0], [0, 0, 0], [1, 0, 0]]
+    founders = pedigree_relationship(ids, sp.identity(3, format="csc"), np.zeros(3), np.ones(3))
+    z = additive_effect("animal", pd.Series(["c", "a", "c"]), founders)
+    assert z.type == "additive" and z.relationship is founders and list(z.levels) == ["a", "b", "c"]
+    assert z.incidence.toarray().tolist() == [[0, 0, 1], [1, 0, 0], [0, 0, 1]]
+    litter = iid_effect("litter", pd.Series(["L2", "L1", "L2"]))
+    assert litter.type == "iid" and list(litter.levels) == ["L1", "L2"]
+    assert litter.incidence.toarray().tolist() == [[0, 1], [1, 0], [0, 1]]
+    assert litter.relationship.is_identity and litter.relationship.logdet == 0.0
+    np.testing.assert_array_equal(litter.relationship.kinv.toarray(), np.eye(2))
+    m = maternal_effect("dam", pd.Series(["b", None, "a"]), founders)
+    assert m.type == "maternal"
+    assert m.incidence.toarray().tolist() == [[0, 1, 0], [0, 0, 0], [1, 0, 0]]
+
+
+def test_missing_values_give_zero_rows_and_unknown_levels_are_errors():
+    pen = iid_effect("pen", pd.Series(["p2", None, "", "p1"], dtype=object))
+    assert list(pen.levels) == ["p1", "p2"]
+    assert pen.incidence.toarray().tolist() == [[0, 1], [0, 0], [0, 0], [1, 0]]
+    known = identity_relationship(np.array(["a", "b"], dtype=object))
+    with pytest.raises(InputError, match="'x'"):
+        additive_effect("animal", pd.Series(["a", "x"]), known)
+
+
+def inbred_pedigree():
+    """Hand pedigree with full-sib and half-sib matings, a missing sire and a founder dam."""
+    rows = [("1", None, None), ("2", None, None), ("3", "1", "2"), ("4", "1", "2"), ("5", "3", "4"),
+            ("6", "3", "4"), ("7", "5", "6"), ("8", None, "6"), ("9", "1", "7"), ("10", "9", "8")]
+    ids, sires, dams = zip(*rows)
+    return sort_pedigree(list(ids), list(sires), list(dams))
+
+
+def simulated_pedigree():
+    pf = simulate(SimulationSpec(n_animals=300, seed=4, n_generations=6, n_herds=2, selection="none")).pedigree
+    known = [[None if v == "0" else v for v in pf[c].astype(str)] for c in ("sire", "dam")]
+    return sort_pedigree(list(pf["id"].astype(str)), *known)
+
+
+@pytest.mark.parametrize("make", [inbred_pedigree, simulated_pedigree])
+def test_pedigree_relationship_logdet_and_diagonal_equal_dense_a(make):
+    """log|A| = Σ log b_i against slogdet of A by the tabular method (1e-10 relative); diag(A) =
+    1 + F; K⁻¹ is the inverse of the dense A; levels in pedigree order."""
+    ped = make()
+    f = inbreeding(ped)
+    assert f.max() > 0.1  # the pedigrees are inbred, so log|A| ≠ 0 and diag(A) ≠ 1
+    a = relationship_matrix_dense(ped)
+    sign, logdet = np.linalg.slogdet(a)
+    for rel in (pedigree_relationship_from(ped), pedigree_relationship_from(ped, f)):
+        assert rel.kind == "pedigree" and list(rel.levels) == list(ped.ids)
+        assert sign == 1.0 and rel.logdet == pytest.approx(logdet, rel=1e-10)
+        np.testing.assert_allclose(rel.diagonal, 1.0 + f, rtol=1e-12)
+        np.testing.assert_allclose(rel.diagonal, np.diag(a), rtol=1e-12)
+        np.testing.assert_allclose(rel.kinv.toarray() @ a, np.eye(ped.n), atol=1e-9)

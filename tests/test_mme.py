@@ -6,9 +6,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from henderson.design import additive_design, fixed_design, iid_design
-from henderson.mme import build_mixed_model, coefficient_matrix, solutions_table, solve_mme, solve_with_boundary
+from henderson.covariance import VarianceComponents
+from henderson.design import additive_effect, iid_effect
+from henderson.mme import coefficient_matrix
+from henderson.model import build_model
 from henderson.pedigree import ainv, inbreeding, sort_pedigree
+from henderson.relationship import pedigree_relationship_from
+from henderson.reml import Objective
+from henderson.solutions import SOLUTION_COLUMNS, solve
 
 # Mrode (2014), Table 3.1: pre-weaning gain (kg) of five calves; sires/dams as in the table.
 MRODE_PEDIGREE = [("1", None, None), ("2", None, None), ("3", None, None), ("4", "1", None),
@@ -18,19 +23,25 @@ MRODE_RECORDS = pd.DataFrame(
 )
 
 
-def mrode_model(fixed=("sex",)):
+def mrode_pedigree():
     ids, sires, dams = zip(*MRODE_PEDIGREE)
-    ped = sort_pedigree(list(ids), list(sires), list(dams))
-    f = inbreeding(ped)
-    animal = additive_design("animal", MRODE_RECORDS["id"], ped.ids, ainv(ped, f), f)
-    x = fixed_design(MRODE_RECORDS, fixed, ())
-    return build_mixed_model("wwg", MRODE_RECORDS["wwg"].to_numpy(), x, (animal,))
+    return sort_pedigree(list(ids), list(sires), list(dams))
+
+
+def mrode_model(fixed=("sex",), records=MRODE_RECORDS, extra=()):
+    animal = additive_effect("animal", records["id"], pedigree_relationship_from(mrode_pedigree()))
+    return build_model(records, ["wwg"], (fixed, ()), [animal, *extra])
+
+
+def components(model, values):
+    return VarianceComponents.from_named(model.layout, values)
 
 
 def test_mrode_example_3_1_book_decimals():
     model = mrode_model()
-    variances = {"animal": 20.0, "residual": 40.0}
-    table = solutions_table(model, variances, solve_mme(model, variances)).set_index(["effect", "level"])
+    solved = solve(model, components(model, {"animal": 20.0, "residual": 40.0}))
+    assert list(solved.table.columns) == SOLUTION_COLUMNS
+    table = solved.table.set_index(["effect", "level"])
     # Mrode (3rd ed.) Example 3.1, solutions printed to 3 decimals. Tolerance: one unit in the last
     # printed place (the book prints 4.358 for 4.35850..., so half a unit is too tight).
     assert table.loc[("sex", "M"), "estimate"] == pytest.approx(4.358, abs=1e-3)
@@ -41,28 +52,34 @@ def test_mrode_example_3_1_book_decimals():
     assert (table["trait"] == "wwg").all()
 
 
-def dense_check(model, variances):
-    lhs, rhs = coefficient_matrix(model, variances)
-    dense = lhs.toarray()
-    inv = np.linalg.inv(dense)
-    sol = solve_mme(model, variances)
-    np.testing.assert_allclose(sol.estimates, inv @ rhs, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(sol.inverse_diagonal, np.diag(inv), rtol=1e-10)
-    return sol, inv
+def dense_check(model, values):
+    """Solutions and diag(C⁻¹) of the sparse path against the dense inverse of C (1e-10)."""
+    vc = components(model, values)
+    lhs, rhs = coefficient_matrix(model, vc)
+    inv = np.linalg.inv(lhs.toarray())
+    objective = Objective(model)
+    estimates = objective.solution(vc.theta)
+    np.testing.assert_allclose(estimates, inv @ rhs, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(objective.inverse_diagonal(vc.theta), np.diag(inv), rtol=1e-10)
+    return estimates, inv
 
 
 def test_pev_and_reliability_against_dense_inverse():
     model = mrode_model()
-    variances = {"animal": 20.0, "residual": 40.0}
-    sol, inv = dense_check(model, variances)
-    table = solutions_table(model, variances, sol)
+    values = {"animal": 20.0, "residual": 40.0}
+    estimates, inv = dense_check(model, values)
+    table = solve(model, components(model, values)).table
     animals = table[table["effect"] == "animal"]
-    pev = np.diag(inv)[model.n_fixed:]
-    f = model.random[0].inbreeding
+    lo, hi = model.block(0, 0)
+    assert (lo, hi) == (model.n_fixed, model.n_unknowns)
+    np.testing.assert_allclose(animals["estimate"], estimates[lo:hi], rtol=1e-10, atol=1e-12)
+    pev = np.diag(inv)[lo:hi]
+    f = inbreeding(mrode_pedigree())
     np.testing.assert_allclose(animals["se"], np.sqrt(pev), rtol=1e-10)
     np.testing.assert_allclose(animals["reliability"], 1 - pev / (20.0 * (1 + f)), rtol=1e-10)
     assert ((animals["reliability"] > 0) & (animals["reliability"] < 1)).all()
     fixed = table[table["effect"] == "sex"]
+    np.testing.assert_allclose(fixed["se"], np.sqrt(np.diag(inv)[:lo]), rtol=1e-10)
     assert fixed["reliability"].isna().all()
 
 
@@ -71,23 +88,24 @@ def test_seed_example_intercept_and_random_subject():
     y = np.array([3.0, 5.0, 8.0])
     recs = pd.DataFrame({"subject": ["s1", "s1", "s2"], "y": y})
     g, s2 = 2.0, 1.0
-    model = build_mixed_model("y", y, fixed_design(recs, (), ()), (iid_design("subject", recs["subject"]),))
-    variances = {"subject": g, "residual": s2}
-    sol = solve_mme(model, variances)
+    model = build_model(recs, ["y"], ((), ()), [iid_effect("subject", recs["subject"])])
+    theta = components(model, {"subject": g, "residual": s2}).theta
+    objective = Objective(model)
+    estimates = objective.solution(theta)
     X = np.ones((3, 1))
     Z = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     W = np.hstack([X, Z])
     C = W.T @ W / s2
     C[1:, 1:] += np.eye(2) / g
     expected = np.linalg.solve(C, W.T @ y / s2)
-    np.testing.assert_allclose(sol.estimates, expected, rtol=1e-12)
-    np.testing.assert_allclose(sol.inverse_diagonal, np.diag(np.linalg.inv(C)), rtol=1e-12)
+    np.testing.assert_allclose(estimates, expected, rtol=1e-12)
+    np.testing.assert_allclose(objective.inverse_diagonal(theta), np.diag(np.linalg.inv(C)), rtol=1e-12)
     # the same BLUP from V = ZGZ' + R directly: u = G Z' V⁻¹ (y - X b)
     V = g * Z @ Z.T + s2 * np.eye(3)
     Vi = np.linalg.inv(V)
     b = np.linalg.solve(X.T @ Vi @ X, X.T @ Vi @ y)
     u = g * Z.T @ Vi @ (y - X @ b)
-    np.testing.assert_allclose(sol.estimates, np.concatenate([b, u]), rtol=1e-12)
+    np.testing.assert_allclose(estimates, np.concatenate([b, u]), rtol=1e-12)
 
 
 def test_ebvs_do_not_depend_on_fixed_parameterisation():
@@ -98,6 +116,7 @@ def test_ebvs_do_not_depend_on_fixed_parameterisation():
     dams = [None] * 10 + [str(rng.integers(6, 11)) for _ in range(n - 10)]
     ped = sort_pedigree(ids, sires, dams)
     f = inbreeding(ped)
+    rel = pedigree_relationship_from(ped, f)
     recs = pd.DataFrame(
         {
             "id": ids[10:],
@@ -106,17 +125,17 @@ def test_ebvs_do_not_depend_on_fixed_parameterisation():
             "y": rng.normal(10, 2, n - 10),
         }
     )
-    variances = {"animal": 1.5, "residual": 2.0}
+    values = {"animal": 1.5, "residual": 2.0}
     results = []
     for order in [("herd", "sex"), ("sex", "herd")]:
-        animal = additive_design("animal", recs["id"], ped.ids, ainv(ped, f), f)
-        model = build_mixed_model("y", recs["y"].to_numpy(), fixed_design(recs, order, ()), (animal,))
-        sol, _ = dense_check(model, variances)
-        results.append(sol.estimates[model.n_fixed:])
+        animal = additive_effect("animal", recs["id"], rel)
+        model = build_model(recs, ["y"], (order, ()), [animal])
+        estimates, _ = dense_check(model, values)
+        results.append(estimates[model.n_fixed:])
     np.testing.assert_allclose(results[0], results[1], rtol=1e-10, atol=1e-12)
     # and equal to the BLUP from the full, singular system solved by a generalised inverse
     full = np.hstack([pd.get_dummies(recs[c]).to_numpy(float) for c in ("herd", "sex")])
-    Z = animal.matrix.toarray()
+    Z = animal.incidence.toarray()
     W = np.hstack([full, Z])
     A_inv = ainv(ped, f).toarray()
     C = W.T @ W / 2.0
@@ -126,27 +145,31 @@ def test_ebvs_do_not_depend_on_fixed_parameterisation():
 
 
 def test_two_random_effects_block_structure():
-    model = mrode_model()
     recs = MRODE_RECORDS.assign(pen=["p1", "p2", "p1", "p2", "p1"])
-    extra = iid_design("pen", recs["pen"])
-    model2 = build_mixed_model("wwg", recs["wwg"].to_numpy(), model.fixed, model.random + (extra,))
-    dense_check(model2, {"animal": 20.0, "pen": 5.0, "residual": 40.0})
-    lhs, _ = coefficient_matrix(model2, {"animal": 20.0, "pen": 5.0, "residual": 40.0})
+    model2 = mrode_model(records=recs, extra=(iid_effect("pen", recs["pen"]),))
+    values = {"animal": 20.0, "pen": 5.0, "residual": 40.0}
+    dense_check(model2, values)
+    lhs, _ = coefficient_matrix(model2, components(model2, values))
     assert abs(lhs - lhs.T).max() == 0
     assert sp.issparse(lhs)
+    # blocks: fixed (2 sexes), animal (8 levels), pen (2 levels)
+    assert model2.block(0, 0) == (2, 10) and model2.block(1, 0) == (10, 12) and model2.n_unknowns == 12
+    np.testing.assert_allclose(lhs[10:, 10:].toarray(), np.diag([3.0, 2.0]) / 40.0 + np.eye(2) / 5.0, rtol=1e-12)
 
 
 def test_zero_variance_effect_is_left_out_and_reported_as_zero():
     model = mrode_model()
     recs = MRODE_RECORDS.assign(pen=["p1", "p2", "p1", "p2", "p1"])
-    with_pen = build_mixed_model("wwg", recs["wwg"].to_numpy(), model.fixed, model.random + (iid_design("pen", recs["pen"]),))
-    table, _ = solve_with_boundary(with_pen, {"animal": 20.0, "pen": 0.0, "residual": 40.0})
-    expected = solutions_table(model, {"animal": 20.0, "residual": 40.0}, solve_mme(model, {"animal": 20.0, "residual": 40.0}))
+    with_pen = mrode_model(records=recs, extra=(iid_effect("pen", recs["pen"]),))
+    table = solve(with_pen, components(with_pen, {"animal": 20.0, "pen": 0.0, "residual": 40.0})).table
+    expected = solve(model, components(model, {"animal": 20.0, "residual": 40.0})).table
     pen = table[table["effect"] == "pen"]
     assert list(pen["level"]) == ["p1", "p2"] and (pen["estimate"] == 0).all()
     assert pen["se"].isna().all() and pen["reliability"].isna().all()
     rest = table[table["effect"] != "pen"].reset_index(drop=True)
     pd.testing.assert_frame_equal(rest, expected)
     # the limit: a tiny pen variance gives the same animal solutions
-    tiny, _ = solve_with_boundary(with_pen, {"animal": 20.0, "pen": 1e-12, "residual": 40.0})
-    np.testing.assert_allclose(tiny[tiny["effect"] == "animal"]["estimate"], expected[expected["effect"] == "animal"]["estimate"], atol=1e-9)
+    tiny = solve(with_pen, components(with_pen, {"animal": 20.0, "pen": 1e-12, "residual": 40.0})).table
+    np.testing.assert_allclose(
+        tiny[tiny["effect"] == "animal"]["estimate"], expected[expected["effect"] == "animal"]["estimate"], atol=1e-9
+    )

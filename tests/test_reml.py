@@ -23,29 +23,29 @@ import pandas as pd
 import pytest
 import scipy.optimize as so
 
-from henderson.design import additive_design, fixed_design, iid_design, maternal_design
+from henderson.covariance import VarianceComponents
+from henderson.design import additive_effect, iid_effect, maternal_effect
 from henderson.errors import ConfigError
-from henderson.linalg import SparseCholesky
-from henderson.mme import build_mixed_model
-from henderson.pedigree import ainv, inbreeding, sort_pedigree
+from henderson.model import build_model
+from henderson.pedigree import inbreeding, sort_pedigree
+from henderson.relationship import pedigree_relationship_from
 from henderson.reml import (
     METHODS,
     ConvergenceCriteria,
-    _Workspace,
-    _ZeroResidual,
-    coefficient_pattern,
+    Objective,
+    components_json,
     default_start,
     fit_reml,
-    parameter_names,
-    relationship_logdets,
+    given_components_json,
     reml_loglik,
-    variance_components_json,
 )
+from henderson.reml.boundary import ZeroLimit
 from henderson.simulate import SimulationSpec, simulate
 
 DATA = Path(__file__).parent / "data"
 # EM converges linearly; these criteria put it within ~1e-5 relative of the optimum.
 EM_LONG = ConvergenceCriteria(max_iterations=5000, loglik_change=1e-9, parameter_change=1e-8)
+NO_FIXED = ((), ())
 
 
 # --------------------------------------------------------------------------------------------
@@ -54,50 +54,49 @@ EM_LONG = ConvergenceCriteria(max_iterations=5000, loglik_change=1e-9, parameter
 @functools.cache
 def dyestuff():
     d = pd.read_csv(DATA / "dyestuff.csv", dtype={"Batch": str})
-    return build_mixed_model(
-        "Yield", d["Yield"].to_numpy(float), fixed_design(d, (), ()), (iid_design("Batch", d["Batch"]),)
-    )
+    return build_model(d, ["Yield"], NO_FIXED, [iid_effect("Batch", d["Batch"])])
 
 
 @functools.cache
 def penicillin():
     d = pd.read_csv(DATA / "penicillin.csv", dtype={"plate": str, "sample": str})
-    return build_mixed_model(
-        "diameter",
-        d["diameter"].to_numpy(float),
-        fixed_design(d, (), ()),
-        (iid_design("plate", d["plate"]), iid_design("sample", d["sample"])),
-    )
+    return build_model(d, ["diameter"], NO_FIXED, [iid_effect("plate", d["plate"]), iid_effect("sample", d["sample"])])
 
 
 def _known(values: pd.Series) -> list[str | None]:
     return [None if v == "0" else v for v in values.astype(str)]
 
 
+def pedigree_records(spec: SimulationSpec):
+    """(records, K = A) of a simulated population."""
+    data = simulate(spec)
+    pf = data.pedigree
+    ped = sort_pedigree(list(pf["id"].astype(str)), _known(pf["sire"]), _known(pf["dam"]))
+    return data.phenotypes, pedigree_relationship_from(ped, inbreeding(ped))
+
+
 @functools.cache
-def pedigree_case(case: str, n_animals: int, seed: int):
-    """(a) additive + residual; (b) additive + permanent environment (2 records per animal) +
-    residual; (c) direct + maternal additive (correlated, K = A) + residual. Fixed: sex + age."""
+def pedigree_data(case: str, n_animals: int, seed: int):
     spec = SimulationSpec(
         n_animals=n_animals, seed=seed, n_generations=5, n_herds=4, selection="none",
         records_per_animal=2 if case == "b" else 1, maternal=case == "c",
     )
-    data = simulate(spec)
-    pf = data.pedigree
-    ped = sort_pedigree(list(pf["id"].astype(str)), _known(pf["sire"]), _known(pf["dam"]))
-    f = inbreeding(ped)
-    a_inv = ainv(ped, f)
-    rec = data.phenotypes
-    random = [additive_design("animal", rec["id"], ped.ids, a_inv, f)]
-    groups = None
+    return pedigree_records(spec)
+
+
+@functools.cache
+def pedigree_case(case: str, n_animals: int, seed: int):
+    """(a) additive + residual; (b) additive + permanent environment (2 records per animal) +
+    residual; (c) direct + maternal additive (correlated, K = A) + residual. Fixed: sex + age."""
+    rec, rel = pedigree_data(case, n_animals, seed)
+    animal = additive_effect("animal", rec["id"], rel)
+    terms: list = [animal]
     if case == "b":
-        random.append(iid_design("pe", rec["id"]))
+        terms.append(iid_effect("pe", rec["id"]))
     if case == "c":
         dams = pd.Series(_known(rec["dam"]), dtype=object)
-        random.append(maternal_design("dam", dams, ped.ids, a_inv, f))
-        groups = ((0, 1),)
-    y = rec["weaning_weight"].to_numpy(float)
-    return build_mixed_model("weaning_weight", y, fixed_design(rec, ("sex",), ("age",)), tuple(random), groups)
+        terms = [[animal, maternal_effect("dam", dams, rel)]]
+    return build_model(rec, ["weaning_weight"], (("sex",), ("age",)), terms)
 
 
 # Seeds whose REML optimum is interior (checked by the oracle below) and where EM is not too slow.
@@ -107,28 +106,36 @@ CASES = {"a": ("a", 300, 3), "b": ("b", 250, 5), "c": ("c", 250, 2)}
 # --------------------------------------------------------------------------------------------
 # Dense oracle
 # --------------------------------------------------------------------------------------------
+def _pairs(k):
+    """Elements (i, j) of a k × k matrix in θ order: the diagonal, then the upper triangle by rows."""
+    return [(i, i) for i in range(k)] + [(i, j) for i in range(k) for j in range(i + 1, k)]
+
+
 class DenseREML:
-    """The textbook REML log-likelihood with V formed densely (n × n):
+    """The textbook REML log-likelihood of a one-trait model with V formed densely (n × n):
     logL = -1/2[(n - p) log 2π + log|V| + log|X'V⁻¹X| + y'Py], its gradient
-    -1/2[tr(P V̇_i) - y'P V̇_i P y] and AI_ij = 1/2 y'P V̇_i P V̇_j P y."""
+    -1/2[tr(P V̇_i) - y'P V̇_i P y] and AI_ij = 1/2 y'P V̇_i P V̇_j P y. Parameters (and their
+    names) per term: the variances of its effects, then the covariances "a.b"; then "residual"."""
 
     def __init__(self, model):
         self.model = model
-        self.names = parameter_names(model)
-        self.x = model.fixed.matrix.toarray()
-        self.y = model.y
+        self.x = model.fixed[0].matrix.toarray()
+        self.y = model.y[:, 0]
         n = model.n_records
-        # V̇ for every parameter, in parameter_names order: Z_g (E ⊗ K) Z_g'
-        self.dv = []
-        for group in model.groups:
-            k = np.linalg.inv(model.random[group[0]].kinv.toarray())
-            z = [model.random[a].matrix.toarray() for a in group]
-            pairs = [(i, i) for i in range(len(group))]
-            pairs += [(i, j) for i in range(len(group)) for j in range(i + 1, len(group))]
-            for i, j in pairs:
+        names, self.dv, self.sizes = [], [], []
+        # V̇ for every parameter: Z_a K Z_b' (+ its transpose for a covariance), K = (K⁻¹)⁻¹
+        for term in model.terms:
+            k = np.linalg.inv(term.relationship.kinv.toarray())
+            effects = [term.effects[e] for e, _ in term.components]
+            z = [term.incidence[e].toarray() for e, _ in term.components]
+            kg = len(z)
+            self.sizes.append(kg)
+            for i, j in _pairs(kg):
                 block = z[i] @ k @ z[j].T
                 self.dv.append(block if i == j else block + block.T)
+                names.append(effects[i] if i == j else f"{effects[i]}.{effects[j]}")
         self.dv.append(np.eye(n))
+        self.names = (*names, "residual")
 
     def v(self, theta):
         return sum(t * d for t, d in zip(theta, self.dv))
@@ -149,12 +156,11 @@ class DenseREML:
         f = np.column_stack([d @ py for d in self.dv])
         return ll, grad, 0.5 * f.T @ pmat @ f
 
-    # log-Cholesky parameterisation: per group G0 = L L' with log-diagonal, residual on log scale
+    # log-Cholesky parameterisation: per term G0 = L L' with log-diagonal, residual on log scale
     def _layout(self):
         out, k = [], 0
-        for group in self.model.groups:
-            kg = len(group)
-            pairs = [(i, i) for i in range(kg)] + [(i, j) for i in range(kg) for j in range(i + 1, kg)]
+        for kg in self.sizes:
+            pairs = _pairs(kg)
             out.append((kg, {ij: k + t for t, ij in enumerate(pairs)}))
             k += len(pairs)
         return out
@@ -205,8 +211,7 @@ class DenseREML:
 def oracle(model_key):
     model = MODELS[model_key]()
     dense = DenseREML(model)
-    start = default_start(model)
-    return dense, dense.maximise([start.get(n, 0.0) for n in dense.names])
+    return dense, dense.maximise(default_start(model).theta)
 
 
 MODELS = {
@@ -224,8 +229,7 @@ def fitted(model_key, method):
 
 
 def as_vector(fit, names):
-    values = {**fit.variances, **fit.covariances}
-    return np.array([values[n] for n in names])
+    return np.array([fit.values[n] for n in names])
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,8 +240,8 @@ def test_dyestuff_matches_lme4_and_oracle():
     assert fit.converged and fit.method == "ai" and fit.boundary == ()
     # lme4 prints 1764.05 and 2451.25 (2 decimals) and the REML criterion to 4 decimals:
     # half a unit of the last printed place.
-    assert fit.variances["Batch"] == pytest.approx(1764.05, abs=0.005)
-    assert fit.variances["residual"] == pytest.approx(2451.25, abs=0.005)
+    assert fit.values["Batch"] == pytest.approx(1764.05, abs=0.005)
+    assert fit.values["residual"] == pytest.approx(2451.25, abs=0.005)
     assert -2 * fit.log_likelihood == pytest.approx(319.6543, abs=5e-5)
     dense, (theta, ll) = oracle("dyestuff")
     # oracle agreement: 1e-5 relative on every variance and on logL
@@ -248,7 +252,7 @@ def test_dyestuff_matches_lme4_and_oracle():
 def test_penicillin_matches_lme4_and_oracle():
     fit = fitted("penicillin", "ai")
     assert fit.converged
-    sd = {k: math.sqrt(v) for k, v in fit.variances.items()}
+    sd = {k: math.sqrt(v) for k, v in fit.values.items()}
     # lme4 prints standard deviations to 4 decimals: half a unit of the last place
     assert sd["plate"] == pytest.approx(0.8467, abs=5e-5)
     assert sd["sample"] == pytest.approx(1.9316, abs=5e-5)
@@ -277,49 +281,51 @@ def test_objective_gradient_and_ai_equal_dense_formulas(key):
     dense = DenseREML(model)
     values = ARBITRARY[key]
     theta = np.array([values[n] for n in dense.names])
-    got = reml_loglik(model, values, gradient=True, ai=True)
+    got = reml_loglik(model, values, derivatives=True)
     ll, grad, ai = dense(theta, derivatives=True)
-    assert got.names == dense.names
+    assert model.layout.names == dense.names
+    np.testing.assert_array_equal(got.theta, theta)
     # objective: 1e-8 relative; gradient and AI: 1e-7 relative to their largest entry
-    assert got.value == pytest.approx(ll, rel=1e-8)
-    g = np.array([got.gradient[n] for n in dense.names])
-    np.testing.assert_allclose(g, grad, rtol=0, atol=1e-7 * np.abs(grad).max())
-    np.testing.assert_allclose(got.ai_matrix, ai, rtol=0, atol=1e-7 * np.abs(ai).max())
+    assert got.loglik == pytest.approx(ll, rel=1e-8)
+    np.testing.assert_allclose(got.gradient, grad, rtol=0, atol=1e-7 * np.abs(grad).max())
+    np.testing.assert_allclose(got.ai, ai, rtol=0, atol=1e-7 * np.abs(ai).max())
     # AI matrix: symmetric positive definite
-    np.testing.assert_array_equal(got.ai_matrix, got.ai_matrix.T)
-    assert np.linalg.eigvalsh(got.ai_matrix).min() > 0
+    np.testing.assert_array_equal(got.ai, got.ai.T)
+    assert np.linalg.eigvalsh(got.ai).min() > 0
 
 
 @pytest.mark.parametrize("key", ["penicillin", "b", "c"])
 def test_gradient_matches_central_differences(key):
     model = MODELS[key]()
     values = ARBITRARY[key]
-    got = reml_loglik(model, values, gradient=True)
-    scale = max(abs(v) for v in got.gradient.values())
-    for name in got.names:
+    got = reml_loglik(model, values, derivatives=True)
+    scale = np.abs(got.gradient).max()
+    for name, g in zip(model.layout.names, got.gradient):
         h = 1e-4 * abs(values[name])
-        up = reml_loglik(model, {**values, name: values[name] + h}).value
-        down = reml_loglik(model, {**values, name: values[name] - h}).value
+        up = reml_loglik(model, {**values, name: values[name] + h}).loglik
+        down = reml_loglik(model, {**values, name: values[name] - h}).loglik
         # central difference: O(h²) truncation, ~1e-9 here; tolerance 1e-5 relative to the largest
         # gradient component
-        assert (up - down) / (2 * h) == pytest.approx(got.gradient[name], abs=1e-5 * scale), name
+        assert (up - down) / (2 * h) == pytest.approx(g, abs=1e-5 * scale), name
 
 
-def test_reused_factor_and_logdets_give_the_same_objective():
+def test_reused_objective_gives_the_same_loglik():
+    """One Objective (one symbolic analysis, refactorized at every θ) against fresh evaluations:
+    1e-12 relative, in any order of θ."""
     model = MODELS["c"]()
     values = ARBITRARY["c"]
-    factor = SparseCholesky(coefficient_pattern(model))
-    logdets = relationship_logdets(model)
-    fresh = reml_loglik(model, values).value
-    for scale in (1.0, 2.0, 1.0):  # refactorize the same symbolic factor at other values
+    objective = Objective(model)
+    theta = np.array([values[n] for n in model.layout.names])
+    fresh = reml_loglik(model, values).loglik
+    for scale in (1.0, 2.0, 1.0):
         scaled = {k: v * scale for k, v in values.items()}
-        again = reml_loglik(model, scaled, factor=factor, logdet_k=logdets).value
-        assert again == pytest.approx(reml_loglik(model, scaled).value, rel=1e-12)
+        again = objective.loglik(theta * scale)
+        assert again == pytest.approx(reml_loglik(model, scaled).loglik, rel=1e-12)
     assert again == pytest.approx(fresh, rel=1e-12)
-    # a zero covariance keeps the pattern (explicit zeros), so the factor is still valid
-    assert reml_loglik(model, {**values, "animal.dam": 0.0}, factor=factor).value == pytest.approx(
-        DenseREML(model)(np.array([26.0, 14.0, 0.0, 47.0])), rel=1e-8
-    )
+    assert objective.evaluate(theta).loglik == pytest.approx(fresh, rel=1e-12)
+    # a zero covariance keeps the pattern (explicit zeros), so the analysis is still valid
+    zero_cov = np.array([26.0, 14.0, 0.0, 47.0])
+    assert objective.loglik(zero_cov) == pytest.approx(DenseREML(model)(zero_cov), rel=1e-8)
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,11 +360,11 @@ def test_em_fixed_point_is_the_optimum():
     points), for the correlated direct-maternal model: 1e-6 relative."""
     model = MODELS["c"]()
     fit = fitted("c", "ai")
-    start = {**fit.variances, **fit.covariances}
+    start = fit.values
     step = fit_reml(model, start, method="em", criteria=ConvergenceCriteria(max_iterations=1))
+    assert step.iterations == 1
     for name, value in start.items():
-        got = {**step.variances, **step.covariances}[name]
-        assert got == pytest.approx(value, rel=1e-6, abs=1e-6 * fit.variances["animal"]), name
+        assert step.values[name] == pytest.approx(value, rel=1e-6, abs=1e-6 * fit.values["animal"]), name
 
 
 def test_standard_errors_and_ratios_by_delta_method():
@@ -388,6 +394,7 @@ def test_standard_errors_and_ratios_by_delta_method():
         # delta-method SE against a numerical Jacobian: 1e-5 relative
         assert fit.ratios[label]["se"] == pytest.approx(se[k], rel=1e-5)
     assert set(fit.ratios) == {"h2", "dam_ratio", "r_animal_dam"}
+    assert fit.components.phenotypic_variance()[0] == pytest.approx(theta.sum(), rel=1e-12)
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,7 +405,7 @@ def test_variance_at_zero_is_a_converged_boundary_fit():
     the within-group one: the ANOVA estimate of the group variance is negative, so REML puts it
     at 0 and σ²_e = total SS/(n - 1); logL is then the dense formula with V = σ²_e I."""
     model = shrunken_groups_model()
-    y = model.y
+    y = model.y[:, 0]
     frame = pd.DataFrame({"g": np.repeat([f"g{k}" for k in range(8)], 6), "y": y})
     within = float(np.sum((y - frame.groupby("g")["y"].transform("mean")) ** 2)) / (48 - 8)
     between = 6 * float(np.sum((frame.groupby("g")["y"].mean() - y.mean()) ** 2)) / 7
@@ -406,14 +413,14 @@ def test_variance_at_zero_is_a_converged_boundary_fit():
     fit = fit_reml(model, {"g": 1.0, "residual": 1.0})
     assert fit.converged
     assert fit.boundary == ("g",)
-    assert fit.variances["g"] == 0.0
+    assert fit.values["g"] == 0.0
     ss = float(np.sum((y - y.mean()) ** 2))
-    assert fit.variances["residual"] == pytest.approx(ss / (y.size - 1), rel=1e-8)
+    assert fit.values["residual"] == pytest.approx(ss / (y.size - 1), rel=1e-8)
     dense = DenseREML(model)
-    assert fit.log_likelihood == pytest.approx(dense(np.array([0.0, fit.variances["residual"]])), rel=1e-10)
+    assert fit.log_likelihood == pytest.approx(dense(np.array([0.0, fit.values["residual"]])), rel=1e-10)
     assert math.isnan(fit.se["g"]) and fit.se["residual"] > 0
     assert any("converged to zero" in m for m in fit.messages)
-    doc = variance_components_json(fit)
+    doc = components_json(fit)
     assert doc["se"]["g"] is None and doc["boundary"] == ["g"]
     assert doc["ratios"]["g_ratio"] == {"estimate": 0.0, "se": None}
 
@@ -427,15 +434,16 @@ def shrunken_groups_model():
     frame = pd.DataFrame({"g": groups, "y": y})
     y = y - 0.8 * (frame.groupby("g")["y"].transform("mean").to_numpy() - y.mean()) + 10.0
     frame["y"] = y
-    return build_mixed_model("y", y, fixed_design(frame, (), ()), (iid_design("g", frame["g"]),))
+    return build_model(frame, ["y"], NO_FIXED, [iid_effect("g", frame["g"])])
 
 
 def test_em_also_stops_at_the_boundary():
     model = shrunken_groups_model()
     fit = fit_reml(model, {"g": 1.0, "residual": 1.0}, method="em", criteria=ConvergenceCriteria(max_iterations=1000))
-    assert fit.converged and fit.boundary == ("g",) and fit.variances["g"] == 0.0
-    ss = float(np.sum((model.y - model.y.mean()) ** 2))
-    assert fit.variances["residual"] == pytest.approx(ss / (model.n_records - 1), rel=1e-6)
+    assert fit.converged and fit.boundary == ("g",) and fit.values["g"] == 0.0
+    y = model.y[:, 0]
+    ss = float(np.sum((y - y.mean()) ** 2))
+    assert fit.values["residual"] == pytest.approx(ss / (model.n_records - 1), rel=1e-6)
     assert np.all(np.diff(fit.trace["log_likelihood"].to_numpy()) > -1e-9)
 
 
@@ -445,40 +453,49 @@ def test_premature_boundary_is_re_admitted():
     zero is positive, so it is re-admitted and the fit ends at the optimum (1e-6 relative to the
     default fit, which matches lme4)."""
     model = MODELS["penicillin"]()
-    start = default_start(model)
+    start = dict(zip(model.layout.names, default_start(model).theta))
     start["plate"] *= 3
     fit = fit_reml(model, start, criteria=ConvergenceCriteria(boundary=0.5, em_iterations=0))
     assert fit.converged and fit.boundary == ()
     assert any("plate converged to zero" in m for m in fit.messages)
     assert any("re-admitted" in m for m in fit.messages)
     reference = fitted("penicillin", "ai")
-    for name, value in reference.variances.items():
-        assert fit.variances[name] == pytest.approx(value, rel=1e-6)
+    for name, value in reference.values.items():
+        assert fit.values[name] == pytest.approx(value, rel=1e-6)
 
 
-def test_correlation_at_the_edge_is_reported_not_raised(caplog):
+def test_correlation_at_the_edge_converges_at_the_boundary(caplog):
     """Maternal case, seed 6: the REML direct-maternal correlation runs to -1 (G0 singular). The
-    fit stops at the iteration cap with converged=False and says why. Its many AI steps that fall
-    back to EM are logged and listed 3 times, then counted in one summary."""
+    correlation is held at the boundary (smallest eigenvalue of the correlation matrix =
+    `boundary`, here r = -0.999) and the variances are estimated there: the fit converges well
+    before the cap, reports animal.dam at the boundary and says so once; at the held optimum
+    the gradient in the variances vanishes and logL falls when moving back inside the cone."""
     model = pedigree_case("c", 250, 6)
+    criteria = ConvergenceCriteria(max_iterations=30)
     with caplog.at_level(logging.DEBUG, logger="reml-edge"):
-        fit = fit_reml(model, default_start(model), criteria=ConvergenceCriteria(max_iterations=30),
-                       logger=logging.getLogger("reml-edge"))
-    assert not fit.converged
-    assert fit.ratios["r_animal_dam"]["estimate"] < -0.99
-    assert any("edge of the parameter space" in m for m in fit.messages)
-    assert any("did not converge" in m for m in fit.messages)
-    # message noise: the trace has more than 3 fallbacks; 3 are listed, then one count
-    fallbacks = list(fit.trace["step"]).count("em-fallback")
-    assert fallbacks > 3
-    assert len(fit.messages) <= 10
-    assert sum(m.endswith("fell back to EM") for m in fit.messages) == 3
-    summary = [m for m in fit.messages if m.startswith("AI steps fell back to EM")]
-    assert len(summary) == 1 and f"in {fallbacks} iterations" in summary[0]
-    # the log: 3 fallback warnings and the summary; the rest at DEBUG level
-    warned = [r for r in caplog.records if r.levelno >= logging.WARNING and "fell back to EM" in r.getMessage()]
-    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and "fell back to EM" in r.getMessage()]
-    assert len(warned) == 4 and len(debug) == fallbacks - 3
+        fit = fit_reml(model, default_start(model), criteria=criteria, logger=logging.getLogger("reml-edge"))
+    assert fit.converged and fit.iterations < 30
+    assert fit.ratios["r_animal_dam"]["estimate"] == pytest.approx(-(1 - criteria.boundary), abs=1e-6)
+    assert "animal.dam" in fit.boundary
+    assert any("animal.dam converged towards -1" in m and "boundary of the parameter space" in m
+               for m in fit.messages)
+    assert sum("held at the boundary" in m for m in fit.messages) == 1
+    assert not any("did not converge" in m for m in fit.messages)
+    # optimality on the boundary: logL at the estimates beats nearby points with the same r
+    values = fit.values
+    best = reml_loglik(model, values).loglik
+    assert best == pytest.approx(fit.log_likelihood, abs=1e-9)
+    r = values["animal.dam"] / math.sqrt(values["animal"] * values["dam"])
+    for name in ("animal", "dam", "residual"):
+        for factor in (0.99, 1.01):
+            moved = dict(values)
+            moved[name] = values[name] * factor
+            moved["animal.dam"] = r * math.sqrt(moved["animal"] * moved["dam"])
+            assert reml_loglik(model, moved).loglik < best, (name, factor)
+    # moving back inside the cone (|r| smaller) lowers logL too: the optimum is at the edge
+    inside = dict(values)
+    inside["animal.dam"] = 0.99 * values["animal.dam"]
+    assert reml_loglik(model, inside).loglik < best
 
 
 def test_pedigree_boundary_equals_fit_without_the_effect():
@@ -486,15 +503,16 @@ def test_pedigree_boundary_equals_fit_without_the_effect():
     of the model without that effect (1e-6 relative), and at that point ∂logL/∂σ²_pe ≤ 0 (dense)."""
     model = pedigree_case("b", 400, 1)
     fit = fit_reml(model, default_start(model))
-    assert fit.converged and fit.boundary == ("pe",) and fit.variances["pe"] == 0.0
-    reduced = build_mixed_model("weaning_weight", model.y, model.fixed, model.random[:1])
+    assert fit.converged and fit.boundary == ("pe",) and fit.values["pe"] == 0.0
+    rec, rel = pedigree_data("b", 400, 1)
+    reduced = build_model(rec, ["weaning_weight"], (("sex",), ("age",)), [additive_effect("animal", rec["id"], rel)])
     ref = fit_reml(reduced, default_start(reduced))
     for name in ("animal", "residual"):
-        assert fit.variances[name] == pytest.approx(ref.variances[name], rel=1e-6)
+        assert fit.values[name] == pytest.approx(ref.values[name], rel=1e-6)
         assert fit.se[name] == pytest.approx(ref.se[name], rel=1e-4)
     assert fit.log_likelihood == pytest.approx(ref.log_likelihood, rel=1e-10)
     dense = DenseREML(model)
-    _, grad, _ = dense(np.array([fit.variances["animal"], 0.0, fit.variances["residual"]]), derivatives=True)
+    _, grad, _ = dense(np.array([fit.values["animal"], 0.0, fit.values["residual"]]), derivatives=True)
     assert grad[1] <= 0
     assert "ai-halved" in " ".join(fit.trace["step"])
 
@@ -514,13 +532,13 @@ def mrode_3_1():
     Example 3.1: 8 animals, weaning weights of animals 4-8 (one record each), sex fixed,
     additive animal effect."""
     ids, sires, dams = zip(*MRODE_PEDIGREE)
-    ped = sort_pedigree(list(ids), list(sires), list(dams))
-    f = inbreeding(ped)
+    rel = pedigree_relationship_from(sort_pedigree(list(ids), list(sires), list(dams)))
     rec = MRODE_RECORDS
-    return build_mixed_model(
-        "y", rec["y"].to_numpy(float), fixed_design(rec, ("sex",), ()),
-        (additive_design("animal", rec["id"], ped.ids, ainv(ped, f), f),),
-    )
+    return build_model(rec, ["y"], (("sex",), ()), [additive_effect("animal", rec["id"], rel)])
+
+
+def is_zero_residual_message(message):
+    return "the residual variance" in message and "converged to zero" in message
 
 
 def tabular_relationships(pedigree):
@@ -545,24 +563,24 @@ def test_residual_converging_to_zero_is_a_boundary_fit():
     model = mrode_3_1()
     fit = fit_reml(model, default_start(model))
     assert fit.converged and fit.iterations < 30
-    assert fit.boundary == ("residual",) and fit.variances["residual"] == 0.0
+    assert fit.boundary == ("residual",) and fit.values["residual"] == 0.0
     # closed form at σ²_e = 0: 1e-6 relative (the convergence criteria)
     a_full = tabular_relationships(MRODE_PEDIGREE)
     order = [k for k, (a, _, _) in enumerate(MRODE_PEDIGREE) if a in set(MRODE_RECORDS["id"])]
     a_rr = a_full[np.ix_(order, order)]
-    x, y = model.fixed.matrix.toarray(), model.y
+    x, y = model.fixed[0].matrix.toarray(), model.y[:, 0]
     vinv = np.linalg.inv(a_rr)
     p1 = vinv - vinv @ x @ np.linalg.solve(x.T @ vinv @ x, x.T @ vinv)
     sigma_a = float(y @ p1 @ y) / (model.n_records - model.n_fixed)
-    assert fit.variances["animal"] == pytest.approx(sigma_a, rel=1e-6)
+    assert fit.values["animal"] == pytest.approx(sigma_a, rel=1e-6)
     # logL at the reported point: 1e-9 absolute against the dense formula at σ²_e = 0 exactly
     dense = DenseREML(model)
-    point = np.array([fit.variances["animal"], 0.0])
+    point = np.array([fit.values["animal"], 0.0])
     assert fit.log_likelihood == pytest.approx(dense(point), abs=1e-9)
     assert fit.log_likelihood >= fit.trace["log_likelihood"].iloc[0]
     assert fit.trace["log_likelihood"].iloc[-1] == fit.log_likelihood
     # brute force along σ²_e → 0: the dense profile rises monotonically to the reported logL
-    vp = fit.variances["animal"]
+    vp = fit.values["animal"]
     grid = vp * np.logspace(0, -6, 13)
 
     def profile(res):
@@ -583,11 +601,11 @@ def test_residual_converging_to_zero_is_a_boundary_fit():
     assert math.isnan(fit.se["residual"])
     assert fit.ratios["h2"]["estimate"] == 1.0
     # one clear message, no fallback noise, no "did not converge"
-    assert sum("residual variance converged to zero" in m for m in fit.messages) == 1
+    assert sum(is_zero_residual_message(m) for m in fit.messages) == 1
     assert any("over-parameterised" in m for m in fit.messages)
     assert not any("did not converge" in m or "fell back to EM" in m for m in fit.messages)
     assert len(fit.messages) <= 10
-    doc = variance_components_json(fit)
+    doc = components_json(fit)
     assert doc["boundary"] == ["residual"] and doc["variances"]["residual"] == 0.0 and doc["se"]["residual"] is None
     json.dumps(doc, allow_nan=False)
     # deterministic
@@ -605,7 +623,8 @@ def test_zero_residual_objective_equals_dense_formulas(key):
     values = ARBITRARY[key]
     theta = np.array([values[n] for n in dense.names])
     theta[-1] = 0.0
-    zero = _ZeroResidual(_Workspace(model), 1e-6 * theta.sum())
+    zero = ZeroLimit(Objective(model), {0}, 1e-6 * theta.sum())
+    assert zero.layout.names == dense.names[:-1]
     ev = zero.evaluate(theta[:-1])
     ll, grad, ai = dense(theta, derivatives=True)
     # logL: 1e-9 relative; gradient and AI (parameters other than σ²_e): 1e-7 relative to their
@@ -625,7 +644,7 @@ def test_zero_residual_limit_check_sees_a_singular_v0():
     model = MODELS["b"]()
     values = ARBITRARY["b"]
     theta = np.array([values["animal"], values["pe"]])
-    gap, rise = _ZeroResidual(_Workspace(model), 1e-6 * theta.sum()).limit_gap(theta)
+    gap, rise = ZeroLimit(Objective(model), {0}, 1e-6 * theta.sum()).limit_gap(theta)
     assert gap > 0.35 and rise < 0
     dense = DenseREML(model)
     ll = [dense(np.array([*theta, e])) for e in (1e-1, 1e-3, 1e-5)]
@@ -640,13 +659,13 @@ def test_premature_residual_boundary_is_re_admitted():
     model = high_heritability_model()
     reference = fit_reml(model, default_start(model))
     assert reference.converged and reference.boundary == ()
-    start = {"animal": 10 * reference.variances["animal"], "residual": reference.variances["residual"]}
+    start = {"animal": 10 * reference.values["animal"], "residual": reference.values["residual"]}
     fit = fit_reml(model, start, criteria=ConvergenceCriteria(boundary=0.5, em_iterations=0))
     assert fit.converged and fit.boundary == ()
-    assert any("residual variance converged to zero" in m for m in fit.messages)
+    assert any(is_zero_residual_message(m) for m in fit.messages)
     assert any("re-admitted" in m and "residual" in m for m in fit.messages)
-    for name, value in reference.variances.items():
-        assert fit.variances[name] == pytest.approx(value, rel=1e-6)
+    for name, value in reference.values.items():
+        assert fit.values[name] == pytest.approx(value, rel=1e-6)
     assert fit.log_likelihood == pytest.approx(reference.log_likelihood, rel=1e-10)
 
 
@@ -655,15 +674,8 @@ def high_heritability_model():
     """One record per animal, σ²_e small (simulated σ²_a 20, σ²_e 2; seed 3): REML σ²_e ≈ 2.8."""
     spec = SimulationSpec(n_animals=200, seed=3, n_generations=5, n_herds=4, selection="none",
                           residual_covariance=[[2.0]])
-    data = simulate(spec)
-    pf = data.pedigree
-    ped = sort_pedigree(list(pf["id"].astype(str)), _known(pf["sire"]), _known(pf["dam"]))
-    f = inbreeding(ped)
-    rec = data.phenotypes
-    return build_mixed_model(
-        "weaning_weight", rec["weaning_weight"].to_numpy(float), fixed_design(rec, ("sex",), ("age",)),
-        (additive_design("animal", rec["id"], ped.ids, ainv(ped, f), f),),
-    )
+    rec, rel = pedigree_records(spec)
+    return build_model(rec, ["weaning_weight"], (("sex",), ("age",)), [additive_effect("animal", rec["id"], rel)])
 
 
 def test_residual_without_finite_limit_stops_once():
@@ -673,8 +685,7 @@ def test_residual_without_finite_limit_stops_once():
     message saying why (and no "did not converge" noise)."""
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"g": np.repeat([f"g{k}" for k in range(6)], 2), "y": np.repeat(rng.normal(10, 2, 6), 2)})
-    model = build_mixed_model("y", frame["y"].to_numpy(float), fixed_design(frame, (), ()),
-                              (iid_design("g", frame["g"]),))
+    model = build_model(frame, ["y"], NO_FIXED, [iid_effect("g", frame["g"])])
     dense = DenseREML(model)
     ll = [dense(np.array([4.0, e])) for e in (1e-2, 1e-4, 1e-6)]
     assert np.diff(ll) == pytest.approx([3 * math.log(100)] * 2, rel=1e-3)
@@ -684,7 +695,7 @@ def test_residual_without_finite_limit_stops_once():
         assert sum("increases without bound" in m for m in fit.messages) == 1
         assert not any("did not converge" in m for m in fit.messages)
         assert len(fit.messages) <= 10
-        assert fit.boundary == () and fit.variances["residual"] > 0
+        assert fit.boundary == () and fit.values["residual"] > 0
 
 
 def test_iteration_cap_gives_not_converged():
@@ -704,27 +715,48 @@ def test_trace_logging_and_json(caplog):
     assert list(fit.trace.columns) == ["iteration", "step", "log_likelihood", "plate", "sample", "residual"]
     assert fit.trace["log_likelihood"].iloc[-1] == fit.log_likelihood
     assert "iteration 1 (em)" in caplog.text and "converged" in caplog.text
-    doc = variance_components_json(fit)
+    doc = components_json(fit)
     text = json.dumps(doc, allow_nan=False)  # no NaN anywhere
-    assert json.loads(text)["variances"]["plate"] == pytest.approx(fit.variances["plate"])
+    assert json.loads(text)["variances"]["plate"] == pytest.approx(fit.values["plate"])
     assert set(doc) == {"method", "converged", "iterations", "log_likelihood", "variances", "covariances",
-                        "se", "ratios", "boundary", "messages", "criteria"}
+                        "se", "ratios", "parameters", "boundary", "messages", "criteria", "solver"}
     assert doc["criteria"]["max_iterations"] == 100
+    assert list(doc["parameters"]) == ["plate", "sample", "residual"]
+    assert doc["parameters"]["plate"] == {"estimate": fit.values["plate"], "se": fit.se["plate"]}
     assert set(doc["ratios"]) == {"plate_ratio", "sample_ratio"}
     # σ²_p = σ²_plate + σ²_sample + σ²_e
-    total = sum(fit.variances.values())
-    assert doc["ratios"]["plate_ratio"]["estimate"] == pytest.approx(fit.variances["plate"] / total)
+    total = sum(fit.values.values())
+    assert doc["ratios"]["plate_ratio"]["estimate"] == pytest.approx(fit.values["plate"] / total)
     # deterministic: a second fit gives the same trace
     pd.testing.assert_frame_equal(fit.trace, fit_reml(model, default_start(model)).trace)
 
 
+def test_given_components_json():
+    """Variances used as given: no estimation, no SEs; ratios at the given values."""
+    model = MODELS["c"]()
+    vc = VarianceComponents.from_named(model.layout, ARBITRARY["c"])
+    ll = reml_loglik(model, vc).loglik
+    doc = given_components_json(vc, ll)
+    assert doc["method"] == "none" and doc["converged"] is None and doc["iterations"] == 0
+    assert doc["log_likelihood"] == ll
+    assert doc["variances"] == {"animal": 26.0, "dam": 14.0, "residual": 47.0}
+    assert doc["covariances"] == {"animal.dam": 6.0}
+    assert doc["se"] == {} and doc["boundary"] == [] and doc["messages"] == []
+    assert doc["ratios"]["h2"] == {"estimate": pytest.approx(26.0 / (26 + 14 + 6 + 47), rel=1e-12), "se": None}
+    json.dumps(doc, allow_nan=False)
+
+
 def test_default_start_splits_the_least_squares_variance():
     model = MODELS["b"]()
-    x = model.fixed.matrix.toarray()
-    resid = model.y - x @ np.linalg.lstsq(x, model.y, rcond=None)[0]
+    x = model.fixed[0].matrix.toarray()
+    y = model.y[:, 0]
+    resid = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
     expected = resid @ resid / (model.n_records - x.shape[1]) / 3
-    assert default_start(model) == pytest.approx({"animal": expected, "pe": expected, "residual": expected}, rel=1e-10)
-    assert parameter_names(MODELS["c"]()) == ("animal", "dam", "animal.dam", "residual")
+    start = default_start(model)
+    assert dict(zip(start.names, start.theta)) == pytest.approx(
+        {"animal": expected, "pe": expected, "residual": expected}, rel=1e-10
+    )
+    assert MODELS["c"]().layout.names == ("animal", "dam", "animal.dam", "residual")
 
 
 def test_bad_inputs_raise_config_errors():
@@ -742,9 +774,12 @@ def test_bad_inputs_raise_config_errors():
         fit_reml(model, good, method="newton")
     with pytest.raises(ConfigError, match="max_iterations"):
         ConvergenceCriteria(max_iterations=0)
-    # the covariance may be given in either order
+    # the covariance may be given in either order, and as components
     swapped = {"animal": 20.0, "dam": 10.0, "dam.animal": -3.0, "residual": 40.0}
-    assert reml_loglik(model, swapped).value == reml_loglik(model, good).value
+    assert reml_loglik(model, swapped).loglik == reml_loglik(model, good).loglik
+    vc = VarianceComponents.from_named(model.layout, good)
+    np.testing.assert_array_equal(vc.theta, [20.0, 10.0, -3.0, 40.0])
+    assert reml_loglik(model, vc).loglik == reml_loglik(model, good).loglik
 
 
 # --------------------------------------------------------------------------------------------
@@ -756,19 +791,12 @@ def test_simulated_parameters_are_recovered():
     2 SE of the truth in at least 4 of the 5 runs, for each parameter."""
     hits = {"animal": 0, "residual": 0}
     for seed in range(1, 6):
-        data = simulate(SimulationSpec(n_animals=3000, seed=seed))
-        pf = data.pedigree
-        ped = sort_pedigree(list(pf["id"].astype(str)), _known(pf["sire"]), _known(pf["dam"]))
-        f = inbreeding(ped)
-        rec = data.phenotypes
-        model = build_mixed_model(
-            "weaning_weight",
-            rec["weaning_weight"].to_numpy(float),
-            fixed_design(rec, ("herd_year", "sex"), ("age",)),
-            (additive_design("animal", rec["id"], ped.ids, ainv(ped, f), f),),
+        rec, rel = pedigree_records(SimulationSpec(n_animals=3000, seed=seed))
+        model = build_model(
+            rec, ["weaning_weight"], (("herd_year", "sex"), ("age",)), [additive_effect("animal", rec["id"], rel)]
         )
         fit = fit_reml(model, default_start(model))
         assert fit.converged
         for name, truth in (("animal", 20.0), ("residual", 40.0)):
-            hits[name] += abs(fit.variances[name] - truth) <= 2 * fit.se[name]
+            hits[name] += abs(fit.values[name] - truth) <= 2 * fit.se[name]
     assert hits["animal"] >= 4 and hits["residual"] >= 4, hits

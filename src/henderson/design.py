@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from henderson.errors import InputError, NumericalError
+from henderson.relationship import Relationship, identity_relationship
 
 INTERCEPT = "mean"
 
@@ -182,70 +183,51 @@ def _is_positive_definite(matrix: np.ndarray, rtol: float = 1e-10) -> bool:
     return bool(np.min(np.diag(factor)) ** 2 > rtol)
 
 
-@dataclass(frozen=True)
-class RandomDesign:
-    """One random effect's design: matrix Z (n × q), level labels (q,), and K⁻¹ (q × q) of its
-    covariance K σ² (A⁻¹ for additive, I for iid); `inbreeding` (q,) for additive effects."""
+@dataclass(frozen=True, eq=False)
+class RandomEffect:
+    """One random effect on the records: incidence Z (n × q, CSR; a zero row where the record
+    has no level, e.g. an unknown dam) and the relationship K of its q levels."""
 
     name: str
     type: str
-    matrix: sp.csc_matrix
-    levels: np.ndarray
-    kinv: sp.csc_matrix
-    inbreeding: np.ndarray | None = None
+    incidence: sp.csr_matrix
+    relationship: Relationship
+
+    @property
+    def levels(self) -> np.ndarray:
+        return self.relationship.levels
 
 
-def additive_design(
-    name: str, ids: pd.Series, animal_ids: np.ndarray, ainv: sp.csc_matrix, inbreeding: np.ndarray
-) -> RandomDesign:
-    """Z maps each record to its animal among all pedigree animals (q = pedigree size)."""
-    codes = pd.Index(animal_ids).get_indexer(ids.astype(str))
+def _mapped(name: str, what: str, values: pd.Series, levels: np.ndarray) -> sp.csr_matrix:
+    """Incidence of `values` (n,) on `levels` (q,); missing values (None/NaN/"") give zero rows,
+    values not among the levels are an InputError naming them."""
+    text = values.astype(object)
+    known = text.notna().to_numpy() & (text.astype(str) != "").to_numpy()
+    codes = pd.Index(levels).get_indexer(text[known].astype(str))
     if np.any(codes < 0):
-        missing = sorted(set(ids.astype(str)[codes < 0]))[:10]
-        raise InputError(f"animals with records are not in the cleaned pedigree: {missing}; rerun the clean stage.")
-    return RandomDesign(
-        name=name,
-        type="additive",
-        matrix=_indicator(codes, len(animal_ids)),
-        levels=np.asarray(animal_ids, dtype=object),
-        kinv=sp.csc_matrix(ainv),
-        inbreeding=np.asarray(inbreeding, dtype=float),
-    )
-
-
-def iid_design(name: str, values: pd.Series) -> RandomDesign:
-    """Z for independent levels (q = distinct values among the records), K = I."""
-    labels = sorted_levels(values)
-    codes = _codes(values, labels)
-    return RandomDesign(
-        name=name,
-        type="iid",
-        matrix=_indicator(codes, len(labels)),
-        levels=labels,
-        kinv=sp.identity(len(labels), format="csc"),
-    )
-
-
-def maternal_design(
-    name: str, dams: pd.Series, animal_ids: np.ndarray, ainv: sp.csc_matrix, inbreeding: np.ndarray
-) -> RandomDesign:
-    """Z of a maternal genetic effect: each record points to its dam among all pedigree animals
-    (q = pedigree size); a record whose dam is unknown (missing) has a zero row."""
-    values = dams.astype(object)
-    known = values.notna().to_numpy() & (values.astype(str) != "").to_numpy()
-    codes = pd.Index(animal_ids).get_indexer(values[known].astype(str))
-    if np.any(codes < 0):
-        missing = sorted(set(values[known].astype(str)[codes < 0]))[:10]
-        raise InputError(f"dams of records are not in the cleaned pedigree: {missing}; rerun the clean stage.")
+        missing = sorted(set(text[known].astype(str)[codes < 0]))[:10]
+        raise InputError(
+            f"random effect {name}: {what} of records are not in the cleaned pedigree: {missing}; rerun the "
+            "clean stage."
+        )
     rows = np.flatnonzero(known)
-    matrix = sp.csc_matrix(
-        (np.ones(len(rows)), (rows, codes)), shape=(len(values), len(animal_ids))
-    )
-    return RandomDesign(
-        name=name,
-        type="maternal",
-        matrix=matrix,
-        levels=np.asarray(animal_ids, dtype=object),
-        kinv=sp.csc_matrix(ainv),
-        inbreeding=np.asarray(inbreeding, dtype=float),
-    )
+    return sp.csr_matrix((np.ones(rows.size), (rows, codes)), shape=(len(values), len(levels)))
+
+
+def additive_effect(name: str, ids: pd.Series, relationship: Relationship) -> RandomEffect:
+    """Z maps each record to its animal among the relationship's levels (all pedigree animals)."""
+    return RandomEffect(name, "additive", _mapped(name, "animals", ids, relationship.levels), relationship)
+
+
+def maternal_effect(name: str, dams: pd.Series, relationship: Relationship) -> RandomEffect:
+    """Z of a maternal genetic effect: each record points to its dam among the pedigree animals;
+    a record whose dam is unknown (missing) has a zero row."""
+    return RandomEffect(name, "maternal", _mapped(name, "dams", dams, relationship.levels), relationship)
+
+
+def iid_effect(name: str, values: pd.Series) -> RandomEffect:
+    """Independent levels (q = distinct values among the records, K = I); a missing value gives
+    the record no level of this effect."""
+    present = values[values.notna() & (values.astype(str) != "")]
+    labels = sorted_levels(present)
+    return RandomEffect(name, "iid", _mapped(name, "levels", values, labels), identity_relationship(labels))

@@ -1,280 +1,211 @@
-"""Henderson's mixed model equations for given variances, their solution and prediction error
-variances.
+"""Henderson's mixed model equations on a fixed pattern.
 
-Model: y = X b + Σ_k Z_k u_k + e, e ~ N(0, I σ²_e). Random effects come in covariance groups: the
-effects of group g share one relationship matrix K_g (e.g. direct and maternal additive effects,
-K = A) and have covariance G0_g ⊗ K_g, with G0_g (k_g × k_g) their variance-covariance matrix; an
-effect on its own is a group with k_g = 1, covariance K σ². With W = [X Z_1 … Z_m] the coefficient
-matrix and right-hand side are
+With W the design of the observed values (:class:`henderson.model.MixedModel`), R the
+block-diagonal residual covariance of the observed values and G = blockdiag(G0_term ⊗ K_term)::
 
-    C = W'W / σ²_e + blockdiag(0_p, G0_1⁻¹ ⊗ K_1⁻¹, …),    r = W'y / σ²_e,
+    C ŝ = r,   C = W'R⁻¹W + blockdiag(0_p, G0_1⁻¹ ⊗ K_1⁻¹, …),   r = W'R⁻¹y.
 
-so that C ŝ = r gives BLUE b̂ and BLUP û, and C⁻¹ is the sampling covariance of b̂ and the
-prediction error covariance of û − u (PEV = diag of the random part of C⁻¹, in trait units²).
+C is a weighted sum of fixed components, so every set of variances only rescales them on one
+sparsity pattern (one symbolic analysis per model):
+
+* residual components, one per missing pattern P (the records S_P observing the traits P) and
+  pair j ≤ l of its traits: M_{P,j,l} = W_j[S_P]' D_w W_l[S_P] (D_w the record weights, and its
+  transpose for j ≠ l); coefficient Q_P[j, l], Q_P = R0[P, P]⁻¹;
+* random components, one per term and pair a ≤ b of its components: K⁻¹ at block (a, b) and
+  (b, a); coefficient (G0⁻¹)_ab.
+
+C⁻¹ gives the sampling covariance of b̂ and the prediction error covariance of û − u (PEV =
+diag of the random part). tr(C⁻¹ M) of each component, from C⁻¹ on the pattern, gives the REML
+traces (:meth:`Equations.traces`).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numba
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from henderson.design import FixedDesign, RandomDesign
+from henderson.covariance import VarianceComponents
 from henderson.errors import ConfigError
-from henderson.linalg import SparseCholesky
+from henderson.model import MixedModel
 
-SOLUTION_COLUMNS = ["trait", "effect", "level", "estimate", "se", "reliability"]
-
-
-@dataclass(frozen=True)
-class MixedModel:
-    """The data side of the MME, independent of variances.
-
-    y: (n,) records; fixed: X with labels; random: Z_k, K_k⁻¹ per random effect, in unknown
-    order; groups: indices into `random` of each covariance group (consecutive effects sharing
-    K); wtw: (N × N) W'W, wty: (N,) W'y, yty: y'y, with N = p + Σ q_k unknowns.
-    """
-
-    trait: str
-    y: np.ndarray
-    fixed: FixedDesign
-    random: tuple[RandomDesign, ...]
-    groups: tuple[tuple[int, ...], ...]
-    wtw: sp.csc_matrix
-    wty: np.ndarray
-    yty: float
-
-    @property
-    def n_records(self) -> int:
-        return int(self.y.shape[0])
-
-    @property
-    def n_fixed(self) -> int:
-        return self.fixed.n_columns
-
-    @property
-    def offsets(self) -> np.ndarray:
-        """Start of each block of unknowns: fixed, then each random effect; last entry = N."""
-        sizes = [self.n_fixed] + [r.matrix.shape[1] for r in self.random]
-        return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-
-    @property
-    def n_unknowns(self) -> int:
-        return int(self.offsets[-1])
+__all__ = ["Equations", "coefficient_matrix"]
 
 
-def build_mixed_model(
-    trait: str,
-    y: np.ndarray,
-    fixed: FixedDesign,
-    random: tuple[RandomDesign, ...],
-    groups: tuple[tuple[int, ...], ...] | None = None,
-) -> MixedModel:
-    """Form W'W, W'y and y'y once; variances enter only in `coefficient_matrix`.
-
-    groups: covariance groups as tuples of consecutive indices into `random` whose effects share
-    K (same q); default: every effect on its own.
-    """
-    groups = tuple(tuple(g) for g in groups) if groups is not None else tuple((k,) for k in range(len(random)))
-    flat = [k for g in groups for k in g]
-    if flat != list(range(len(random))):
-        raise ValueError("groups must list every random effect once, in order, as consecutive runs")
-    for g in groups:
-        if len({random[k].matrix.shape[1] for k in g}) != 1:
-            raise ValueError("effects of one covariance group must have the same number of levels")
-    w = sp.hstack([fixed.matrix] + [r.matrix for r in random], format="csc")
-    y = np.asarray(y, dtype=float)
-    return MixedModel(
-        trait=trait,
-        y=y,
-        fixed=fixed,
-        random=tuple(random),
-        groups=groups,
-        wtw=sp.csc_matrix(w.T @ w),
-        wty=np.asarray(w.T @ y).ravel(),
-        yty=float(y @ y),
-    )
-
-
-def reduced_model(model: MixedModel, keep: Sequence[int]) -> MixedModel:
-    """`model` without the random effects whose indices are not in `keep` (e.g. effects whose
-    variance is zero: their BLUPs are 0 and they drop out of the equations exactly)."""
-    off = model.offsets
-    index = np.concatenate(
-        [np.arange(model.n_fixed)] + [np.arange(off[k + 1], off[k + 2]) for k in keep]
-    ).astype(np.int64)
-    renumber = {k: i for i, k in enumerate(keep)}
-    groups = tuple(tuple(renumber[k] for k in group if k in renumber) for group in model.groups)
-    return MixedModel(
-        trait=model.trait,
-        y=model.y,
-        fixed=model.fixed,
-        random=tuple(model.random[k] for k in keep),
-        groups=tuple(g for g in groups if g),
-        wtw=sp.csc_matrix(model.wtw[index][:, index]),
-        wty=model.wty[index],
-        yty=model.yty,
-    )
-
-
-def covariance_key(a: str, b: str) -> str:
-    """Config key of the covariance between random effects a and b (`a.b`, in model order)."""
-    return f"{a}.{b}"
-
-
-def group_covariances(model: MixedModel, variances: Mapping[str, float]) -> list[np.ndarray]:
-    """G0_g (k_g × k_g) of every covariance group, from `{effect: σ², "a.b": σ_ab, ...}`.
-
-    A covariance absent from `variances` is zero."""
-    out = []
-    for group in model.groups:
-        names = [model.random[k].name for k in group]
-        g0 = np.zeros((len(names), len(names)))
-        for i, a in enumerate(names):
-            g0[i, i] = float(variances[a])
-            for j in range(i):
-                b = names[j]
-                value = variances.get(covariance_key(b, a), variances.get(covariance_key(a, b), 0.0))
-                g0[i, j] = g0[j, i] = float(value)
-        out.append(g0)
-    return out
-
-
-def ginv_blocks(model: MixedModel, variances: Mapping[str, float]) -> sp.csc_matrix:
-    """blockdiag(0_p, G0_g⁻¹ ⊗ K_g⁻¹ …): the inverse covariance of the random effects, N × N."""
-    blocks = [sp.csc_matrix((model.n_fixed, model.n_fixed))]
-    for group, g0 in zip(model.groups, group_covariances(model, variances)):
-        names = [model.random[k].name for k in group]
-        try:
-            np.linalg.cholesky(g0)
-        except np.linalg.LinAlgError:
-            raise ConfigError(
-                f"the (co)variances of {names} are not positive definite: {g0.tolist()}."
-            ) from None
-        kinv = model.random[group[0]].kinv
-        blocks.append(sp.kron(sp.csc_matrix(np.linalg.inv(g0)), kinv, format="csc"))
-    return sp.block_diag(blocks, format="csc")
-
-
-def coefficient_matrix(model: MixedModel, variances: Mapping[str, float]) -> tuple[sp.csc_matrix, np.ndarray]:
-    """C (N × N, symmetric positive definite) and r (N,) for the given variances."""
-    residual = float(variances["residual"])
-    if not residual > 0:
-        raise ConfigError(f"the residual variance must be positive, got {residual}.")
-    lhs = model.wtw / residual + ginv_blocks(model, variances)
-    return sp.csc_matrix(lhs), model.wty / residual
+@numba.njit(cache=True)
+def _gather(z_indptr, z_indices, z_data, c_indptr, c_indices):  # pragma: no cover - compiled
+    """Values of a symmetric matrix Z (CSC, sorted rows) at every position of pattern C (CSC,
+    sorted rows, inside Z's pattern), by a merge per column. Returns (values, first position of C
+    not in Z or -1)."""
+    n = c_indptr.shape[0] - 1
+    out = np.empty(c_indices.shape[0])
+    for c in range(n):
+        p = z_indptr[c]
+        end = z_indptr[c + 1]
+        for q in range(c_indptr[c], c_indptr[c + 1]):
+            r = c_indices[q]
+            while p < end and z_indices[p] < r:
+                p += 1
+            if p == end or z_indices[p] != r:
+                return out, q
+            out[q] = z_data[p]
+    return out, -1
 
 
 @dataclass(frozen=True)
-class MMESolution:
-    """Solutions ŝ (N,) and diag(C⁻¹) (N,) of the mixed model equations; `seconds` per step."""
-
-    estimates: np.ndarray
-    inverse_diagonal: np.ndarray
-    seconds: Mapping[str, float] = field(default_factory=dict)
-
-
-def solve_mme(model: MixedModel, variances: Mapping[str, float], factor: SparseCholesky | None = None) -> MMESolution:
-    """Factor C by sparse Cholesky (analysis reused when `factor` is given), solve, and take
-    diag(C⁻¹) from the selected inverse on the factor's pattern."""
-    clock = time.perf_counter()
-    seconds = {}
-    lhs, rhs = coefficient_matrix(model, variances)
-    seconds["assemble"] = time.perf_counter() - clock
-    factor = factor if factor is not None else SparseCholesky(lhs)
-    seconds["analyse"] = time.perf_counter() - clock - sum(seconds.values())
-    factor.factorize(lhs)
-    estimates = factor.solve(rhs)
-    seconds["factorize_solve"] = time.perf_counter() - clock - sum(seconds.values())
-    diagonal = factor.inverse_diagonal()
-    seconds["selected_inverse"] = time.perf_counter() - clock - sum(seconds.values())
-    return MMESolution(estimates=estimates, inverse_diagonal=diagonal, seconds=seconds)
+class _Component:
+    kind: str  # "residual" or "random"
+    group: int  # pattern index or term index
+    a: int
+    b: int
 
 
-def solve_with_boundary(model: MixedModel, variances: Mapping[str, float]) -> tuple[pd.DataFrame, MMESolution]:
-    """Solutions table of `model`, where random effects with zero variance (at the REML
-    boundary) are left out of the equations and reported with estimate 0 and no se or
-    reliability (their prediction is exactly 0 under the model)."""
-    keep = [k for k, r in enumerate(model.random) if float(variances[r.name]) > 0]
-    reduced = reduced_model(model, keep) if len(keep) < len(model.random) else model
-    solution = solve_mme(reduced, variances)
-    table = solutions_table(reduced, variances, solution)
-    if len(keep) == len(model.random):
-        return table, solution
-    random_names = [r.name for r in model.random]
-    parts = [table[~table["effect"].isin(random_names)]]
-    for k, effect in enumerate(model.random):
-        if k in keep:
-            parts.append(table[table["effect"] == effect.name])
-        else:
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "trait": model.trait,
-                        "effect": effect.name,
-                        "level": effect.levels.astype(str),
-                        "estimate": 0.0,
-                        "se": np.nan,
-                        "reliability": np.nan,
-                    }
-                )
-            )
-    table = pd.concat(parts, ignore_index=True)
-    table["level"] = table["level"].astype(object)
-    return table[SOLUTION_COLUMNS], solution
+class Equations:
+    """The pattern of C (union over all variances) and its components (module docstring)."""
 
-
-def solutions_table(model: MixedModel, variances: Mapping[str, float], solution: MMESolution) -> pd.DataFrame:
-    """One row per level: trait, effect, level, estimate, se, reliability.
-
-    Fixed effects: BLUE with se = √(C^ii); levels set to zero by the parameterisation have estimate
-    0 and se null. Random effects: BLUP with se = √PEV; reliability = 1 − PEV/(σ²(1+F)) for an
-    additive effect, 1 − PEV/σ² for an iid effect.
-    """
-    frames = []
-    fixed = model.fixed
-    n_all = len(fixed.effect)
-    est = np.zeros(n_all)
-    se = np.full(n_all, np.nan)
-    est[fixed.kept] = solution.estimates[: model.n_fixed]
-    se[fixed.kept] = np.sqrt(np.maximum(solution.inverse_diagonal[: model.n_fixed], 0.0))
-    frames.append(
-        pd.DataFrame(
-            {
-                "effect": fixed.effect.astype(str),
-                "level": fixed.level.astype(str),
-                "estimate": est,
-                "se": se,
-                "reliability": np.full(n_all, np.nan),
-            }
+    def __init__(self, model: MixedModel) -> None:
+        self.model = model
+        n, nu = model.n_records, model.n_unknowns
+        w = model.w
+        trait_sets, record_sets = model.patterns
+        self.flat = [traits[None, :] * n + rows[:, None] for traits, rows in zip(trait_sets, record_sets)]
+        self.counts = np.array([rows.size for rows in record_sets], dtype=float)
+        weights = model.weights
+        self.log_weights = (
+            [float(np.log(weights[rows]).sum()) for rows in record_sets] if weights is not None
+            else [0.0] * len(record_sets)
         )
-    )
-    offsets = model.offsets
-    for k, effect in enumerate(model.random):
-        lo, hi = offsets[k + 1], offsets[k + 2]
-        pev = solution.inverse_diagonal[lo:hi]
-        prior = float(variances[effect.name]) * (
-            1.0 + effect.inbreeding if effect.inbreeding is not None else np.ones(hi - lo)
+        entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.components: list[_Component] = []
+        for p, (traits, rows) in enumerate(zip(trait_sets, record_sets)):
+            parts = [w[j * n + rows] for j in traits]
+            right = parts if weights is None else [sp.diags(weights[rows]) @ x for x in parts]
+            for a in range(len(traits)):
+                for b in range(a, len(traits)):
+                    m = sp.coo_matrix(parts[a].T @ right[b])
+                    entries.append(_symmetrised(m, a != b))
+                    self.components.append(_Component("residual", p, a, b))
+        for t, term in enumerate(model.terms):
+            kinv = sp.coo_matrix(term.relationship.kinv)
+            for a in range(term.k):
+                for b in range(a, term.k):
+                    ra, _ = model.block(t, a)
+                    rb, _ = model.block(t, b)
+                    m = (kinv.row.astype(np.int64) + ra, kinv.col.astype(np.int64) + rb, kinv.data.astype(float))
+                    if a != b:
+                        m = (np.concatenate([m[0], m[1]]), np.concatenate([m[1], m[0]]), np.concatenate([m[2], m[2]]))
+                    entries.append(m)
+                    self.components.append(_Component("random", t, a, b))
+        diag = np.arange(nu, dtype=np.int64)
+        rows_all = np.concatenate([diag] + [e[0] for e in entries])
+        cols_all = np.concatenate([diag] + [e[1] for e in entries])
+        pattern = sp.csc_matrix((np.ones(rows_all.size), (rows_all, cols_all)), shape=(nu, nu))
+        pattern.sum_duplicates()
+        pattern.sort_indices()
+        pattern.data[:] = 1.0
+        self.pattern = pattern
+        keys = pattern.indices.astype(np.int64) + nu * np.repeat(np.arange(nu, dtype=np.int64), np.diff(pattern.indptr))
+        lengths = np.array([e[0].size for e in entries], dtype=np.int64)
+        self.lengths = lengths
+        self.ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self.pos = (
+            np.searchsorted(keys, np.concatenate([e[0] + nu * e[1] for e in entries])) if entries else np.zeros(0, np.int64)
         )
-        reliability = 1.0 - pev / prior
-        # an animal without information has PEV = prior: 1 - PEV/prior is 0 up to rounding
-        reliability[(reliability < 0) & (reliability > -1e-9)] = 0.0
-        frames.append(
-            pd.DataFrame(
-                {
-                    "effect": effect.name,
-                    "level": effect.levels.astype(str),
-                    "estimate": solution.estimates[lo:hi],
-                    "se": np.sqrt(np.maximum(pev, 0.0)),
-                    "reliability": reliability,
-                }
-            )
+        self.val = np.concatenate([e[2] for e in entries]) if entries else np.zeros(0)
+        self.trace_scale = np.array([1.0 if c.a == c.b else 0.5 for c in self.components])
+        self.wt = sp.csr_matrix(w.T)
+
+    # ---------------------------------------------------------------------------------------
+    def q_matrices(self, vc: VarianceComponents) -> list[np.ndarray]:
+        """Q_P = R0[P, P]⁻¹ per missing pattern."""
+        trait_sets, _ = self.model.patterns
+        return [np.linalg.inv(vc.r0[np.ix_(tr, tr)]) for tr in trait_sets]
+
+    def coefficients(self, vc: VarianceComponents) -> np.ndarray:
+        qs = self.q_matrices(vc)
+        ginvs = [np.linalg.inv(g) for g in vc.g0]
+        return np.array(
+            [qs[c.group][c.a, c.b] if c.kind == "residual" else ginvs[c.group][c.a, c.b] for c in self.components]
         )
-    table = pd.concat(frames, ignore_index=True)
-    table.insert(0, "trait", model.trait)
-    table["level"] = table["level"].astype(object)
-    return table[SOLUTION_COLUMNS]
+
+    def assemble(self, coef: np.ndarray) -> sp.csc_matrix:
+        """C = Σ coef_c × component_c on the pattern."""
+        weights = self.val * np.repeat(coef, self.lengths)
+        data = np.bincount(self.pos, weights=weights, minlength=self.pattern.nnz)
+        out = sp.csc_matrix((data, self.pattern.indices, self.pattern.indptr), shape=self.pattern.shape)
+        out.has_sorted_indices = True
+        return out
+
+    def rinv(self, x: np.ndarray, qs: Sequence[np.ndarray]) -> np.ndarray:
+        """R⁻¹x for x (t n,) or (t n, m) in the trait-major layout of W's rows."""
+        out = np.zeros_like(x)
+        weights = self.model.weights
+        _, record_sets = self.model.patterns
+        for idx, q, rows in zip(self.flat, qs, record_sets):
+            if x.ndim == 1:
+                part = x[idx] @ q
+                out[idx] = part if weights is None else part * weights[rows][:, None]
+            else:
+                part = np.einsum("sjm,jl->slm", x[idx], q)
+                out[idx] = part if weights is None else part * weights[rows][:, None, None]
+        return out
+
+    def rhs(self, qs: Sequence[np.ndarray]) -> np.ndarray:
+        return np.asarray(self.wt @ self.rinv(self.model.y_flat, qs))
+
+    def log_det_r(self, vc: VarianceComponents) -> float:
+        """log|R| = Σ_P [n_P log|R0[P, P]| - |P| Σ_{i ∈ S_P} log w_i]."""
+        trait_sets, _ = self.model.patterns
+        return float(sum(
+            c * np.linalg.slogdet(vc.r0[np.ix_(tr, tr)])[1] - tr.size * lw
+            for c, tr, lw in zip(self.counts, trait_sets, self.log_weights)
+        ))
+
+    def traces(self, selected_inverse: sp.csc_matrix) -> np.ndarray:
+        """tr(C⁻¹ M_c) of every component from C⁻¹ on (a superset of) the pattern of C."""
+        z = selected_inverse
+        values, missing = _gather(
+            z.indptr.astype(np.int64), z.indices, z.data,
+            self.pattern.indptr.astype(np.int64), self.pattern.indices,
+        )
+        if missing >= 0:
+            raise RuntimeError("the selected inverse does not cover the pattern of C")
+        return self.traces_from_values(values)
+
+    def traces_from_values(self, values: np.ndarray) -> np.ndarray:
+        prod = self.val * values[self.pos]
+        sums = np.add.reduceat(prod, self.ptr[:-1]) if prod.size else np.zeros(0)
+        sums[self.lengths == 0] = 0.0
+        return sums * self.trace_scale
+
+    def component_traces(self, traces: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per pattern the symmetric |P| × |P| matrix τ_P = tr(C⁻¹ M_{P,j,l}), and per term the
+        k × k matrix T = tr(K⁻¹ C^{ab}), from the component traces."""
+        trait_sets, _ = self.model.patterns
+        taus = [np.zeros((tr.size, tr.size)) for tr in trait_sets]
+        ts = [np.zeros((term.k, term.k)) for term in self.model.terms]
+        for c, value in zip(self.components, traces):
+            target = taus[c.group] if c.kind == "residual" else ts[c.group]
+            target[c.a, c.b] = target[c.b, c.a] = value
+        return taus, ts
+
+
+def _symmetrised(m: sp.coo_matrix, both: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r, c, v = m.row.astype(np.int64), m.col.astype(np.int64), m.data.astype(float)
+    if both:
+        r, c, v = np.concatenate([r, c]), np.concatenate([c, r]), np.concatenate([v, v])
+    return r, c, v
+
+
+def coefficient_matrix(model: MixedModel, vc: VarianceComponents) -> tuple[sp.csc_matrix, np.ndarray]:
+    """C (N × N sparse, both triangles, structural zeros of the pattern kept) and r (N,) at the
+    variance components `vc` (every matrix positive definite)."""
+    vc.check_inside("coefficient_matrix")
+    eq = Equations(model)
+    if not all(np.linalg.eigvalsh(m)[0] > 0 for m in vc.matrices):
+        raise ConfigError("coefficient_matrix: the covariance matrices must be positive definite.")
+    qs = eq.q_matrices(vc)
+    return eq.assemble(eq.coefficients(vc)), eq.rhs(qs)

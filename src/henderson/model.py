@@ -1,408 +1,330 @@
-"""Evaluation configuration: validation against the JSON Schema and typed model specifications.
+"""The mixed model: traits, records, fixed effects per trait, random terms and the residual.
 
-`load_config` / `validate_config` turn a YAML mapping into an `EvaluationConfig` of frozen
-`ModelSpec`s. Errors name the key path (e.g. ``models.wwg.random.animal``) and say what is allowed.
+For t traits and n records (a record is one row of the phenotype table; some of its traits may
+be missing)::
+
+    y_j = X_j b_j + Σ_terms Σ_(e, j) Z_e u_(e, j) + e_j,     j = 1..t,
+
+* X_j: trait j's own fixed effects over the records observing trait j
+  (:func:`henderson.design.fixed_design`);
+* a random term groups effects that share one relationship K (an animal's direct and maternal
+  additive effects share A); its components are (effect, trait) pairs, effect-major, and
+  Var(u_term) = G0 ⊗ K with G0 (k × k) over the components. Univariate animal model: k = 1;
+  direct + maternal: 2; t traits: t; t traits with a maternal effect: 2t. Permanent environment,
+  litter and other iid effects are terms with K = I;
+* the residuals of record i have covariance R0[O_i, O_i] / w_i for its observed traits O_i and
+  record weight w_i (1 without weights): missing values are neither imputed nor dropped.
+
+Unknowns are ordered: the fixed effects of trait 1, …, trait t, then for each term its
+components in order, each with the term's q levels. W (t n × N, rows trait-major: row j n + i is
+record i, trait j, empty where missing) is the design of every observed value.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
-import jsonschema
 import numpy as np
-import yaml
+import pandas as pd
+import scipy.sparse as sp
 
-from henderson.clean import ModelColumns
-from henderson.errors import ConfigError
+from henderson.covariance import RESIDUAL, Layout, TermLayout
+from henderson.design import FixedDesign, RandomEffect, fixed_design
+from henderson.errors import ConfigError, InputError
+from henderson.relationship import Relationship
 
-RANDOM_TYPES = ("additive", "iid", "maternal")
-RESIDUAL = "residual"
-ESTIMATE_METHODS = ("ai", "em", "none")
-
-
-def config_schema() -> dict:
-    """The configuration JSON Schema (package data, also linked from workflow/schemas/)."""
-    text = resources.files("henderson").joinpath("schemas/config.schema.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+__all__ = ["MixedModel", "RandomTerm", "build_model"]
 
 
-@dataclass(frozen=True)
-class RandomEffect:
-    """One random effect: `additive` (covariance A σ², levels = pedigree animals), `iid`
-    (covariance I σ², levels = distinct values of `column` among the records) or `maternal` (an
-    additive maternal effect on the dam in `column`, correlated with the additive effect `of`)."""
+@dataclass(frozen=True, eq=False)
+class RandomTerm:
+    """Effects sharing one relationship K: incidence (n × q, CSR) per effect, and the components
+    (effect index, trait index) the term has (all pairs, or fewer after components were fixed at
+    zero)."""
 
-    name: str
-    type: str
-    column: str
-    of: str | None = None
+    layout: TermLayout
+    incidence: tuple[sp.csr_matrix, ...]
+    relationship: Relationship
+
+    @property
+    def name(self) -> str:
+        return self.layout.name
+
+    @property
+    def effects(self) -> tuple[str, ...]:
+        return self.layout.effects
+
+    @property
+    def components(self) -> tuple[tuple[int, int], ...]:
+        return self.layout.components
+
+    @property
+    def k(self) -> int:
+        return self.layout.k
+
+    @property
+    def q(self) -> int:
+        return self.relationship.q
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model y_j = X_j b_j + Σ Z_k u_k,j + e_j for one or more traits j.
+@dataclass(frozen=True, eq=False)
+class MixedModel:
+    """The data side of the mixed model equations (module docstring), independent of the
+    variances. y (n × t, NaN = missing); fixed[j] is X_j over the records ``fixed_rows[j]``;
+    weights (n,) or None; record_ids (n,): the ID of each record's animal (for messages)."""
 
-    fixed, covariates: the union over traits (model order); trait_fixed, trait_covariates: each
-    trait's own lists. variances: σ² per random effect, `a.b` covariances and `residual` (one
-    trait), or t × t covariance matrices G0_k and R0 in trait order (several traits; lists of
-    lists)."""
-
-    name: str
     traits: tuple[str, ...]
-    fixed: tuple[str, ...]
-    covariates: tuple[str, ...]
-    random: tuple[RandomEffect, ...]
-    variances: Mapping[str, Any] = field(default_factory=dict)
-    estimate: str = "none"
-    reml: Mapping[str, float] = field(default_factory=dict)
-    trait_fixed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    trait_covariates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    y: np.ndarray
+    fixed: tuple[FixedDesign, ...]
+    fixed_rows: tuple[np.ndarray, ...]
+    terms: tuple[RandomTerm, ...]
+    weights: np.ndarray | None = None
+    record_ids: np.ndarray | None = None
 
     @property
-    def multitrait(self) -> bool:
-        return len(self.traits) > 1
+    def n_records(self) -> int:
+        return int(self.y.shape[0])
 
     @property
-    def columns(self) -> ModelColumns:
-        """Phenotype-table columns the model reads (for cleaning and record selection)."""
-        classes = list(self.fixed)
-        for effect in self.random:
-            if effect.type in ("iid", "maternal") and effect.column not in classes:
-                classes.append(effect.column)
-        return ModelColumns(
-            traits=tuple(self.traits), classes=tuple(classes), covariates=tuple(self.covariates)
-        )
+    def n_traits(self) -> int:
+        return len(self.traits)
+
+    @cached_property
+    def observed(self) -> np.ndarray:
+        return ~np.isnan(self.y)
 
     @property
-    def additive(self) -> RandomEffect | None:
-        """The additive genetic effect, if the model has one."""
-        return next((e for e in self.random if e.type == "additive"), None)
+    def n_observed(self) -> int:
+        return int(self.observed.sum())
 
     @property
-    def parameter_names(self) -> tuple[str, ...]:
-        """Variance parameters in model order: each random effect, each direct–maternal
-        covariance (`<direct>.<maternal>`), then `residual`."""
-        names = [e.name for e in self.random]
-        names += [f"{e.of}.{e.name}" for e in self.random if e.type == "maternal"]
-        return tuple(names + [RESIDUAL])
+    def n_fixed(self) -> int:
+        return int(sum(f.n_columns for f in self.fixed))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The model as a plain config block (for reports and rerun parameters)."""
-        random = {}
-        for e in self.random:
-            random[e.name] = {"type": e.type, "column": e.column}
-            if e.of is not None:
-                random[e.name]["of"] = e.of
-        def per_trait(by_trait: Mapping[str, tuple[str, ...]], union: tuple[str, ...]) -> Any:
-            if all(tuple(by_trait.get(t, union)) == union for t in self.traits):
-                return list(union)
-            return {t: list(by_trait[t]) for t in self.traits}
+    @cached_property
+    def layout(self) -> Layout:
+        return Layout(self.traits, tuple(term.layout for term in self.terms))
 
-        return {
-            "traits": list(self.traits),
-            "fixed": per_trait(self.trait_fixed, self.fixed),
-            "covariates": per_trait(self.trait_covariates, self.covariates),
-            "random": random,
-            "variances": dict(self.variances),
-            "estimate": self.estimate,
-            "reml": dict(self.reml),
-        }
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """Start of every block of unknowns: fixed effects of each trait, then every component of
+        every term; the last entry is the number of unknowns N."""
+        sizes = [f.n_columns for f in self.fixed]
+        for term in self.terms:
+            sizes.extend([term.q] * term.k)
+        return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
+    @property
+    def n_unknowns(self) -> int:
+        return int(self.offsets[-1])
 
-@dataclass(frozen=True)
-class EvaluationConfig:
-    """A validated evaluation: input files, reading options and models by name."""
+    def block(self, term: int, component: int) -> tuple[int, int]:
+        """[lo, hi) of the unknowns of component `component` of term `term`."""
+        b = self.n_traits + sum(t.k for t in self.terms[:term]) + component
+        return int(self.offsets[b]), int(self.offsets[b + 1])
 
-    pedigree: str | None
-    phenotypes: str
-    id_column: str
-    unknown_parent: tuple[str, ...]
-    models: Mapping[str, ModelSpec]
+    @cached_property
+    def patterns(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """(trait sets, record sets): the distinct sets of observed traits (ascending bit code)
+        and the records with each."""
+        t = self.n_traits
+        codes = self.observed.astype(np.int64) @ (1 << np.arange(t, dtype=np.int64))
+        traits, rows = [], []
+        for code in np.unique(codes):
+            traits.append(np.flatnonzero((int(code) >> np.arange(t)) & 1).astype(np.int64))
+            rows.append(np.flatnonzero(codes == code))
+        return tuple(traits), tuple(rows)
 
-
-def _with_defaults(instance: Any, schema: dict, root: dict) -> Any:
-    """Fill schema defaults into a validated mapping (top level and each model)."""
-    if "$ref" in schema:
-        name = schema["$ref"].split("/")[-1]
-        schema = root["$defs"][name]
-    if not isinstance(instance, dict) or schema.get("type") != "object":
-        return instance
-    out = dict(instance)
-    for key, sub in schema.get("properties", {}).items():
-        if key not in out and "default" in sub:
-            out[key] = copy.deepcopy(sub["default"])
-        if key in out:
-            out[key] = _with_defaults(out[key], sub, root)
-    extra = schema.get("additionalProperties")
-    if isinstance(extra, dict):
-        for key in out:
-            if key not in schema.get("properties", {}):
-                out[key] = _with_defaults(out[key], extra, root)
-    return out
-
-
-def _describe(error: jsonschema.ValidationError) -> str:
-    path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
-        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-        return f"unknown key {', '.join(repr(e) for e in extra)} in {path}{hint}"
-    if error.validator == "oneOf" and path.startswith("models.") and ".random." in path:
-        return (
-            f"{path}: {error.instance!r} is not a random effect; write `additive`, `iid`, or "
-            "{type: additive|iid, column: <column>}"
+    @cached_property
+    def w(self) -> sp.csr_matrix:
+        """W (t n × N, CSR), rows trait-major, columns in unknown order."""
+        n, t = self.n_records, self.n_traits
+        off = self.offsets
+        rows, cols, vals = [], [], []
+        for j in range(t):
+            x = sp.coo_matrix(self.fixed[j].matrix)
+            rows.append(j * n + self.fixed_rows[j][x.row])
+            cols.append(off[j] + x.col.astype(np.int64))
+            vals.append(x.data)
+        for m, term in enumerate(self.terms):
+            coo = [sp.coo_matrix(z) for z in term.incidence]
+            for c, (e, j) in enumerate(term.components):
+                z = coo[e]
+                keep = self.observed[z.row, j]
+                lo, _ = self.block(m, c)
+                rows.append(j * n + z.row[keep].astype(np.int64))
+                cols.append(lo + z.col[keep].astype(np.int64))
+                vals.append(z.data[keep])
+        w = sp.csr_matrix(
+            (np.concatenate(vals).astype(float), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(t * n, self.n_unknowns),
         )
-    if error.validator == "oneOf" and path.split(".")[-1] in ("fixed", "covariates"):
-        return (
-            f"{path}: {error.instance!r} has the wrong type; expected a list of columns, or a mapping "
-            "from each trait to a list of columns"
+        w.sum_duplicates()
+        return w
+
+    @cached_property
+    def y_flat(self) -> np.ndarray:
+        """y in the trait-major layout of W's rows, 0 where missing."""
+        return np.nan_to_num(self.y, nan=0.0).T.reshape(-1)
+
+    def without(self, drops: Mapping[int, Sequence[int]]) -> MixedModel:
+        """The model with components fixed at zero removed: `drops` maps a term index to the
+        indices of its components to drop (a term left without components is removed)."""
+        terms = []
+        for m, term in enumerate(self.terms):
+            gone = set(drops.get(m, ()))
+            kept = tuple(c for i, c in enumerate(term.components) if i not in gone)
+            if not kept:
+                continue
+            layout = TermLayout(term.name, term.effects, term.layout.types, kept)
+            terms.append(RandomTerm(layout, term.incidence, term.relationship))
+        return MixedModel(self.traits, self.y, self.fixed, self.fixed_rows, tuple(terms), self.weights, self.record_ids)
+
+
+    def trait_model(self, j: int) -> MixedModel:
+        """Trait j alone: its records, its fixed effects and the components of every term on it
+        (a univariate model, t = 1)."""
+        rows = self.fixed_rows[j]
+        terms = []
+        for term in self.terms:
+            kept = tuple((e, 0) for e, tj in term.components if tj == j)
+            if not kept:
+                continue
+            layout = TermLayout(term.name, term.effects, term.layout.types, kept)
+            incidence = tuple(sp.csr_matrix(z[rows]) for z in term.incidence)
+            terms.append(RandomTerm(layout, incidence, term.relationship))
+        return MixedModel(
+            (self.traits[j],),
+            self.y[rows][:, [j]],
+            (self.fixed[j],),
+            (np.arange(rows.size),),
+            tuple(terms),
+            None if self.weights is None else self.weights[rows],
+            None if self.record_ids is None else self.record_ids[rows],
         )
-    if error.validator == "oneOf" and ".variances." in path:
-        return (
-            f"{path}: {error.instance!r} is not a variance; expected a non-negative number (one trait) or "
-            "a covariance matrix as a list of rows (several traits)"
-        )
-    if error.validator == "type":
-        return f"{path}: {error.instance!r} has the wrong type; expected {error.validator_value}"
-    if error.validator == "enum":
-        return f"{path}: {error.instance!r} is not one of {error.validator_value}"
-    if error.validator == "required":
-        return f"{path}: {error.message}"
-    return f"{path}: {error.message}"
 
 
-def validate_config(raw: Mapping[str, Any], *, source: str = "config") -> EvaluationConfig:
-    """Validate a configuration mapping and build the typed `EvaluationConfig`.
+def build_model(
+    records: pd.DataFrame,
+    traits: Sequence[str],
+    fixed: Mapping[str, tuple[Sequence[str], Sequence[str]]] | tuple[Sequence[str], Sequence[str]],
+    terms: Sequence[RandomEffect | Sequence[RandomEffect]] = (),
+    *,
+    weights: np.ndarray | None = None,
+    id_column: str | None = None,
+) -> MixedModel:
+    """The mixed model of `records`.
 
-    Raises `ConfigError` naming the key path of the first problem (all problems are listed).
+    Args:
+        records: one row per record with the trait and effect columns; every row observes at
+            least one trait.
+        traits: trait columns (float, NaN = missing), t ≥ 1, distinct.
+        fixed: (class effect columns, covariate columns), shared by every trait or per trait; X_j
+            is built from trait j's records by :func:`henderson.design.fixed_design`.
+        terms: random terms; each one effect or effects that share one relationship (direct and
+            maternal); every term gets a component per (effect, trait).
+        weights: record weights (n,), positive; residual covariance R0 / w_i.
+        id_column: the column whose value names a record in messages.
+
+    Raises:
+        ConfigError: a trait or effect that is unknown, repeated or misnamed.
+        InputError: non-numeric or infinite trait values, a row without any observed trait, a
+            trait without records, a missing covariate or class level on a record of its trait.
     """
-    schema = config_schema()
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: the configuration must be a mapping of keys to values.")
-    raw = dict(raw)
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = "\n  ".join(_describe(e) for e in errors)
-        raise ConfigError(f"{source}: invalid configuration:\n  {lines}")
-    full = _with_defaults(raw, schema, schema)
-    id_column = full["id_column"]
-    models = {
-        name: _model_spec(name, block, id_column, bool(full.get("pedigree")), source)
-        for name, block in full["models"].items()
-    }
-    return EvaluationConfig(
-        pedigree=full.get("pedigree"),
-        phenotypes=full["phenotypes"],
-        id_column=id_column,
-        unknown_parent=tuple(full["unknown_parent"]),
-        models=models,
-    )
-
-
-def _model_spec(
-    name: str, block: Mapping[str, Any], id_column: str, has_pedigree: bool, source: str
-) -> ModelSpec:
-    where = f"{source}: models.{name}"
-    random = []
-    for effect, value in block["random"].items():
-        if isinstance(value, str):
-            value = {"type": value}
-        kind = value["type"]
-        default_column = {"additive": id_column, "maternal": "dam"}.get(kind, effect)
-        column = value.get("column") or default_column
-        of = value.get("of")
-        if of is not None and kind != "maternal":
-            raise ConfigError(f"{where}.random.{effect}: `of` applies to a maternal effect only.")
-        random.append(RandomEffect(name=effect, type=kind, column=column, of=of))
-    traits = tuple(block["traits"])
+    traits = tuple(str(t) for t in traits)
+    if not traits:
+        raise ConfigError("a model needs at least one trait.")
     if len(set(traits)) != len(traits):
-        raise ConfigError(f"{where}.traits: a trait is listed twice ({list(traits)}).")
-    trait_fixed = _per_trait(block["fixed"], traits, f"{where}.fixed")
-    trait_covariates = _per_trait(block["covariates"], traits, f"{where}.covariates")
-    additive = [e for e in random if e.type == "additive"]
-    if len(additive) > 1:
-        raise ConfigError(f"{where}.random: more than one additive effect ({[e.name for e in additive]}).")
-    if additive and additive[0].column != id_column:
-        raise ConfigError(
-            f"{where}.random.{additive[0].name}: an additive effect is on the id column "
-            f"'{id_column}', not '{additive[0].column}'."
-        )
-    if additive and not has_pedigree:
-        raise ConfigError(f"{where}: the additive effect needs a pedigree; set `pedigree:`.")
-    names = [e.name for e in random]
-    if RESIDUAL in names:
-        raise ConfigError(f"{where}.random: 'residual' is reserved for the residual variance.")
-    maternal = [e for e in random if e.type == "maternal"]
-    if maternal and not has_pedigree:
-        raise ConfigError(f"{where}: the maternal effect needs a pedigree; set `pedigree:`.")
-    for effect in maternal:
-        if effect.of is None or not additive or effect.of != additive[0].name:
-            raise ConfigError(
-                f"{where}.random.{effect.name}: a maternal effect needs `of: <name of the model's additive "
-                f"effect>` (e.g. `{effect.name}: {{type: maternal, column: {effect.column}, of: animal}}`)."
-            )
-    if len(maternal) > 1:
-        raise ConfigError(f"{where}.random: more than one maternal effect ({[e.name for e in maternal]}).")
-    # the direct and maternal effects form one covariance group: keep them adjacent, direct first
-    if maternal:
-        rest = [e for e in random if e.type not in ("additive", "maternal")]
-        random = [additive[0], maternal[0]] + rest
-    for by_trait, key in ((trait_fixed, "fixed"), (trait_covariates, "covariates")):
-        for trait, col_list in by_trait.items():
-            dupes = sorted({c for c in col_list if list(col_list).count(c) > 1})
-            if dupes:
-                raise ConfigError(f"{where}.{key}: {dupes} listed twice (trait {trait}).")
-    fixed = _union(trait_fixed.values())
-    covariates = _union(trait_covariates.values())
-    overlap = set(fixed) & set(covariates)
-    if overlap:
-        raise ConfigError(f"{where}: {sorted(overlap)} is both a class effect and a covariate.")
-    if len(traits) > 1:
-        if maternal:
-            raise ConfigError(
-                f"{where}.random.{maternal[0].name}: maternal effects are fitted in single-trait models "
-                "only; define one model per trait for a maternal analysis."
-            )
-        return ModelSpec(
-            name=name,
-            traits=traits,
-            fixed=fixed,
-            covariates=covariates,
-            random=tuple(random),
-            variances=_matrix_variances(block["variances"], random, traits, block["estimate"], where),
-            estimate=block["estimate"],
-            reml=dict(block.get("reml", {})),
-            trait_fixed=trait_fixed,
-            trait_covariates=trait_covariates,
-        )
-    variances = {}
-    covariance_keys = {f"{e.of}.{e.name}": f"{e.of}.{e.name}" for e in maternal}
-    covariance_keys.update({f"{e.name}.{e.of}": f"{e.of}.{e.name}" for e in maternal})
-    for key, value in block["variances"].items():
-        if isinstance(value, list):
-            if len(value) != 1 or len(value[0]) != 1:
-                raise ConfigError(
-                    f"{where}.variances.{key}: a {len(value)} × {len(value[0]) if value else 0} matrix for a "
-                    "single-trait model; give one number."
-                )
-            value = value[0][0]
-        variances[covariance_keys.get(key, key)] = float(value)
-    needed = [e.name for e in random] + [f"{e.of}.{e.name}" for e in maternal] + [RESIDUAL]
-    unknown = sorted(set(variances) - set(needed))
+        raise ConfigError(f"traits {list(traits)} are listed more than once; list each trait once.")
+    missing = [t for t in traits if t not in records.columns]
+    if missing:
+        raise ConfigError(f"traits {missing} are not columns of the phenotype table; its columns are {list(records.columns)}.")
+    if isinstance(fixed, tuple):
+        fixed = {t: fixed for t in traits}
+    unknown = sorted(set(fixed) - set(traits))
     if unknown:
-        raise ConfigError(
-            f"{where}.variances: {unknown} is not a random effect of this model; expected keys {needed}."
+        raise ConfigError(f"fixed effects are given for {unknown}, which are not traits of the model {list(traits)}.")
+    absent = [t for t in traits if t not in fixed]
+    if absent:
+        raise ConfigError(f"no fixed effects given for trait(s) {absent}; give (class effects, covariates) for every trait.")
+    n = len(records)
+    groups = [[t] if isinstance(t, RandomEffect) else list(t) for t in terms]
+    names = [e.name for g in groups for e in g]
+    if len(set(names)) != len(names) or RESIDUAL in names:
+        raise ConfigError(f"random effect names {names} must be distinct and not {RESIDUAL!r}.")
+    built = []
+    for group in groups:
+        rel = group[0].relationship
+        for e in group:
+            if e.incidence.shape[0] != n:
+                raise ValueError(f"Z of random effect {e.name!r} has {e.incidence.shape[0]} rows for {n} records.")
+            if e.relationship is not rel and not np.array_equal(e.relationship.levels, rel.levels):
+                raise ConfigError(f"effects {[x.name for x in group]} of one term must share their levels.")
+        components = tuple((e, j) for e in range(len(group)) for j in range(len(traits)))
+        layout = TermLayout(group[0].name, tuple(e.name for e in group), tuple(e.type for e in group), components)
+        built.append(RandomTerm(layout, tuple(sp.csr_matrix(e.incidence) for e in group), rel))
+
+    y = _trait_values(records, traits)
+    observed = ~np.isnan(y)
+    none = np.flatnonzero(~observed.any(axis=1))
+    if none.size:
+        raise InputError(
+            f"{none.size} row(s) have no observed trait (first: row {records.index[none[0]]}); drop the rows "
+            f"without any of {list(traits)} before building the model."
         )
-    missing = [k for k in needed if k not in variances]
-    if missing and block["estimate"] == "none":
-        raise ConfigError(
-            f"{where}.variances: no value for {missing}; with `estimate: none` every random effect and "
-            "the residual need a variance."
-        )
-    if variances.get(RESIDUAL, 1.0) <= 0:
-        raise ConfigError(f"{where}.variances.residual must be positive.")
-    zero = [k for k in names if k in variances and variances[k] <= 0 and block["estimate"] == "none"]
-    if zero:
-        raise ConfigError(
-            f"{where}.variances: {zero} must be positive; remove an effect with no variance from the model."
-        )
-    return ModelSpec(
-        name=name,
-        traits=traits,
-        fixed=fixed,
-        covariates=covariates,
-        random=tuple(random),
-        variances={k: variances[k] for k in needed if k in variances},
-        estimate=block["estimate"],
-        reml=dict(block.get("reml", {})),
-        trait_fixed=trait_fixed,
-        trait_covariates=trait_covariates,
-    )
+    designs, rows_of = [], []
+    for j, t in enumerate(traits):
+        rows = np.flatnonzero(observed[:, j])
+        if rows.size == 0:
+            raise InputError(f"trait {t} has no records; remove it from the model.")
+        classes, covariates = (tuple(c) for c in fixed[t])
+        cols = [c for c in (*classes, *covariates) if c not in records.columns]
+        if cols:
+            raise ConfigError(f"trait {t}: fixed effect columns {cols} are not in the phenotype table.")
+        sub = records.iloc[rows]
+        _check_fixed_values(sub, t, classes, covariates)
+        designs.append(fixed_design(sub, classes, covariates))
+        rows_of.append(rows)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != (n,) or not np.all(np.isfinite(weights)) or np.any(weights <= 0):
+            raise InputError("record weights must be positive and finite, one per record.")
+    ids = records[id_column].astype(str).to_numpy(dtype=object) if id_column in records.columns else None
+    return MixedModel(traits, y, tuple(designs), tuple(rows_of), tuple(built), weights, ids)
 
 
-def _per_trait(value: Any, traits: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:
-    """A shared list, or a mapping trait -> list (traits not named get none), as trait -> tuple."""
-    if isinstance(value, Mapping):
-        unknown = sorted(set(value) - set(traits))
-        if unknown:
-            raise ConfigError(f"{where}: {unknown} is not a trait of this model; traits are {list(traits)}.")
-        return {t: tuple(value.get(t, ())) for t in traits}
-    return {t: tuple(value) for t in traits}
-
-
-def _union(lists: Any) -> tuple[str, ...]:
-    out: list[str] = []
-    for items in lists:
-        out.extend(c for c in items if c not in out)
-    return tuple(out)
-
-
-def _matrix_variances(
-    given: Mapping[str, Any], random: list[RandomEffect], traits: tuple[str, ...], estimate: str, where: str
-) -> dict[str, list[list[float]]]:
-    """Validate multi-trait (co)variance matrices: t × t, symmetric, positive definite when used
-    as given (positive semi-definite is enough for starting values)."""
-    t = len(traits)
-    needed = [e.name for e in random] + [RESIDUAL]
-    unknown = sorted(set(given) - set(needed))
-    if unknown:
-        raise ConfigError(f"{where}.variances: {unknown} is not a random effect of this model; expected keys {needed}.")
-    missing = [k for k in needed if k not in given]
-    if missing and estimate == "none":
-        raise ConfigError(
-            f"{where}.variances: no matrix for {missing}; with `estimate: none` every random effect and the "
-            "residual need a covariance matrix."
-        )
-    out = {}
-    for key in needed:
-        if key not in given:
-            continue
-        value = given[key]
-        matrix = np.asarray(value, dtype=float) if isinstance(value, list) else None
-        if matrix is None or matrix.shape != (t, t):
-            raise ConfigError(
-                f"{where}.variances.{key}: expected a {t} × {t} covariance matrix in trait order {list(traits)}, "
-                f"e.g. [[20, 18], [18, 40]]; got {value!r}."
+def _trait_values(records: pd.DataFrame, traits: tuple[str, ...]) -> np.ndarray:
+    y = np.empty((len(records), len(traits)))
+    for j, t in enumerate(traits):
+        values = pd.to_numeric(records[t], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy() & records[t].notna().to_numpy())
+        if bad.size:
+            raise InputError(
+                f"trait {t}: the value {records[t].iloc[bad[0]]!r} in row {records.index[bad[0]]} is not a "
+                "number; correct it or leave the cell empty for a missing record."
             )
-        if not np.allclose(matrix, matrix.T, rtol=1e-9, atol=1e-12):
-            raise ConfigError(f"{where}.variances.{key}: the matrix is not symmetric: {value}.")
-        eigen = np.linalg.eigvalsh(matrix)
-        if estimate == "none" and eigen.min() <= 0:
-            raise ConfigError(
-                f"{where}.variances.{key}: the matrix is not positive definite (eigenvalues {eigen.round(6).tolist()})."
+        y[:, j] = values.to_numpy(dtype=float, na_value=np.nan)
+    if np.any(np.isinf(y)):
+        i, j = np.argwhere(np.isinf(y))[0]
+        raise InputError(f"trait {traits[j]}: row {records.index[i]} has an infinite value; correct or remove it.")
+    return y
+
+
+def _check_fixed_values(sub: pd.DataFrame, trait: str, classes: tuple[str, ...], covariates: tuple[str, ...]) -> None:
+    for c in covariates:
+        values = pd.to_numeric(sub[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if not np.all(np.isfinite(values)):
+            i = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise InputError(
+                f"trait {trait}: covariate {c} is missing or not a number in row {sub.index[i]}, a record of "
+                "this trait; fill it in or set the trait missing on that record."
             )
-        if eigen.min() < -1e-9 * max(eigen.max(), 1.0):
-            raise ConfigError(f"{where}.variances.{key}: the matrix is not positive semi-definite.")
-        out[key] = matrix.tolist()
-    return out
-
-
-def model_from_dict(
-    name: str, block: Mapping[str, Any], *, id_column: str = "id", has_pedigree: bool = True
-) -> ModelSpec:
-    """Validate one model block (e.g. `ModelSpec.to_dict()` passed as a rule param) into a spec."""
-    schema = config_schema()
-    validator = jsonschema.Draft202012Validator({**schema["$defs"]["model"], "$defs": schema["$defs"]})
-    errors = list(validator.iter_errors(dict(block)))
-    if errors:
-        raise ConfigError(f"models.{name}: " + "; ".join(_describe(e) for e in errors))
-    full = _with_defaults(dict(block), schema["$defs"]["model"], schema)
-    return _model_spec(name, full, id_column, has_pedigree, "config")
-
-
-def load_config(path: str | Path) -> EvaluationConfig:
-    """Read a YAML configuration file and validate it."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: configuration file not found.") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc}).") from exc
-    return validate_config(raw or {}, source=str(path))
+    for c in classes:
+        if sub[c].isna().any():
+            i = int(np.flatnonzero(sub[c].isna().to_numpy())[0])
+            raise InputError(
+                f"trait {trait}: class effect {c} is missing in row {sub.index[i]}, a record of this trait; fill "
+                "it in or set the trait missing on that record."
+            )

@@ -1,0 +1,101 @@
+"""Relationship matrices K of random terms: Var(u) = G0 ⊗ K.
+
+A `Relationship` carries what the mixed model equations and REML need of K, and nothing that
+grows like q²:
+
+* ``levels`` (q,): the level labels (animal IDs, class labels), in the order of K;
+* ``kinv`` (q × q, sparse, both triangles): K⁻¹, the block that enters the MME;
+* ``logdet``: log|K|, for the REML log-likelihood (None where no cheap value exists);
+* ``diagonal`` (q,): diag(K), the prior variance factor of each level (reliabilities);
+* ``fixed`` (q,) bool or None: levels that carry no prior (e.g. genetic groups as fixed effects
+  in the QP-transformed equations); their rows of K⁻¹ still enter the equations.
+
+For the additive relationship A = T B T' (B the Mendelian-sampling variances b_i of the pedigree),
+``log|A| = Σ_i log b_i`` and ``diag(A) = 1 + F``: both come free with the pedigree, no
+factorisation of A⁻¹ is needed. The identity (iid levels) has log|I| = 0 and unit diagonal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from henderson.pedigree import Pedigree
+
+__all__ = ["Relationship", "identity_relationship", "pedigree_relationship", "pedigree_relationship_from"]
+
+
+@dataclass(frozen=True, eq=False)
+class Relationship:
+    """K of one random term (see module docstring). ``kind`` names it in outputs and messages:
+    ``"pedigree"`` (A), ``"identity"`` (I), later ``"genomic"``, ``"single_step"``."""
+
+    kind: str
+    levels: np.ndarray
+    kinv: sp.csc_matrix
+    logdet: float | None
+    diagonal: np.ndarray
+    fixed: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        q = len(self.levels)
+        if self.kinv.shape != (q, q):
+            raise ValueError(f"K⁻¹ is {self.kinv.shape}; {q} levels need {q} × {q}.")
+        if np.shape(self.diagonal) != (q,):
+            raise ValueError(f"diag(K) has shape {np.shape(self.diagonal)}; expected ({q},).")
+        object.__setattr__(self, "levels", np.asarray(self.levels, dtype=object))
+        object.__setattr__(self, "kinv", sp.csc_matrix(self.kinv))
+        object.__setattr__(self, "diagonal", np.asarray(self.diagonal, dtype=float))
+
+    @property
+    def q(self) -> int:
+        """Number of levels."""
+        return len(self.levels)
+
+    @property
+    def is_identity(self) -> bool:
+        return self.kind == "identity"
+
+
+def identity_relationship(levels: np.ndarray) -> Relationship:
+    """K = I over `levels` (independent levels: litters, herds, permanent environment)."""
+    q = len(levels)
+    return Relationship(
+        kind="identity",
+        levels=np.asarray(levels, dtype=object),
+        kinv=sp.identity(q, format="csc"),
+        logdet=0.0,
+        diagonal=np.ones(q),
+    )
+
+
+def pedigree_relationship_from(ped: Pedigree, inbreeding: np.ndarray | None = None) -> Relationship:
+    """K = A of a sorted pedigree (:class:`henderson.pedigree.Pedigree`): A⁻¹ by Henderson's rules,
+    log|A| and diag(A) from the inbreeding coefficients (computed when not given)."""
+    from henderson.pedigree import ainv, mendelian_variances
+    from henderson.pedigree import inbreeding as compute_inbreeding
+
+    f = compute_inbreeding(ped) if inbreeding is None else np.asarray(inbreeding, dtype=float)
+    return pedigree_relationship(ped.ids, ainv(ped, f), f, mendelian_variances(ped, f))
+
+
+def pedigree_relationship(
+    ids: np.ndarray, ainv: sp.spmatrix, inbreeding: np.ndarray, mendelian: np.ndarray
+) -> Relationship:
+    """K = A from the pedigree: A⁻¹ (q × q, pedigree order), inbreeding F (q,) and the
+    Mendelian-sampling variance factors b (q,) (:func:`henderson.pedigree.mendelian_variances`):
+    log|A| = Σ log b_i, diag(A) = 1 + F."""
+    mendelian = np.asarray(mendelian, dtype=float)
+    if np.any(mendelian <= 0):
+        raise ValueError("Mendelian-sampling variances must be positive.")
+    return Relationship(
+        kind="pedigree",
+        levels=np.asarray(ids, dtype=object),
+        kinv=sp.csc_matrix(ainv),
+        logdet=float(np.sum(np.log(mendelian))),
+        diagonal=1.0 + np.asarray(inbreeding, dtype=float),
+    )

@@ -1,0 +1,136 @@
+"""Solutions of the mixed model equations as a table: BLUE of the fixed effects, BLUP of the
+random effects, standard errors and reliabilities.
+
+One row per level: ``trait, effect, level, estimate, se, reliability``; rows: the fixed effects
+of each trait, then every term's components (effect-major, trait by trait).
+
+* Fixed effects: BLUE with se = √(C⁻¹)_ii; levels set to zero by the parameterisation have
+  estimate 0 and no se.
+* Random effects: BLUP with se = √PEV, PEV = (C⁻¹)_ii, and reliability
+  ``1 − PEV / (G0_cc · diag(K)_i)`` (for A, diag(A) = 1 + F).
+* A component with zero variance (at the REML boundary) is left out of the equations: its
+  predictions are exactly 0 under the model, with no se or reliability.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from henderson.covariance import VarianceComponents
+from henderson.model import MixedModel
+from henderson.reml.boundary import ZERO_STEP, ZeroLimit
+from henderson.reml.objective import Objective
+
+__all__ = ["SOLUTION_COLUMNS", "Solved", "solutions_table", "solve"]
+
+SOLUTION_COLUMNS = ["trait", "effect", "level", "estimate", "se", "reliability"]
+
+
+def solutions_table(
+    model: MixedModel,
+    components: VarianceComponents,
+    solved: MixedModel,
+    estimates: np.ndarray,
+    inverse_diagonal: np.ndarray | None,
+) -> pd.DataFrame:
+    """The table of `model` (module docstring) from the solution of `solved` — `model` itself
+    or `model` without components at zero (:meth:`MixedModel.without`): `estimates` (N,) and
+    diag(C⁻¹) (N,; None: no se or reliability) in `solved`'s unknown order; `components`:
+    the variance components of `model` (priors of the reliabilities)."""
+    diag = np.full(estimates.shape, np.nan) if inverse_diagonal is None else inverse_diagonal
+    frames = []
+    off = solved.offsets
+    for j, (trait, fd) in enumerate(zip(model.traits, model.fixed)):
+        n_all = len(fd.effect)
+        est = np.zeros(n_all)
+        se = np.full(n_all, np.nan)
+        est[fd.kept] = estimates[off[j] : off[j + 1]]
+        se[fd.kept] = np.sqrt(np.maximum(diag[off[j] : off[j + 1]], 0.0))
+        frames.append(_frame(trait, fd.effect.astype(str), fd.level.astype(str), est, se, np.full(n_all, np.nan)))
+    blocks = {}
+    for m, term in enumerate(solved.terms):
+        for c, label in enumerate(term.components):
+            blocks[(term.name, label)] = solved.block(m, c)
+    for term, g0 in zip(model.terms, components.g0):
+        rel = term.relationship
+        levels = rel.levels.astype(str)
+        for c, (e, j) in enumerate(term.components):
+            name, trait = term.effects[e], model.traits[j]
+            where = blocks.get((term.name, (e, j)))
+            if where is None or not g0[c, c] > 0:
+                frames.append(_frame(trait, name, levels, np.zeros(term.q), np.full(term.q, np.nan), np.full(term.q, np.nan)))
+                continue
+            lo, hi = where
+            pev = diag[lo:hi]
+            reliability = 1.0 - pev / (g0[c, c] * rel.diagonal)
+            # an animal without information has PEV = prior: 1 − PEV/prior is 0 up to rounding
+            reliability[(reliability < 0) & (reliability > -1e-9)] = 0.0
+            frames.append(_frame(trait, name, levels, estimates[lo:hi], np.sqrt(np.maximum(pev, 0.0)), reliability))
+    table = pd.concat(frames, ignore_index=True)
+    for column in ("trait", "effect", "level"):
+        table[column] = table[column].astype(object)
+    return table[SOLUTION_COLUMNS]
+
+
+def _frame(trait, effect, level, estimate, se, reliability) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"trait": trait, "effect": effect, "level": level, "estimate": estimate, "se": se, "reliability": reliability}
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Solved:
+    """The solutions table, logL at the variances (None where the solver has none) and seconds
+    per step."""
+
+    table: pd.DataFrame
+    log_likelihood: float | None
+    seconds: dict[str, float]
+
+
+def solve(
+    model: MixedModel,
+    components: VarianceComponents,
+    *,
+    objective: Objective | ZeroLimit | None = None,
+    theta: np.ndarray | None = None,
+    pev: bool = True,
+    solver: str = "cholesky",
+) -> Solved:
+    """Solve the equations of `model` at `components` and tabulate (module docstring).
+
+    Components with zero variance are left out; residual variances at zero are taken at their
+    limit (:class:`henderson.reml.boundary.ZeroLimit`). `objective` and `theta`: the objective
+    of that reduced model and θ on it, as a REML fit leaves them, so that its last
+    factorisation is reused; built here otherwise."""
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+    if objective is None:
+        drops: dict[int, set[int]] = {}
+        for m, g0 in enumerate(components.g0):
+            gone = {c for c in range(g0.shape[0]) if not g0[c, c] > 0}
+            if gone:
+                drops[m] = gone
+        zero = {j for j in range(components.r0.shape[0]) if not components.r0[j, j] > 0}
+        inner = Objective(model.without(drops), solver)
+        seconds["analyse"] = time.perf_counter() - clock
+        objective = inner
+        if zero:
+            sigma_p = float(np.max(components.phenotypic_variance()))
+            objective = ZeroLimit(inner, zero, ZERO_STEP * sigma_p)
+        values = dict(zip(components.names, components.theta))
+        theta = np.array([values[name] for name in objective.layout.names])
+        VarianceComponents.from_theta(objective.layout, theta).check_inside("solve")
+    mark = time.perf_counter()
+    estimates = objective.solution(theta)
+    log_likelihood = objective.loglik(theta)
+    seconds["factorize_solve"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    diag = objective.inverse_diagonal(theta) if pev else None
+    seconds["selected_inverse"] = time.perf_counter() - mark
+    table = solutions_table(model, components, objective.model, estimates, diag)
+    return Solved(table, log_likelihood, {k: round(v, 3) for k, v in seconds.items()})
