@@ -16,7 +16,6 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/clean.smk"
 include: "workflow/rules/relationships.smk"
 include: "workflow/rules/variance.smk"
-include: "workflow/rules/mme.smk"
 include: "workflow/rules/report.smk"
 
 

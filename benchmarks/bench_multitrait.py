@@ -1,4 +1,4 @@
-"""Time multi-trait animal-model AI-REML (henderson.multitrait.fit) on simulated data.
+"""Time multi-trait animal-model AI-REML (henderson.reml.fit_reml, t traits) on simulated data.
 
 Data: ``henderson.simulate.simulate(SimulationSpec(n_animals, seed, traits=t,
 missing_fraction=0.2))`` — 10 yearly cohorts, 20 herds, 80 % of the animals with a record, each
@@ -33,39 +33,37 @@ def _known(values) -> list[str | None]:
 
 
 def _model(n_animals: int, traits: int, seed: int):
-    from henderson.design import additive_design
-    from henderson.multitrait import build_multitrait_model
-    from henderson.pedigree import ainv, inbreeding, sort_pedigree
+    from henderson.design import additive_effect
+    from henderson.model import build_model
+    from henderson.pedigree import sort_pedigree
+    from henderson.relationship import pedigree_relationship_from
     from henderson.simulate import SimulationSpec, simulate
 
     data = simulate(SimulationSpec(n_animals=n_animals, seed=seed, traits=traits, missing_fraction=0.2))
     ped_frame = data.pedigree
     ped = sort_pedigree(list(ped_frame["id"].astype(str)), _known(ped_frame["sire"]), _known(ped_frame["dam"]))
-    f = inbreeding(ped)
     names = list(data.parameters["traits"])
     records = data.phenotypes
     records = records[records[names].notna().any(axis=1)].reset_index(drop=True)
-    animal = additive_design("animal", records["id"], ped.ids, ainv(ped, f), f)
-    fixed = {t: (("herd_year", "sex"), ()) for t in names}
-    return build_multitrait_model(names, records, fixed, [animal])
+    animal = additive_effect("animal", records["id"], pedigree_relationship_from(ped))
+    return build_model(records, names, (("herd_year", "sex"), ()), [animal])
 
 
 def run_one(n_animals: int, traits: int, seed: int) -> dict[str, float]:
-    from henderson.multitrait import fit, univariate_start
-    from henderson.reml import ConvergenceCriteria
+    from henderson.reml import ConvergenceCriteria, default_start, fit_reml
 
     warm = _model(500, traits, seed)  # compile the numba kernels (cached on disk) outside the timing
-    fit(warm, criteria=ConvergenceCriteria(max_iterations=2))
+    fit_reml(warm, criteria=ConvergenceCriteria(max_iterations=2))
     t = time.perf_counter()
     model = _model(n_animals, traits, seed)
     setup = time.perf_counter() - t
     t = time.perf_counter()
-    g0, r0 = univariate_start(model)
+    start_values = default_start(model)
     start = time.perf_counter() - t
     t = time.perf_counter()
-    result = fit(model, g0, r0)
+    result = fit_reml(model, start_values)
     total = time.perf_counter() - t
-    g, r = result.g0["animal"], result.r0
+    g, r = result.components.g0[0], result.components.r0
     return {
         "traits": traits,
         "animals": n_animals,

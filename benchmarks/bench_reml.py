@@ -31,20 +31,19 @@ def _known(values) -> list[str | None]:
 
 
 def _model(n_animals: int, seed: int):
-    from henderson.design import additive_design, fixed_design
-    from henderson.mme import build_mixed_model
-    from henderson.pedigree import ainv, inbreeding, sort_pedigree
+    from henderson.design import additive_effect
+    from henderson.model import build_model
+    from henderson.pedigree import sort_pedigree
+    from henderson.relationship import pedigree_relationship_from
     from henderson.simulate import SimulationSpec, simulate
 
     data = simulate(SimulationSpec(n_animals=n_animals, seed=seed))
     ped_frame = data.pedigree
     ped = sort_pedigree(list(ped_frame["id"].astype(str)), _known(ped_frame["sire"]), _known(ped_frame["dam"]))
-    f = inbreeding(ped)
     records = data.phenotypes
     trait = data.phenotypes.columns[-1]  # the single simulated trait
-    animal = additive_design("animal", records["id"], ped.ids, ainv(ped, f), f)
-    fixed = fixed_design(records, ("herd_year", "sex"), ())
-    return build_mixed_model(trait, records[trait].to_numpy(dtype=float), fixed, (animal,))
+    animal = additive_effect("animal", records["id"], pedigree_relationship_from(ped))
+    return build_model(records, [trait], (("herd_year", "sex"), ()), [animal])
 
 
 def run_one(n_animals: int, seed: int) -> dict[str, float]:
@@ -69,8 +68,8 @@ def run_one(n_animals: int, seed: int) -> dict[str, float]:
         "total_s": total,
         "cpu_s": cpu,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "animal": fit.variances["animal"],
-        "residual": fit.variances["residual"],
+        "animal": fit.values["animal"],
+        "residual": fit.values["residual"],
         "h2": fit.ratios["h2"]["estimate"],
     }
 

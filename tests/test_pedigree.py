@@ -19,7 +19,6 @@ import pytest
 import scipy.sparse as sp
 
 from henderson.errors import InputError
-from henderson.simulate import simulate_pedigree
 from henderson.pedigree import (
     Pedigree,
     ainv,
@@ -31,6 +30,7 @@ from henderson.pedigree import (
     relationship_matrix_dense,
     sort_pedigree,
 )
+from henderson.simulate import simulate_pedigree
 
 # ----------------------------------------------------------------------------- textbook data
 

@@ -5,30 +5,46 @@ Breeding Values, 3rd ed., Example 3.1 (p. 37-41): 8 animals, 5 with a weaning-ga
 effect, σ²a = 20 and σ²e = 40 (so h² = 20 / 60). The solutions are the book's, rounded to 3
 decimals (Table on p. 40); the report only formats them, so their exact values matter only for
 the ranking (animal 8 has the highest EBV, 0.183).
+
+The report renders typed records: the model as a ModelSpec (henderson.config.model_from_dict) and
+its variance components as a ComponentsRecord read back (henderson.reml.read_components) from a
+`variance_components.json` document written by henderson.reml.given_components_json or
+components_json, exactly as the workflow does.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
+import json
 import math
 import re
 from html import unescape
 from html.parser import HTMLParser
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from henderson import __version__
+from henderson.config import model_from_dict
+from henderson.covariance import VarianceComponents
 from henderson.errors import ConfigError, InputError
+from henderson.reml import (
+    ConvergenceCriteria,
+    REMLFit,
+    components_json,
+    given_components_json,
+    read_components,
+)
 from henderson.report import (
     fmt_count,
     fmt_fixed,
     fmt_sig,
     genetic_trend,
     render_report,
-    summarize_variances,
     top_animals,
     write_report,
 )
@@ -53,6 +69,14 @@ BIRTH_YEAR = {"1": "2018", "2": "2018", "3": "2018", "4": "2019", "5": "2019", "
               "7": "2021", "8": "2021"}
 
 
+MATERNAL = {"animal": "additive", "dam": {"type": "maternal", "column": "dam", "of": "animal"}}
+# Two traits with a maternal effect: G0 over (animal, dam) x (bw, ww), R0 over (bw, ww).
+G_AA = [[20.0, 5.0], [5.0, 30.0]]
+G_MM = [[8.0, 2.0], [2.0, 10.0]]
+G_AM = [[-2.0, 1.0], [0.5, -3.0]]  # direct on the row trait x maternal on the column trait
+R_2 = [[40.0, 10.0], [10.0, 90.0]]
+
+
 def model_block(**changes):
     block = {
         "traits": ["wwg"],
@@ -64,6 +88,57 @@ def model_block(**changes):
     }
     block.update(changes)
     return block
+
+
+def model_spec(has_pedigree=True, **changes):
+    return model_from_dict("wwg_blup", model_block(**changes), has_pedigree=has_pedigree)
+
+
+def as_read(layout, content):
+    """The record as the report stage reads it: through a JSON file."""
+    return read_components(layout, json.loads(json.dumps(content)))
+
+
+def given_record(spec, variances=None, log_likelihood=None):
+    """The record of variances used as given (default: the spec's own)."""
+    layout = spec.layout()
+    vc = VarianceComponents.from_named(layout, variances or spec.variances)
+    return as_read(layout, given_components_json(vc, log_likelihood))
+
+
+def fitted_record(spec, variances, se, **changes):
+    """The record of a REML fit at `variances` with standard errors `se` (by parameter name;
+    sampling covariance diag(se²), so ratio SEs follow by the delta method)."""
+    layout = spec.layout()
+    vc = VarianceComponents.from_named(layout, variances)
+    se_vector = np.array([se[name] for name in layout.names], dtype=float)
+    fit = REMLFit(
+        method="ai",
+        converged=True,
+        iterations=6,
+        log_likelihood=-12.3456,
+        components=vc,
+        se_vector=se_vector,
+        covariance=np.diag(se_vector**2),
+        fixed=np.zeros(len(se_vector), dtype=bool),
+        boundary=(),
+        trace=pd.DataFrame(),
+        criteria=ConvergenceCriteria(),
+        messages=(),
+    )
+    return as_read(layout, components_json(dataclasses.replace(fit, **changes)))
+
+
+def maternal_two_trait():
+    """Spec and given-variances record of a two-trait (bw, ww) maternal model."""
+    spec = model_from_dict(
+        "mat2",
+        model_block(traits=["bw", "ww"], random=MATERNAL,
+                    variances={"animal": G_AA, "dam": G_MM, "residual": R_2}),
+        has_pedigree=True,
+    )
+    variances = {"animal": G_AA, "dam": G_MM, "animal.dam": G_AM, "residual": R_2}
+    return spec, variances
 
 
 def solutions_table(traits=("wwg",)):
@@ -137,20 +212,20 @@ def default_html() -> str:
 
 
 def render(**changes):
-    arguments = dict(
-        model_name="wwg_blup",
-        model=model_block(),
-        variances={"animal": 20.0, "residual": 40.0},
-        solutions=solutions_table(),
-        clean_summary=CLEAN_SUMMARY,
-        rejected=rejected_table(),
-        relationships_summary=RELATIONSHIPS,
-        inbreeding=inbreeding_table(),
-        pedigree=pedigree_table(),
-        variance_components=None,
-        trace=None,
-        top_n=20,
-    )
+    spec = changes.pop("spec", None) or model_spec()
+    arguments = {
+        "model_name": "wwg_blup",
+        "spec": spec,
+        "record": changes.pop("record", None) or given_record(spec),
+        "solutions": solutions_table(),
+        "clean_summary": CLEAN_SUMMARY,
+        "rejected": rejected_table(),
+        "relationships_summary": RELATIONSHIPS,
+        "inbreeding": inbreeding_table(),
+        "pedigree": pedigree_table(),
+        "trace": None,
+        "top_n": 20,
+    }
     arguments.update(changes)
     return render_report(**arguments)
 
@@ -158,7 +233,7 @@ def render(**changes):
 class _Collector(HTMLParser):
     """Collects tags, image sources, link targets and text; fails on unbalanced block tags."""
 
-    VOID = {"meta", "img", "br", "hr", "link", "input"}
+    VOID: ClassVar[frozenset[str]] = frozenset({"meta", "img", "br", "hr", "link", "input"})
 
     def __init__(self):
         super().__init__()
@@ -200,12 +275,12 @@ def parse(html: str) -> _Collector:
 def table_rows(html: str, caption_start: str) -> list[list[str]]:
     """Cells of the first table whose caption starts with ``caption_start`` (tags stripped)."""
     match = re.search(
-        r"<caption>" + re.escape(caption_start) + r".*?</caption>(.*?)</table>", html, re.S
+        r"<caption>" + re.escape(caption_start) + r".*?</caption>(.*?)</table>", html, re.DOTALL
     )
     assert match, f"no table captioned {caption_start!r}"
     body = match.group(1).split("<tbody>")[1]
-    rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
-    cells = [re.findall(r"<td.*?>(.*?)</td>", row, re.S) for row in rows]
+    rows = re.findall(r"<tr>(.*?)</tr>", body, re.DOTALL)
+    cells = [re.findall(r"<td.*?>(.*?)</td>", row, re.DOTALL) for row in rows]
     return [[unescape(re.sub(r"<.*?>", "", c).strip()) for c in row] for row in cells]
 
 
@@ -231,56 +306,6 @@ def test_number_formatting():
 # ------------------------------------------------------------------------------------------
 # Numerical pieces against hand-computed oracles
 # ------------------------------------------------------------------------------------------
-
-
-def test_summarize_variances_single_trait():
-    # Oracle: σ²p = 20 + 40 = 60, h² = 20 / 60 (exact to rounding, tolerance 1e-12).
-    vs = summarize_variances(model_block(), {"animal": 20.0, "residual": 40.0})
-    assert vs.phenotypic[0] == pytest.approx(60.0, abs=1e-12)
-    assert vs.heritability[0] == pytest.approx(1 / 3, abs=1e-12)
-    assert vs.total_heritability is None and vs.am_correlation is None
-    assert vs.included == ("animal", "residual")
-
-
-def test_summarize_variances_maternal_willham():
-    # Oracle (Willham 1963, 1972): σ²p = σ²a + σ²m + σ_am + σ²pe + σ²e;
-    # h²T = (σ²a + 1.5 σ_am + 0.5 σ²m) / σ²p; r_am = σ_am / sqrt(σ²a σ²m). Tolerance 1e-12.
-    model = model_block(random={"animal": "additive",
-                                "dam": {"type": "maternal", "column": "dam"},
-                                "pe": "iid"})
-    variances = {"animal": 20.0, "dam": 8.0, "animal.dam": -2.0, "pe": 5.0, "residual": 40.0}
-    vs = summarize_variances(model, variances)
-    sigma_p = 20.0 + 8.0 - 2.0 + 5.0 + 40.0
-    assert vs.phenotypic[0] == pytest.approx(sigma_p, abs=1e-12)
-    assert vs.heritability[0] == pytest.approx(20.0 / sigma_p, abs=1e-12)
-    assert vs.ratios["dam"][0] == pytest.approx(8.0 / sigma_p, abs=1e-12)
-    assert vs.ratios["pe"][0] == pytest.approx(5.0 / sigma_p, abs=1e-12)
-    assert vs.total_heritability[0] == pytest.approx((20 - 3 + 4) / sigma_p, abs=1e-12)
-    assert vs.am_correlation[0] == pytest.approx(-2.0 / math.sqrt(160.0), abs=1e-12)
-    # The covariance may be keyed either way round.
-    flipped = summarize_variances(model, {**{k: v for k, v in variances.items()
-                                             if k != "animal.dam"}, "dam.animal": -2.0})
-    assert flipped.phenotypic[0] == pytest.approx(sigma_p, abs=1e-12)
-
-
-def test_summarize_variances_two_traits():
-    # Oracle: per trait, σ²p[i] = G[i,i] + R[i,i]; h²[i] = G[i,i] / σ²p[i]. Tolerance 1e-12.
-    g = [[20.0, 5.0], [5.0, 30.0]]
-    r = [[40.0, 10.0], [10.0, 90.0]]
-    vs = summarize_variances(model_block(traits=["wwg", "ywg"]), {"animal": g, "residual": r})
-    np.testing.assert_allclose(vs.phenotypic, [60.0, 120.0], atol=1e-12)
-    np.testing.assert_allclose(vs.heritability, [1 / 3, 0.25], atol=1e-12)
-
-
-def test_summarize_variances_missing_and_bad_shape():
-    vs = summarize_variances(model_block(), {"animal": 20.0})
-    assert vs.missing == ("residual",) and math.isnan(vs.phenotypic[0])
-    with pytest.raises(ConfigError, match="2 x 2"):
-        summarize_variances(model_block(traits=["a", "b"]), {"animal": 20.0, "residual": 40.0})
-    with pytest.raises(ConfigError, match="not a number"):
-        summarize_variances(model_block(), {"animal": "twenty", "residual": 40.0})
-    with pytest.raises(ConfigError, match="random: animal"):
-        summarize_variances(model_block(random={"animal": "genomic"}), {})
 
 
 def test_top_animals_matches_sorted_oracle():
@@ -346,8 +371,10 @@ def test_expected_numbers():
     ratios = table_rows(html, "Phenotypic variance and ratios")
     assert ratios == [["wwg", "60", "0.333"]]
     variances = table_rows(html, "Variances used")
-    assert variances[0] == ["animal", "additive", "20", "h² = 0.333"]
-    assert variances[-1][:3] == ["σ²p (phenotypic)", "sum", "60"]
+    assert variances == [["animal", "additive", "20", "h² = 0.333"],
+                         ["residual", "residual", "40", "—"],
+                         ["σ²p (phenotypic)", "sum", "60", "—"]]
+    assert "given in the config (estimate: none)" in text
     # Top animals: Mrode's animal 8 (EBV 0.183) first, then 6 (0.177); 8 rows in all.
     top = table_rows(html, "Top 8 animals by EBV for wwg")
     assert [row[1] for row in top] == ["8", "6", "1", "4", "2", "3", "5", "7"]
@@ -425,7 +452,7 @@ def test_deterministic_bytes():
 def test_without_inbreeding_or_pedigree():
     html = render(inbreeding=None)
     top = table_rows(html, "Top 8 animals")
-    assert "F" not in re.search(r"<caption>Top 8.*?</thead>", html, re.S).group(0).split("<th")[1:]
+    assert "F" not in re.search(r"<caption>Top 8.*?</thead>", html, re.DOTALL).group(0).split("<th")[1:]
     assert len(top[0]) == 8  # rank, id, EBV, SE, reliability, sire, dam, birth year
     assert "Inbreeding coefficients were not computed" in html
     assert parse(html).errors == []
@@ -449,16 +476,9 @@ def test_missing_summary_keys_and_no_rejections():
 
 
 def test_with_variance_components_and_trace():
-    vc = {
-        "method": "AI-REML",
-        "converged": True,
-        "iterations": 6,
-        "log_likelihood": -12.3456,
-        "variances": {"animal": 19.5, "residual": 40.5},
-        "covariances": {},
-        "se": {"animal": 7.25, "residual": 6.5},
-        "ratios": {"h2": {"estimate": 0.325, "se": 0.11}},
-    }
+    spec = model_spec(estimate="ai")
+    record = fitted_record(spec, {"animal": 19.5, "residual": 40.5},
+                           {"animal": 7.25, "residual": 6.5})
     trace = pd.DataFrame(
         {"iteration": [1, 2, 3, 4, 5, 6],
          "log_likelihood": [-14.0, -13.0, -12.5, -12.36, -12.346, -12.3456],
@@ -466,32 +486,56 @@ def test_with_variance_components_and_trace():
          "animal": [10.0, 15.0, 18.0, 19.2, 19.48, 19.5],
          "residual": [50.0, 45.0, 42.0, 40.8, 40.52, 40.5]}
     )
-    html = render(variance_components=vc, trace=trace, variances={"animal": 19.5, "residual": 40.5})
+    html = render(spec=spec, record=record, trace=trace)
     status = dict(tuple(r) for r in table_rows(html, "REML fit"))
     assert status == {"Method": "AI-REML", "Converged": "yes", "Iterations": "6",
-                      "Restricted log-likelihood": "-12.3456"}
+                      "Restricted log-likelihood": "-12.3456", "Solver": "cholesky"}
     assert table_rows(html, "REML estimates") == [["animal", "19.5", "7.25"],
                                                    ["residual", "40.5", "6.5"]]
-    assert table_rows(html, "Ratios") == [["h²", "0.325", "0.110"]]
-    assert "estimated by REML" in html
+    # Oracle: h² = 19.5 / 60; delta method with Cov(θ) = diag(SE²):
+    # SE² = (σ²e·SE_a)² / σ²p⁴ + (σ²a·SE_e)² / σ²p⁴.
+    se_h2 = math.sqrt((40.5 * 7.25) ** 2 + (19.5 * 6.5) ** 2) / 60.0**2
+    assert record.ratios["h2"]["se"] == pytest.approx(se_h2, rel=1e-12)
+    assert table_rows(html, "Ratios") == [["h²", "0.325", fmt_fixed(se_h2, 3)]]
+    assert table_rows(html, "Variances used")[0] == ["animal", "additive", "19.5", "7.25",
+                                                     "h² = 0.325"]
+    assert "estimated by AI-REML" in html
     assert "REML log-likelihood" in html
     assert len(parse(html).images) == 5
     assert "did not converge" not in html
-    html = render(variance_components={**vc, "converged": False}, trace=None)
+    html = render(spec=spec, record=fitted_record(
+        spec, {"animal": 19.5, "residual": 40.5}, {"animal": 7.25, "residual": 6.5},
+        converged=False, boundary=("animal",), messages=("step halved <3 times>",)))
     assert "REML did not converge" in html
+    assert "At the boundary of the parameter space" in html
+    assert "step halved &lt;3 times&gt;" in html
     assert parse(html).errors == []
+
+
+def test_ratios_are_the_records_not_recomputed():
+    # A record whose h² disagrees with its components: the report shows the record's.
+    spec = model_spec()
+    content = given_components_json(VarianceComponents.from_named(spec.layout(), spec.variances))
+    content["ratios"]["h2"] = {"estimate": 0.5, "se": None}
+    html = render(record=as_read(spec.layout(), content))
+    assert table_rows(html, "Phenotypic variance and ratios") == [["wwg", "60", "0.500"]]
+    assert table_rows(html, "Variances used")[0][-1] == "h² = 0.500"
+
+
+def test_record_of_another_model_is_an_error():
+    record = given_record(model_spec())
+    with pytest.raises(InputError, match="variance stage"):
+        render(spec=model_spec(random=MATERNAL, variances={}, estimate="ai"), record=record)
 
 
 def test_two_trait_solutions():
     g = [[20.0, 5.0], [5.0, 30.0]]
     r = [[40.0, 10.0], [10.0, 90.0]]
-    model = model_block(traits=["wwg", "ywg"], variances={"animal": g, "residual": r})
-    vc = {"method": "AI-REML", "converged": True, "iterations": 9, "log_likelihood": -20.5,
-          "variances": {"animal": g, "residual": r}, "covariances": {},
-          "se": {"animal": [[2.0, 1.5], [1.5, 3.0]]},
-          "ratios": {"h2": {"estimate": [1 / 3, 0.25], "se": [0.1, 0.12]}}}
-    html = render(model=model, variances={"animal": g, "residual": r},
-                  solutions=solutions_table(("wwg", "ywg")), variance_components=vc)
+    spec = model_spec(traits=["wwg", "ywg"], variances={"animal": g, "residual": r}, estimate="ai")
+    se = {"animal[wwg,wwg]": 2.0, "animal[wwg,ywg]": 1.5, "animal[ywg,ywg]": 3.0,
+          "residual[wwg,wwg]": 4.0, "residual[wwg,ywg]": 2.5, "residual[ywg,ywg]": 6.0}
+    record = fitted_record(spec, {"animal": g, "residual": r}, se)
+    html = render(spec=spec, record=record, solutions=solutions_table(("wwg", "ywg")))
     doc = parse(html)
     assert doc.errors == []
     assert "[wwg, ywg] = sex + animal + residual" in html
@@ -499,14 +543,20 @@ def test_two_trait_solutions():
         ["wwg", "60", "0.333"], ["ywg", "120", "0.250"]]
     assert table_rows(html, "animal: covariance matrix") == [["wwg", "20", "5"],
                                                              ["ywg", "5", "30"]]
-    # Genetic correlation 5 / sqrt(20 * 30) = 0.204.
-    assert table_rows(html, "animal: correlations")[0] == ["wwg", "1.000", "0.204"]
-    # REML matrices by element (upper triangle), per-trait ratios labelled by trait.
+    # Genetic correlation 5 / sqrt(20 * 30) = 0.204, residual 10 / sqrt(40 * 90) = 0.167.
+    assert table_rows(html, "animal: correlations") == [["wwg", "1.000", "0.204"],
+                                                        ["ywg", "0.204", "1.000"]]
+    assert table_rows(html, "residual: correlations")[0] == ["wwg", "1.000", "0.167"]
+    # REML estimates by parameter (θ order), ratios labelled by trait and trait pair.
     assert table_rows(html, "REML estimates")[:3] == [
-        ["animal [wwg, wwg]", "20", "2"], ["animal [wwg, ywg]", "5", "1.5"],
-        ["animal [ywg, ywg]", "30", "3"]]
-    assert table_rows(html, "Ratios") == [["h² [wwg]", "0.333", "0.100"],
-                                          ["h² [ywg]", "0.250", "0.120"]]
+        ["animal[wwg,wwg]", "20", "2"], ["animal[ywg,ywg]", "30", "3"],
+        ["animal[wwg,ywg]", "5", "1.5"]]
+    ratios = {row[0]: row[1:] for row in table_rows(html, "Ratios")}
+    for trait in ("wwg", "ywg"):
+        entry = record.ratios["h2"][trait]
+        assert ratios[f"h² ({trait})"] == [fmt_fixed(entry["estimate"]), fmt_fixed(entry["se"])]
+    assert ratios["genetic correlation (wwg, ywg)"][0] == "0.204"
+    assert ratios["residual correlation (wwg, ywg)"][0] == "0.167"
     # One top list per trait; ywg EBVs are the wwg ones negated, so animal 7 leads.
     assert table_rows(html, "Top 8 animals by EBV for wwg")[0][1] == "8"
     top_ywg = table_rows(html, "Top 8 animals by EBV for ywg")
@@ -514,8 +564,19 @@ def test_two_trait_solutions():
     assert top_ywg[0][5] == "-0.249"  # EBV wwg column
     fixed = table_rows(html, "Fixed-effect solutions")
     assert [r[0] for r in fixed] == ["wwg", "wwg", "ywg", "ywg"]
-    # EBV, reliability and trend plots per trait, plus the F histogram.
+    # EBV, reliability and trend plots per trait, the F histogram and the REML trace (none).
     assert len(doc.images) == 7
+
+
+def test_per_trait_fixed_effects_give_one_equation_per_trait():
+    g = [[20.0, 5.0], [5.0, 30.0]]
+    r = [[40.0, 10.0], [10.0, 90.0]]
+    spec = model_spec(traits=["wwg", "ywg"], fixed={"wwg": ["sex"], "ywg": ["sex", "herd"]},
+                      variances={"animal": g, "residual": r})
+    html = render(spec=spec, solutions=solutions_table(("wwg", "ywg")))
+    assert "wwg = sex + animal + residual" in html
+    assert "ywg = sex + herd + animal + residual" in html
+    assert "one solution (BLUE) per level (traits ywg)" in html
 
 
 def test_large_fixed_table_is_summarised():
@@ -524,26 +585,121 @@ def test_large_fixed_table_is_summarised():
                           "estimate": np.arange(250, dtype=float), "se": 1.0,
                           "reliability": math.nan})
     html = render(solutions=pd.concat([sol, herds], ignore_index=True),
-                  model=model_block(fixed=["sex", "herd"]))
+                  spec=model_spec(fixed=["sex", "herd"]))
     rows = table_rows(html, "Fixed-effect solutions, summarised")
     assert rows == [["sex", "2", "3.404", "3.881", "4.358"], ["herd", "250", "0", "124.5", "249"]]
 
 
 def test_maternal_model_report():
-    model = model_block(random={"animal": "additive",
-                                "dam": {"type": "maternal", "column": "dam"}})
+    spec = model_spec(random=MATERNAL,
+                      variances={"animal": 20.0, "dam": 8.0, "animal.dam": -2.0, "residual": 40.0})
     sol = solutions_table()
     maternal = sol[sol["effect"] == "animal"].assign(effect="dam",
                                                      estimate=lambda f: f["estimate"] + 0.1)
-    html = render(model=model, solutions=pd.concat([sol, maternal], ignore_index=True),
-                  variances={"animal": 20.0, "dam": 8.0, "animal.dam": -2.0, "residual": 40.0})
+    html = render(spec=spec, solutions=pd.concat([sol, maternal], ignore_index=True))
     ratios = table_rows(html, "Phenotypic variance and ratios")
-    # σ²p = 66, h² = 20/66, m² = 8/66, h²T = (20 - 3 + 4)/66, r_am = -2/sqrt(160).
-    assert ratios == [["wwg", "66", "0.303", "0.121", "0.318", "-0.158"]]
+    # Oracle (Willham 1963): σ²p = 20 + 8 - 2 + 40 = 66, h² = 20/66, m² = 8/66,
+    # r_am = -2/sqrt(20·8).
+    assert ratios == [["wwg", "66", "0.303", "0.121", "-0.158"]]
+    assert table_rows(html, "Variances used") == [
+        ["animal", "additive", "20", "h² = 0.303"],
+        ["dam", "maternal", "8", "m² = 0.121"],
+        ["animal.dam", "covariance", "-2", "r = -0.158"],
+        ["residual", "residual", "40", "—"],
+        ["σ²p (phenotypic)", "sum", "66", "—"],
+    ]
     assert "Willham" in html
+    assert "wwg = sex + animal + dam + residual" in html
     top = table_rows(html, "Top 8 animals")
     assert top[0][1] == "8" and top[0][5] == "0.283"  # maternal EBV column
     assert "<th class=\"num\">maternal EBV (dam)</th>" in html
+
+
+def test_two_trait_maternal_model_report():
+    spec, variances = maternal_two_trait()
+    record = given_record(spec, variances, log_likelihood=-25.0)
+    sol = solutions_table(("bw", "ww"))
+    maternal = sol[sol["effect"] == "animal"].assign(effect="dam",
+                                                     estimate=lambda f: f["estimate"] + 0.1)
+    html = render(spec=spec, record=record, solutions=pd.concat([sol, maternal], ignore_index=True))
+    doc = parse(html)
+    assert doc.errors == []
+    assert "[bw, ww] = sex + animal + dam + residual" in html
+    # Oracle (Willham 1963, per trait): σ²p = σ²a + σ²m + σ_am + σ²e, the direct–maternal
+    # covariance on the same trait: bw 20 + 8 - 2 + 40 = 66, ww 30 + 10 - 3 + 90 = 127.
+    sp = [66.0, 127.0]
+    expected = [
+        [t, fmt_sig(sp[i]), fmt_fixed(G_AA[i][i] / sp[i]), fmt_fixed(G_MM[i][i] / sp[i]),
+         fmt_fixed(G_AM[i][i] / math.sqrt(G_AA[i][i] * G_MM[i][i]))]
+        for i, t in enumerate(("bw", "ww"))
+    ]
+    assert table_rows(html, "Phenotypic variance and ratios") == expected
+    assert expected[0][1:] == ["66", "0.303", "0.121", "-0.158"]
+    assert expected[1][1:] == ["127", "0.236", "0.079", "-0.173"]
+    # Genetic correlation 5/sqrt(20·30); maternal 2/sqrt(8·10).
+    assert table_rows(html, "animal: correlations") == [["bw", "1.000", "0.204"],
+                                                        ["ww", "0.204", "1.000"]]
+    assert table_rows(html, "dam: correlations")[0] == ["bw", "1.000", "0.224"]
+    # Direct (rows) x maternal (columns): covariances as given, r = σ_am / sqrt(σ²a σ²m).
+    assert table_rows(html, "animal.dam: covariance matrix") == [["bw", "-2", "1"],
+                                                                 ["ww", "0.5", "-3"]]
+    r_am = [[fmt_fixed(G_AM[i][j] / math.sqrt(G_AA[i][i] * G_MM[j][j])) for j in range(2)]
+            for i in range(2)]
+    assert table_rows(html, "animal.dam: correlations") == [["bw", *r_am[0]], ["ww", *r_am[1]]]
+    assert "Restricted log-likelihood at these variances: -25.0000." in html
+    assert "REML fit" not in html  # given variances: no REML section
+    # Maternal EBVs per trait in the top lists.
+    assert "<th class=\"num\">maternal EBV (dam) bw</th>" in html
+    assert "<th class=\"num\">maternal EBV (dam) ww</th>" in html
+
+
+def test_two_trait_maternal_reml_ratios_with_se():
+    spec, variances = maternal_two_trait()
+    se = {name: 0.5 for name in spec.layout().names}
+    record = fitted_record(spec, variances, se)
+    html = render(spec=spec, record=record, solutions=solutions_table(("bw", "ww")))
+    assert parse(html).errors == []
+    ratios = {row[0]: row[1:] for row in table_rows(html, "Ratios")}
+    for key, label in (("h2", "h²"), ("dam_ratio", "m²")):
+        for trait in ("bw", "ww"):
+            entry = record.ratios[key][trait]
+            assert ratios[f"{label} ({trait})"] == [fmt_fixed(entry["estimate"]),
+                                                    fmt_fixed(entry["se"])]
+    for a in ("bw", "ww"):
+        for b in ("bw", "ww"):
+            entry = record.ratios["r_animal_dam"][f"{a}.{b}"]
+            assert ratios[f"r_am ({a}, {b})"] == [fmt_fixed(entry["estimate"]),
+                                                  fmt_fixed(entry["se"])]
+    assert ratios["genetic correlation (bw, ww)"][0] == "0.204"
+    assert ratios["correlation dam (bw, ww)"][0] == "0.224"
+    assert len(table_rows(html, "REML estimates")) == len(spec.layout().names) == 13
+
+
+@pytest.mark.parametrize("kind", ["one-trait", "two-trait", "maternal", "two-trait maternal"])
+def test_sigma_p_and_h2_are_the_components_values(kind):
+    if kind == "one-trait":
+        spec, variances = model_spec(), {"animal": 20.0, "residual": 40.0}
+    elif kind == "two-trait":
+        spec = model_spec(traits=["bw", "ww"], variances={"animal": G_AA, "residual": R_2})
+        variances = {"animal": G_AA, "residual": R_2}
+    elif kind == "maternal":
+        variances = {"animal": 20.0, "dam": 8.0, "animal.dam": -2.0, "residual": 40.0}
+        spec = model_spec(random=MATERNAL, variances=variances)
+    else:
+        spec, variances = maternal_two_trait()
+    vc = VarianceComponents.from_named(spec.layout(), variances)
+    ratios = vc.ratios()
+    html = render(spec=spec, record=given_record(spec, variances),
+                  solutions=solutions_table(spec.traits))
+    rows = table_rows(html, "Phenotypic variance and ratios")
+    assert [r[0] for r in rows] == list(spec.traits)
+    for i, trait in enumerate(spec.traits):
+        h2 = ratios["h2"] if not spec.multitrait else ratios["h2"][trait]
+        assert rows[i][1] == fmt_sig(vc.phenotypic_variance()[i])
+        assert rows[i][2] == fmt_fixed(h2["estimate"])
+        if "dam_ratio" in ratios:
+            m2 = ratios["dam_ratio"] if not spec.multitrait else ratios["dam_ratio"][trait]
+            assert rows[i][3] == fmt_fixed(m2["estimate"])
 
 
 def test_bad_solutions_table():
@@ -565,19 +721,19 @@ def test_model_without_additive_effect():
     sol = sol[sol["effect"] == "sex"]
     herds = pd.DataFrame({"trait": "wwg", "effect": "herd", "level": ["h1", "h2"],
                           "estimate": [0.5, -0.5], "se": 0.2, "reliability": math.nan})
-    html = render(model=model_block(random={"herd": "iid"}),
-                  variances={"herd": 10.0, "residual": 30.0},
+    spec = model_spec(has_pedigree=False, random={"herd": "iid"},
+                      variances={"herd": 10.0, "residual": 30.0})
+    html = render(spec=spec,
                   solutions=pd.concat([sol, herds], ignore_index=True),
                   pedigree=None, inbreeding=None, relationships_summary=None)
     assert "This model has no additive genetic effect: no EBVs." in html
-    assert table_rows(html, "Phenotypic variance and ratios") == [["wwg", "40", "—", "0.250"]]
+    assert table_rows(html, "Phenotypic variance and ratios") == [["wwg", "40", "0.250"]]
+    assert table_rows(html, "Variances used")[0] == ["herd", "iid", "10", "herd/σ²p = 0.250"]
     assert table_rows(html, "Other random effects") == [["herd", "wwg", "2", "0.5", "-0.5", "0.5"]]
     assert parse(html).images == [] and parse(html).errors == []
 
 
 def test_multitrait_reml_ratios_are_listed_per_trait_and_pair():
-    from henderson.report import render_report
-
     solutions = pd.DataFrame(
         {
             "trait": ["a", "b", "a", "b"],
@@ -588,20 +744,26 @@ def test_multitrait_reml_ratios_are_listed_per_trait_and_pair():
             "reliability": [0.2, 0.3, 0.2, 0.3],
         }
     )
-    vc = {
-        "method": "ai", "converged": True, "iterations": 5, "log_likelihood": -10.0, "traits": ["a", "b"],
-        "variances": {"animal": [[2.0, 1.0], [1.0, 3.0]], "residual": [[4.0, 1.0], [1.0, 5.0]]},
-        "se": {"animal": [[0.5, 0.4], [0.4, 0.6]], "residual": [[0.7, 0.3], [0.3, 0.8]]},
-        "ratios": {
-            "h2": {"a": {"estimate": 0.3333, "se": 0.0712}, "b": {"estimate": 0.375, "se": 0.0813}},
-            "genetic_correlation": {"a.b": {"estimate": 0.4082, "se": 0.1234}},
-        },
-    }
+    g = [[2.0, 1.0], [1.0, 3.0]]
+    r = [[4.0, 1.0], [1.0, 5.0]]
+    spec = model_from_dict("mt", {"traits": ["a", "b"], "fixed": [], "random": {"animal": "additive"},
+                                  "estimate": "ai"}, has_pedigree=True)
+    se = {"animal[a,a]": 0.5, "animal[b,b]": 0.6, "animal[a,b]": 0.4,
+          "residual[a,a]": 0.7, "residual[b,b]": 0.8, "residual[a,b]": 0.3}
+    record = fitted_record(spec, {"animal": g, "residual": r}, se)
     html = render_report(
-        model_name="mt", model={"traits": ["a", "b"], "fixed": [], "random": {"animal": "additive"}},
-        variances=vc["variances"], solutions=solutions, clean_summary={}, rejected=pd.DataFrame(
-            columns=["file", "line", "id", "model", "action", "reason", "detail"]),
-        relationships_summary=None, inbreeding=None, pedigree=None, variance_components=vc,
+        model_name="mt", spec=spec, record=record, solutions=solutions, clean_summary={},
+        rejected=pd.DataFrame(columns=["file", "line", "id", "model", "action", "reason", "detail"]),
+        relationships_summary=None, inbreeding=None, pedigree=None,
     )
-    for text in ("(a)", "(b)", "(a.b)", "0.071", "0.408", "0.123"):
-        assert text in html, text
+    assert "[a, b] = mean + animal + residual" in html
+    ratios = {row[0]: row[1:] for row in table_rows(html, "Ratios")}
+    assert set(ratios) == {"h² (a)", "h² (b)", "genetic correlation (a, b)",
+                           "residual correlation (a, b)"}
+    for trait in ("a", "b"):
+        entry = record.ratios["h2"][trait]
+        assert ratios[f"h² ({trait})"] == [fmt_fixed(entry["estimate"]), fmt_fixed(entry["se"])]
+    # r_g = 1 / sqrt(2 · 3) = 0.408.
+    assert ratios["genetic correlation (a, b)"][0] == "0.408"
+    assert ratios["genetic correlation (a, b)"][1] == fmt_fixed(
+        record.ratios["genetic_correlation"]["a.b"]["se"])

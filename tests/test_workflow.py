@@ -97,12 +97,15 @@ def test_outputs_of_every_stage(mrode_run):
     summary = json.loads((mrode_run / "results/clean/summary.json").read_text())
     assert summary["models"]["wwg"]["records"] == 5
     f = pd.read_parquet(mrode_run / "results/relationships/inbreeding.parquet")
-    assert list(f.columns) == ["id", "F"] and (f["F"] == 0).all()
+    assert list(f.columns) == ["id", "F", "b"] and (f["F"] == 0).all()
+    # Mendelian-sampling variances: founders 1, one known parent 3/4, both known 1/2
+    assert list(f.set_index("id")["b"][[str(i) for i in range(1, 9)]]) == [1, 1, 1, 0.75, 0.5, 0.5, 0.5, 0.5]
     meta = json.loads((mrode_run / "results/relationships/ainv.npz.meta.json").read_text())
     assert meta["ids"] == list(f["id"]) and "input_sha256" in meta and "henderson_version" in meta
+    assert meta["log_det"] == pytest.approx(np.log(0.75) + 4 * np.log(0.5), rel=1e-12)
     html = (mrode_run / "results/wwg/report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64" in html
-    for stage in ("clean/pedigree.log", "clean/phenotypes.log", "relationships/relationships.log", "wwg/mme.log"):
+    for stage in ("clean/pedigree.log", "clean/phenotypes.log", "relationships/relationships.log", "wwg/variance.log"):
         assert (mrode_run / "logs" / stage).exists()
 
 
@@ -118,13 +121,13 @@ def test_rerun_scope(tmp_path):
     # one model's variances change: only that model's rules rerun
     config = mrode_config(a={"variances": {"animal": 25, "residual": 35}}, b={"variances": {"animal": 10, "residual": 50}})
     (work / "config/config.yaml").write_text(yaml.safe_dump(config))
-    assert planned_jobs(work) == ["mme[a]", "report[a]", "variance[a]"]
+    assert planned_jobs(work) == ["report[a]", "variance[a]"]
     snakemake(work)
 
     # the pedigree changes: relationships and every model rerun
     (work / "pedigree.csv").write_text(MRODE_PEDIGREE.replace("8,3,6", "8,3,5"))
     jobs = planned_jobs(work)
-    assert {"clean_pedigree", "relationships", "variance[a]", "variance[b]", "mme[a]", "mme[b]", "report[a]", "report[b]"} <= set(jobs)
+    assert {"clean_pedigree", "relationships", "variance[a]", "variance[b]", "report[a]", "report[b]"} <= set(jobs)
     snakemake(work)
     assert planned_jobs(work) == []
 
@@ -142,12 +145,18 @@ def test_package_change_reruns_the_rules_that_use_it(tmp_path):
     work = setup_dir(tmp_path / "work", mrode_config())
     snakemake(work, snakefile=snakefile)
     assert planned_jobs(work, snakefile) == []
-    with open(checkout / "src/henderson/report.py", "a") as handle:
-        handle.write("\n# a change in the report code\n")
+    # comments and docstrings change no result: nothing reruns
+    mme = checkout / "src/henderson/mme.py"
+    text = mme.read_text()
+    mme.write_text(text.replace('"""Henderson\'s mixed model equations', '"""The mixed model equations', 1) + "\n# a comment\n")
+    assert planned_jobs(work, snakefile) == []
+    report = checkout / "src/henderson/report/__init__.py"
+    with open(report, "a") as handle:
+        handle.write("\nREPORT_CHANGED = True\n")
     assert planned_jobs(work, snakefile) == ["report[wwg]"]
-    with open(checkout / "src/henderson/mme.py", "a") as handle:
-        handle.write("\n# a change in the numerics\n")
-    assert planned_jobs(work, snakefile) == ["mme[wwg]", "report[wwg]", "variance[wwg]"]
+    with open(mme, "a") as handle:
+        handle.write("\nNUMERICS_CHANGED = True\n")
+    assert planned_jobs(work, snakefile) == ["report[wwg]", "variance[wwg]"]
 
 
 @pytest.mark.parametrize(
@@ -195,7 +204,7 @@ def test_rejected_rows_are_written_with_reasons(tmp_path):
 def test_slurm_profile_dry_run_parses(mrode_run):
     pytest.importorskip("snakemake_executor_plugin_slurm")
     result = snakemake(mrode_run, "-n", "--forceall", "--workflow-profile", str(ROOT / "profiles/slurm"))
-    assert "mme" in result.stdout
+    assert "variance" in result.stdout
 
 
 def test_snakemake_report_and_lint(mrode_run):

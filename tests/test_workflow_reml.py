@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from test_workflow import snakemake
 
 from henderson.simulate import SimulationSpec, simulate, write_simulation
-from test_workflow import snakemake
 
 pytestmark = pytest.mark.workflow
 

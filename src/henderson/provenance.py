@@ -1,44 +1,106 @@
-"""Digests of the package's own source, so a workflow reruns what a change in the numerics affects.
+"""Digests of the package's own code, so a workflow reruns what a change in the numerics affects.
 
-Snakemake sees a rule's script, inputs and params, not the package code the script calls. Each rule
-passes `code_digest(<modules it uses>)` as a param; editing one of those modules changes the param
-and reruns the rule (and what depends on its outputs).
+Snakemake sees a rule's script, inputs and params, not the package code the script calls. Each
+rule passes the digest of its script's code as a param: every `henderson` module the script
+imports, directly or through others (found by reading the import statements, function-level
+imports included, and the packages whose `__init__` an import runs), plus the package data files
+the rule reads. Editing any of those modules changes the param and reruns the rule (and what
+depends on its outputs); a module the rule does not import does not.
+
+The digest is taken over the syntax tree without docstrings: an edit to a comment or a
+docstring changes no result and reruns nothing.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
+from collections.abc import Iterable
 from importlib import resources
-from typing import Iterable
+from pathlib import Path
 
 from henderson import __version__
 
+__all__ = ["code_digest", "import_closure", "script_digest"]
 
-def code_digest(modules: Iterable[str], extra_files: Iterable[str] = ()) -> str:
-    """`<version>-<sha256 prefix>` over the source of `henderson.<module>` files (and package data
-    files named in `extra_files`, e.g. "templates/report.html"), in the order given."""
+
+def _root() -> Path:
+    return Path(str(resources.files("henderson")))
+
+
+def _path(module: str, root: Path | None = None) -> Path | None:
+    """The source file of `henderson.<...>` module or package, None if there is none."""
+    parts = module.split(".")[1:]
+    base = (root or _root()).joinpath(*parts)
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return None
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] == "henderson")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] != "henderson":
+                continue
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)  # submodules imported by name
+    return out
+
+
+def _parents(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:k]) for k in range(1, len(parts))]
+
+
+def import_closure(module: str | None = None, *, source: str | None = None) -> list[str]:
+    """Every `henderson` module that `module` — or the code `source` — needs (the module itself,
+    what it imports, their parent packages), sorted."""
+    seen: set[str] = set()
+    todo = [module] if module is not None else sorted(_imports(ast.parse(source or "")))
+    while todo:
+        name = todo.pop()
+        if name in seen or _path(name) is None:
+            continue
+        seen.add(name)
+        tree = ast.parse(_path(name).read_text(encoding="utf-8"))
+        todo.extend(_imports(tree))
+        todo.extend(_parents(name))
+    return sorted(seen)
+
+
+def _normalised(source: str) -> str:
+    """The syntax tree without docstrings (comments are not in it)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
+def code_digest(modules: Iterable[str], extra_files: Iterable[str] = (), *, root: Path | None = None) -> str:
+    """`<version>-<sha256 prefix>` over the normalised source of `modules` (dotted names) and the
+    bytes of package data files `extra_files` (e.g. "templates/report.html"), in the order
+    given; `root`: the package folder (default: the installed package)."""
     digest = hashlib.sha256()
-    root = resources.files("henderson")
-    for name in list(modules):
+    root = root or _root()
+    for name in modules:
         digest.update(name.encode())
-        digest.update(root.joinpath(f"{name}.py").read_bytes())
+        digest.update(_normalised(_path(name, root).read_text(encoding="utf-8")).encode())
     for name in extra_files:
         digest.update(name.encode())
         digest.update(root.joinpath(name).read_bytes())
     return f"{__version__}-{digest.hexdigest()[:16]}"
 
 
-STAGE_MODULES: dict[str, tuple[str, ...]] = {
-    "clean": ("__init__", "errors", "io", "clean", "pedigree", "model", "pipeline"),
-    "relationships": ("__init__", "errors", "io", "pedigree", "pipeline"),
-    "variance": ("__init__", "errors", "io", "clean", "model", "design", "mme", "linalg", "reml", "multitrait", "pipeline"),
-    "mme": ("__init__", "errors", "io", "clean", "model", "design", "mme", "linalg", "reml", "multitrait", "pipeline"),
-    "report": ("__init__", "errors", "io", "report", "pipeline"),
-}
-
-STAGE_FILES: dict[str, tuple[str, ...]] = {"report": ("templates/report.html",)}
-
-
-def stage_digest(stage: str) -> str:
-    """Code digest of the modules one workflow stage uses."""
-    return code_digest(STAGE_MODULES[stage], STAGE_FILES.get(stage, ()))
+def script_digest(script: str | Path, extra_files: Iterable[str] = ()) -> str:
+    """Code digest of the package code a rule script runs (module docstring), with the package
+    data files `extra_files` it reads."""
+    return code_digest(import_closure(source=Path(script).read_text(encoding="utf-8")), extra_files)

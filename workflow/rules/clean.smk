@@ -12,7 +12,7 @@ rule clean_pedigree:
     log:
         "logs/clean/pedigree.log",
     benchmark:
-        "benchmarks/rules/clean_pedigree.tsv"
+        "logs/benchmarks/clean_pedigree.tsv"
     conda:
         ENV
     threads: 1
@@ -22,7 +22,7 @@ rule clean_pedigree:
     params:
         id_column=EVALUATION.id_column,
         unknown_parent=list(EVALUATION.unknown_parent),
-        code=CODE["clean"],
+        code=CODE["clean_pedigree"],
     script:
         "../scripts/clean_pedigree.py"
 
@@ -46,7 +46,7 @@ rule clean_phenotypes:
     log:
         "logs/clean/phenotypes.log",
     benchmark:
-        "benchmarks/rules/clean_phenotypes.tsv"
+        "logs/benchmarks/clean_phenotypes.tsv"
     conda:
         ENV
     threads: 1
@@ -56,6 +56,6 @@ rule clean_phenotypes:
     params:
         id_column=EVALUATION.id_column,
         models=model_columns_params(EVALUATION.models),
-        code=CODE["clean"],
+        code=CODE["clean_phenotypes"],
     script:
         "../scripts/clean_phenotypes.py"

@@ -12,7 +12,7 @@ rule relationships:
     log:
         "logs/relationships/relationships.log",
     benchmark:
-        "benchmarks/rules/relationships.tsv"
+        "logs/benchmarks/relationships.tsv"
     conda:
         ENV
     threads: 1

@@ -19,7 +19,7 @@ rule report:
     log:
         "logs/{model}/report.log",
     benchmark:
-        "benchmarks/rules/{model}_report.tsv"
+        "logs/benchmarks/{model}_report.tsv"
     conda:
         ENV
     threads: 1
@@ -28,6 +28,7 @@ rule report:
         runtime=30,
     params:
         model=model_params,
+        id_column=EVALUATION.id_column,
         code=CODE["report"],
     script:
         "../scripts/report.py"

@@ -1,4 +1,6 @@
-# Stage variance: variance components by REML (or the given values), with the iteration trace.
+# Stage variance: variance components by REML (or the given values), the iteration trace, and the
+# solutions with standard errors and reliabilities from the same equations (the factor at the
+# estimates is not rebuilt by another job).
 
 
 rule variance:
@@ -13,15 +15,22 @@ rule variance:
             subcategory="{model}",
         ),
         trace="results/{model}/reml_trace.parquet",
+        solutions=report(
+            "results/{model}/solutions.parquet",
+            caption="../report/solutions.rst",
+            category="Solutions",
+            subcategory="{model}",
+        ),
+        summary="results/{model}/mme_summary.json",
     log:
         "logs/{model}/variance.log",
     benchmark:
-        "benchmarks/rules/{model}_variance.tsv"
+        "logs/benchmarks/{model}_variance.tsv"
     conda:
         ENV
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=variance_mem_mb,
         runtime=480,
     params:
         model=model_params,

@@ -1,8 +1,8 @@
 """Rule clean_pedigree: check the pedigree, add missing parents and phenotyped animals."""
 
 from henderson.io import write_json, write_parquet
-from henderson.pipeline import clean_pedigree_stage
 from henderson.rulelog import stage_logging
+from henderson.stages.clean import clean_pedigree_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_logging(sm.log[0], "clean_pedigree"):

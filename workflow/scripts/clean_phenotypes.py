@@ -5,8 +5,8 @@ import json
 import pandas as pd
 
 from henderson.io import write_json, write_parquet
-from henderson.pipeline import clean_phenotypes_stage, summarise_clean
 from henderson.rulelog import stage_logging
+from henderson.stages.clean import clean_phenotypes_stage, summarise_clean
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_logging(sm.log[0], "clean_phenotypes"):

@@ -4,7 +4,8 @@ import json
 
 import pandas as pd
 
-from henderson.pipeline import variances_from_json
+from henderson.config import model_from_dict
+from henderson.reml_record import read_components
 from henderson.report import render_report, write_report
 from henderson.rulelog import stage_logging
 
@@ -17,20 +18,21 @@ def read_json(path):
 
 
 with stage_logging(sm.log[0], f"report {sm.wildcards.model}"):
-    has_pedigree = "pedigree" in sm.input.keys()
-    components = read_json(sm.input.components)
-    estimated = components["method"] != "none"
+    has_pedigree = sm.input.get("pedigree") is not None
+    spec = model_from_dict(
+        sm.wildcards.model, sm.params.model, id_column=sm.params.id_column, has_pedigree=has_pedigree
+    )
+    record = read_components(spec.layout(), read_json(sm.input.components))
     html = render_report(
         model_name=sm.wildcards.model,
-        model=sm.params.model,
-        variances=variances_from_json(components),
+        spec=spec,
+        record=record,
         solutions=pd.read_parquet(sm.input.solutions),
         clean_summary=read_json(sm.input.clean_summary),
         rejected=pd.read_parquet(sm.input.rejected),
         relationships_summary=read_json(sm.input.relationships) if has_pedigree else None,
         inbreeding=pd.read_parquet(sm.input.inbreeding) if has_pedigree else None,
         pedigree=pd.read_parquet(sm.input.pedigree) if has_pedigree else None,
-        variance_components=components if estimated else None,
-        trace=pd.read_parquet(sm.input.trace) if estimated else None,
+        trace=pd.read_parquet(sm.input.trace) if record.estimated else None,
     )
     write_report(html, sm.output.html)

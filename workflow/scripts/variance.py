@@ -1,8 +1,8 @@
-"""Rule variance: REML variance components (or the given values) for one model."""
+"""Rule variance: variance components (REML or the given values) and the solutions at them."""
 
 from henderson.io import write_json, write_parquet
-from henderson.pipeline import load_model, variance_stage
 from henderson.rulelog import stage_logging
+from henderson.stages.evaluate import evaluate_stage, load_model
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_logging(sm.log[0], f"variance {sm.wildcards.model}"):
@@ -16,6 +16,8 @@ with stage_logging(sm.log[0], f"variance {sm.wildcards.model}"):
         inbreeding_path=sm.input.get("inbreeding"),
         source=sm.params.phenotypes_file,
     )
-    components, trace = variance_stage(spec, model)
-    write_json(components, sm.output.components)
-    write_parquet(trace, sm.output.trace)
+    result = evaluate_stage(spec, model)
+    write_json(result.components_json, sm.output.components)
+    write_parquet(result.trace, sm.output.trace)
+    write_parquet(result.solutions, sm.output.solutions)
+    write_json(result.summary, sm.output.summary)

@@ -1,0 +1,146 @@
+"""One model's report as a self-contained HTML document, and writing it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from henderson import __version__
+from henderson.config import ModelSpec
+from henderson.errors import ConfigError, InputError
+from henderson.report.format import fmt_count
+from henderson.report.frames import check_solutions
+from henderson.report.sections.inputs import data_section, pedigree_section
+from henderson.report.sections.model import equation_section
+from henderson.report.sections.solutions import (
+    fixed_section,
+    other_random_section,
+    plots_section,
+    top_section,
+)
+from henderson.report.sections.variances import (
+    heritabilities,
+    reml_section,
+    variance_section,
+)
+
+if TYPE_CHECKING:
+    from henderson.reml_record import ComponentsRecord
+
+logger = logging.getLogger(__name__)
+
+#: The template, package data of ``henderson``.
+TEMPLATE = "report.html"
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("henderson", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_report(
+    *,
+    model_name: str,
+    spec: ModelSpec,
+    record: ComponentsRecord,
+    solutions: pd.DataFrame,
+    clean_summary: dict | None,
+    rejected: pd.DataFrame | None,
+    relationships_summary: dict | None,
+    inbreeding: pd.DataFrame | None,
+    pedigree: pd.DataFrame | None,
+    trace: pd.DataFrame | None = None,
+    top_n: int = 20,
+) -> str:
+    """Render one model's report as a self-contained HTML document (a string).
+
+    Args:
+        model_name: the model's name (its results folder).
+        spec: the model (traits, fixed effects and covariates per trait, random effects).
+        record: the model's variance components as read by
+            :func:`henderson.reml.read_components` on ``spec.layout()``: the report shows its
+            components, σ²p, ratios, correlations and standard errors as they are.
+        solutions: columns ``trait, effect, level, estimate, se, reliability`` (``se`` and
+            ``reliability`` may be NaN or absent).
+        clean_summary: the cleaning stage's summary (missing keys are skipped).
+        rejected: the cleaning stage's rejected rows (``file, line, id, model, action, reason,
+            detail``), or None.
+        relationships_summary: pedigree statistics, or None for a model without a pedigree.
+        inbreeding: columns ``id, F``, or None.
+        pedigree: the cleaned pedigree (``id, sire, dam`` and optionally ``birth_year``,
+            ``sex``, ``origin``), or None.
+        trace: the REML iteration trace, or None (shown only for estimated components).
+        top_n: number of animals in the top list (per trait).
+
+    Returns:
+        The HTML document. Equal inputs give an equal string.
+
+    Raises:
+        ConfigError: a bad ``top_n``.
+        InputError: a record for another model, or a solutions table without the columns
+            trait, effect, level, estimate.
+    """
+    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1:
+        raise ConfigError(f"report: top_n must be a positive integer, got {top_n!r}.")
+    if record.components.layout != spec.layout():
+        raise InputError(
+            f"report {model_name}: the variance components are for parameters "
+            f"{list(record.components.names)}, the model has {list(spec.layout().names)}; rerun "
+            "the variance stage."
+        )
+    sol = check_solutions(solutions)
+    clean_summary = clean_summary or {}
+
+    variances = variance_section(spec, record, model_name)
+    top = top_section(sol, spec, inbreeding, pedigree, int(top_n))
+    context: dict[str, Any] = {
+        "version": __version__,
+        "model_name": model_name,
+        "traits": list(spec.traits),
+        "equation": equation_section(spec),
+        "data": data_section(model_name, clean_summary, rejected),
+        "pedigree": pedigree_section(relationships_summary, inbreeding, pedigree),
+        "variances": variances,
+        "reml": reml_section(spec, record, trace),
+        "top": top,
+        "top_n": int(top_n),
+        "plots": plots_section(sol, spec, pedigree),
+        "fixed": fixed_section(sol, spec),
+        "other": other_random_section(sol, spec),
+    }
+    mod = (clean_summary.get("models") or {}).get(model_name) or {}
+    key_figures = []
+    if "records" in mod:
+        key_figures.append(("records", fmt_count(mod["records"])))
+    if "animals_with_records" in mod:
+        key_figures.append(("animals with records", fmt_count(mod["animals_with_records"])))
+    if relationships_summary and "animals" in relationships_summary:
+        key_figures.append(("animals in pedigree", fmt_count(relationships_summary["animals"])))
+    key_figures += heritabilities(spec, record)
+    if top["tables"]:
+        which = f" ({spec.traits[0]})" if spec.multitrait else ""
+        key_figures.append((f"top animal{which}", top["tables"][0].rows[0][1]))
+    context["key_figures"] = key_figures
+
+    html = _environment().get_template(TEMPLATE).render(**context)
+    logger.info("report for model %s: %d characters", model_name, len(html))
+    return html
+
+
+def write_report(html: str, path: str | Path) -> None:
+    """Write the HTML document as UTF-8 (no newline translation), creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(html)

@@ -1,0 +1,179 @@
+"""The evaluation stage of one model: build the model once, estimate its variance components
+(REML) or take the given ones, and solve its equations at them with the same factorisation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from henderson.clean import model_records
+from henderson.config import ModelSpec
+from henderson.covariance import VarianceComponents
+from henderson.design import RandomEffect, additive_effect, iid_effect, maternal_effect
+from henderson.errors import ConfigError, InputError
+from henderson.model import MixedModel
+from henderson.model import build_model as build_mixed_model
+from henderson.reml import (
+    ConvergenceCriteria,
+    REMLFit,
+    components_json,
+    default_start,
+    estimate,
+    given_components_json,
+)
+from henderson.solutions import solve
+from henderson.stages.relationships import Relationships, load_relationships
+
+log = logging.getLogger("henderson")
+
+
+def build_model(
+    spec: ModelSpec,
+    phenotypes: pd.DataFrame,
+    *,
+    id_column: str,
+    relationships: Relationships | None = None,
+    unknown_parent: tuple[str, ...] | list[str] = ("0",),
+    source: str = "phenotypes",
+) -> MixedModel:
+    """The model's records (as the clean stage selected them), X per trait and one random term
+    per relationship: the additive effect with its maternal effect (K = A), each iid effect
+    alone (K = I). A dam coded as unknown (`unknown_parent`) gives the record no maternal
+    effect."""
+    records, _ = model_records(phenotypes, spec.columns, source=source, model=spec.name, id_column=id_column)
+    if len(records) == 0:
+        raise InputError(f"model {spec.name}: no records left after cleaning; see results/clean/rejected.parquet.")
+    kinship = None
+    terms: list[list[RandomEffect]] = []
+    for group in spec.terms:
+        effects = []
+        for effect in group:
+            if effect.type in ("additive", "maternal"):
+                if relationships is None:
+                    raise ConfigError(
+                        f"model {spec.name}: the {effect.type} effect {effect.name} needs a pedigree; set "
+                        "`pedigree:` in the config."
+                    )
+                kinship = kinship or relationships.relationship()
+            if effect.type == "additive":
+                effects.append(additive_effect(effect.name, records[id_column], kinship))
+            elif effect.type == "maternal":
+                dams = records[effect.column].astype(object)
+                dams = dams.where(~dams.astype(str).isin(list(unknown_parent)), None)
+                effects.append(maternal_effect(effect.name, dams, kinship))
+            else:
+                effects.append(iid_effect(effect.name, records[effect.column]))
+        terms.append(effects)
+    fixed = {t: (spec.trait_fixed.get(t, spec.fixed), spec.trait_covariates.get(t, spec.covariates)) for t in spec.traits}
+    model = build_mixed_model(records, spec.traits, fixed, terms, id_column=id_column)
+    log.info(
+        "model %s: %d records, %d observed values of %d trait(s), %d unknowns",
+        spec.name, model.n_records, model.n_observed, model.n_traits, model.n_unknowns,
+    )
+    return model
+
+
+def load_model(
+    name: str,
+    block: Mapping,
+    *,
+    id_column: str,
+    unknown_parent: tuple[str, ...] | list[str],
+    phenotypes_path: str | Path,
+    ainv_path: str | Path | None = None,
+    inbreeding_path: str | Path | None = None,
+    source: str = "phenotypes",
+) -> tuple[ModelSpec, MixedModel]:
+    """Validate a model's config block and build its `MixedModel` from the clean stage's
+    phenotypes and (for pedigree models) the relationships stage's A⁻¹ and inbreeding."""
+    from henderson.config import model_from_dict
+
+    spec = model_from_dict(name, block, id_column=id_column, has_pedigree=ainv_path is not None)
+    relationships = load_relationships(ainv_path, inbreeding_path) if ainv_path is not None else None
+    model = build_model(
+        spec,
+        pd.read_parquet(phenotypes_path),
+        id_column=id_column,
+        relationships=relationships,
+        unknown_parent=unknown_parent,
+        source=source,
+    )
+    return spec, model
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluated:
+    """What the evaluation of one model writes: `variance_components.json` (content), the REML
+    trace, the solutions table and `mme_summary.json`; the typed components and fit record."""
+
+    components_json: dict
+    trace: pd.DataFrame
+    solutions: pd.DataFrame
+    summary: dict
+    components: VarianceComponents
+    fit: REMLFit | None
+
+
+def start_values(spec: ModelSpec, model: MixedModel, criteria: ConvergenceCriteria) -> VarianceComponents:
+    """REML starting values: the config's values where given, the default elsewhere (for
+    several traits the default costs a one-trait fit per trait, skipped when all are given)."""
+    layout = model.layout
+    given = dict(spec.variances)
+    try:
+        return VarianceComponents.from_named(layout, given, "REML starting values")
+    except ConfigError:
+        pass
+    if model.n_traits > 1:
+        log.info("model %s: starting values from one-trait REML fits of each trait", spec.name)
+    named = default_start(model, criteria=criteria, logger=log).named()
+    named.update(given)
+    return VarianceComponents.from_named(layout, named, "REML starting values")
+
+
+def evaluate_stage(spec: ModelSpec, model: MixedModel, *, name: str | None = None) -> Evaluated:
+    """Variance components (REML by `spec.estimate` = "ai" or "em", or the given values for
+    "none") and the solutions at them, from one model build and, at the estimates, the last
+    factorisation of the fit (no second one; with given values, the one factorisation gives
+    solutions, PEV and logL)."""
+    name = name or spec.name
+    clock = time.perf_counter()
+    if spec.estimate == "none":
+        components = VarianceComponents.from_named(model.layout, spec.variances, f"models.{name}.variances")
+        components.check_inside(f"models.{name}.variances")
+        solved = solve(model, components)
+        fit = None
+        content = given_components_json(components, solved.log_likelihood)
+        trace = pd.DataFrame({"iteration": pd.Series(dtype="int64"), "step": pd.Series(dtype="str"),
+                              "log_likelihood": pd.Series(dtype=float)})
+    else:
+        criteria = ConvergenceCriteria(**spec.reml)
+        start = start_values(spec, model, criteria)
+        fit, objective, theta = estimate(model, start, method=spec.estimate, criteria=criteria, logger=log)
+        components = fit.components
+        solved = solve(model, components, objective=objective, theta=theta)
+        content = components_json(fit)
+        trace = fit.trace
+    zero = [p.name for p, v in zip(components.layout.parameters, components.theta) if p.is_variance and v <= 0]
+    for parameter in zero:
+        log.warning("model %s: %s is zero (REML boundary); its solutions are 0", name, parameter)
+    named = components.to_json()
+    variances = dict(named["variances"])
+    variances.update(named.get("covariances", {}))
+    summary = {
+        "model": name,
+        "records": model.n_records,
+        "observed_values": model.n_observed,
+        "unknowns": model.n_unknowns,
+        "variances": variances,
+        "log_likelihood": solved.log_likelihood,
+        "solver": "cholesky",
+        "seconds": round(time.perf_counter() - clock, 3),
+        "step_seconds": solved.seconds,
+    }
+    log.info("model %s: evaluated in %.2f s", name, summary["seconds"])
+    return Evaluated(content, trace, solved.table, summary, components, fit)
