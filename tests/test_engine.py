@@ -28,6 +28,8 @@ import pandas as pd
 import pytest
 import scipy.linalg as sl
 import scipy.optimize as so
+from test_multitrait import _indices, fd_gradient
+from test_multitrait import _unpack as _matrices
 
 from henderson.covariance import VarianceComponents
 from henderson.design import additive_effect, maternal_effect
@@ -49,23 +51,6 @@ def _known(values) -> list[str | None]:
 def _pedigree(data):
     pf = data.pedigree
     return sort_pedigree(list(pf["id"].astype(str)), _known(pf["sire"]), _known(pf["dam"]))
-
-
-def _indices(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, columns) of the θ elements of a k × k matrix: diagonal, then upper triangle by rows."""
-    iu = np.triu_indices(k, 1)
-    return np.concatenate([np.arange(k), iu[0]]), np.concatenate([np.arange(k), iu[1]])
-
-
-def _matrices(theta, sizes) -> list[np.ndarray]:
-    mats, off = [], 0
-    for k in sizes:
-        rows, cols = _indices(k)
-        m = np.zeros((k, k))
-        m[rows, cols] = m[cols, rows] = theta[off : off + rows.size]
-        mats.append(m)
-        off += rows.size
-    return mats
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,15 +349,7 @@ def test_direct_maternal_layout_and_loglik_at_a_fixed_point():
     assert ev.loglik == pytest.approx(ll, rel=1e-8)
     np.testing.assert_allclose(ev.gradient, grad, rtol=0, atol=1e-7 * np.abs(grad).max())
     np.testing.assert_allclose(ev.ai, ai, rtol=0, atol=1e-7 * np.abs(ai).max())
-    fd = np.zeros_like(theta)
-    for i in range(theta.size):
-        h = 1e-4 * max(abs(theta[i]), 1.0)
-        up, down = theta.copy(), theta.copy()
-        up[i] += h
-        down[i] -= h
-        lu = reml_loglik(model, VarianceComponents.from_theta(model.layout, up)).loglik
-        ld = reml_loglik(model, VarianceComponents.from_theta(model.layout, down)).loglik
-        fd[i] = (lu - ld) / (2 * h)
+    fd = fd_gradient(model, theta)
     np.testing.assert_allclose(ev.gradient, fd, rtol=0, atol=1e-5 * np.abs(fd).max())
 
 

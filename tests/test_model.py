@@ -49,7 +49,7 @@ def test_defaults_and_short_form():
     assert spec.estimate == "ai"
     assert spec.reml == {
         "max_iterations": 100, "loglik_change": 1e-7, "parameter_change": 1e-6,
-        "gradient_norm": 1e-4, "em_iterations": 1,
+        "gradient_norm": 1e-4, "em_iterations": 1, "boundary": 1e-3,
     }
     assert spec.variances == {"animal": 20.0, "residual": 40.0}
     assert spec.parameter_names == ("animal", "residual")

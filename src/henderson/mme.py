@@ -166,14 +166,18 @@ class Equations:
 
     def traces(self, selected_inverse: sp.csc_matrix) -> np.ndarray:
         """tr(C⁻¹ M_c) of every component from C⁻¹ on (a superset of) the pattern of C."""
-        z = selected_inverse
+        return self.traces_from_values(self.on_pattern(selected_inverse))
+
+    def on_pattern(self, matrix: sp.csc_matrix) -> np.ndarray:
+        """The values of a symmetric `matrix` (CSC, sorted rows, its pattern a superset of
+        C's) at every stored position of C's pattern."""
         values, missing = _gather(
-            z.indptr.astype(np.int64), z.indices, z.data,
+            matrix.indptr.astype(np.int64), matrix.indices, matrix.data,
             self.pattern.indptr.astype(np.int64), self.pattern.indices,
         )
         if missing >= 0:
             raise RuntimeError("the selected inverse does not cover the pattern of C")
-        return self.traces_from_values(values)
+        return values
 
     def traces_from_values(self, values: np.ndarray) -> np.ndarray:
         prod = self.val * values[self.pos]

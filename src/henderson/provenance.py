@@ -14,6 +14,7 @@ docstring changes no result and reruns nothing.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from collections.abc import Iterable
 from importlib import resources
@@ -52,6 +53,30 @@ def _imports(tree: ast.AST) -> set[str]:
     return out
 
 
+def _stamp(path: Path) -> tuple[Path, int, int]:
+    """A cache key that changes with the file."""
+    stat = path.stat()
+    return path, stat.st_mtime_ns, stat.st_size
+
+
+def _module_imports(path: Path) -> frozenset[str]:
+    return _imports_of(_stamp(path))
+
+
+def _normalised_file(path: Path) -> str:
+    return _normalised_of(_stamp(path))
+
+
+@functools.lru_cache(maxsize=None)
+def _imports_of(stamp: tuple[Path, int, int]) -> frozenset[str]:
+    return frozenset(_imports(ast.parse(stamp[0].read_text(encoding="utf-8"))))
+
+
+@functools.lru_cache(maxsize=None)
+def _normalised_of(stamp: tuple[Path, int, int]) -> str:
+    return _normalised(stamp[0].read_text(encoding="utf-8"))
+
+
 def _parents(module: str) -> list[str]:
     parts = module.split(".")
     return [".".join(parts[:k]) for k in range(1, len(parts))]
@@ -67,8 +92,7 @@ def import_closure(module: str | None = None, *, source: str | None = None) -> l
         if name in seen or _path(name) is None:
             continue
         seen.add(name)
-        tree = ast.parse(_path(name).read_text(encoding="utf-8"))
-        todo.extend(_imports(tree))
+        todo.extend(_module_imports(_path(name)))
         todo.extend(_parents(name))
     return sorted(seen)
 
@@ -93,7 +117,7 @@ def code_digest(modules: Iterable[str], extra_files: Iterable[str] = (), *, root
     root = root or _root()
     for name in modules:
         digest.update(name.encode())
-        digest.update(_normalised(_path(name, root).read_text(encoding="utf-8")).encode())
+        digest.update(_normalised_file(_path(name, root)).encode())
     for name in extra_files:
         digest.update(name.encode())
         digest.update(root.joinpath(name).read_bytes())

@@ -83,7 +83,8 @@ def report_inputs(wildcards):
 
 
 def variance_mem_mb(wildcards, input, attempt):
-    """Memory for the model's equations and their factor: grows with the inputs (compressed A⁻¹
-    and phenotypes; about 200 MB per MB, from the 100k- and 1M-animal benchmarks), at least 4 GB,
-    doubled on a retry."""
+    """Memory for the model's equations and their factor, in proportion to the inputs
+    (compressed A⁻¹, inbreeding, phenotypes): at 100k animals the stage peaked at about 100 MB per
+    MB of input for a one-trait model and 450 for two traits with maternal effects
+    (benchmarks/README.md); 200 per MB, at least 4 GB, doubled on a retry."""
     return int(max(4000, 200 * input.size_mb) * attempt)

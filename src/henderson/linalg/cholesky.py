@@ -222,6 +222,29 @@ class SparseCholesky:
         )
         return out
 
+    def selected_inverse_data(self) -> np.ndarray:
+        """The selected inverse as stored: A⁻¹ on the lower triangle of L's pattern, in L's
+        (permuted) column order; :meth:`selected_inverse_index` says where each entry of A⁻¹
+        lies in it."""
+        return self._selected_inverse_data()
+
+    def selected_inverse_index(self) -> sp.csc_matrix:
+        """Symmetric CSC (original ordering, the pattern of :meth:`selected_inverse`) whose
+        values are positions in :meth:`selected_inverse_data`: computed once per factor
+        pattern, it turns every later selected inverse on the same analysis into one gather."""
+        self._selected_inverse_data()
+        assert self._l_indptr is not None and self._l_indices is not None
+        positions = np.arange(self._l_indices.size, dtype=np.float64)
+        ptr, idx, val = _expand_symmetric(self._l_indptr, self._l_indices, positions, self._perm)
+        out = sp.csc_matrix((val, idx, ptr), shape=(self._n, self._n))
+        out.has_sorted_indices = True
+        return out
+
+    @property
+    def factor_pattern(self) -> np.ndarray | None:
+        """Column pointers of L's pattern (an identity for caches keyed on the pattern)."""
+        return self._l_indptr
+
     def inverse_diagonal(self) -> np.ndarray:
         """diag(A⁻¹) in the original order (length n), from the selected inverse."""
         zdata = self._selected_inverse_data()

@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from henderson.covariance import Layout, VarianceComponents
-from henderson.reml.objective import Evaluation, Objective
+from henderson.reml.objective import Evaluation, Objective, ParameterSpace
 
 __all__ = ["FINITE_LIMIT", "ZERO_STEP", "ZeroLimit", "edges"]
 
@@ -40,7 +40,7 @@ ZERO_STEP = 1e-6
 FINITE_LIMIT = 0.05
 
 
-class ZeroLimit:
+class ZeroLimit(ParameterSpace):
     """The objective of a model with the residual variances of traits `zero` held at 0 (their
     covariances too), as a function of the other parameters; same interface as
     :class:`~henderson.reml.objective.Objective` (layout, params, m, inside, loglik, evaluate,
@@ -62,16 +62,6 @@ class ZeroLimit:
              if p.matrix < 0 and p.is_variance and full.residual_components[p.i] in self.zero],
             dtype=np.int64,
         )
-
-    @property
-    def m(self) -> int:
-        return len(self.params)
-
-    def components(self, theta: np.ndarray) -> VarianceComponents:
-        return VarianceComponents.from_theta(self.layout, theta)
-
-    def inside(self, theta: np.ndarray) -> bool:
-        return bool(np.all(np.isfinite(theta))) and self.components(theta).is_inside()
 
     def _at(self, theta: np.ndarray, multiple: float) -> np.ndarray:
         out = np.zeros(self.inner.m)

@@ -77,26 +77,22 @@ class _State:
 
     def split(self, names: Sequence[str]) -> tuple[dict[int, set[int]], set[int]]:
         """(drops, zero) with the variances `names` added."""
-        drops = {m: set(c) for m, c in self.drops.items()}
-        zero = set(self.zero)
-        for name in names:
-            m, c = self.where[name]
-            if m < 0:
-                zero.add(c)
-            else:
-                drops.setdefault(m, set()).add(c)
-        return drops, zero
+        return self._changed(names, fix=True)
 
     def without(self, names: Sequence[str]) -> tuple[dict[int, set[int]], set[int]]:
         """(drops, zero) with the variances `names` taken back into the model."""
+        return self._changed(names, fix=False)
+
+    def _changed(self, names: Sequence[str], fix: bool) -> tuple[dict[int, set[int]], set[int]]:
         drops = {m: set(c) for m, c in self.drops.items()}
         zero = set(self.zero)
         for name in names:
             m, c = self.where[name]
-            if m < 0:
-                zero.discard(c)
+            target = zero if m < 0 else drops.setdefault(m, set())
+            if fix:
+                target.add(c)
             else:
-                drops.get(m, set()).discard(c)
+                target.discard(c)
         return drops, zero
 
 

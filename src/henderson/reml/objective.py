@@ -51,7 +51,25 @@ class Evaluation:
     em: np.ndarray | None = None
 
 
-class Objective:
+class ParameterSpace:
+    """What an objective knows of its parameters: `layout` and `params` (set by the class),
+    their number, the components at θ and whether θ is inside the parameter space."""
+
+    layout: Layout
+    params: tuple
+
+    @property
+    def m(self) -> int:
+        return len(self.params)
+
+    def components(self, theta: np.ndarray) -> VarianceComponents:
+        return VarianceComponents.from_theta(self.layout, theta)
+
+    def inside(self, theta: np.ndarray) -> bool:
+        return bool(np.all(np.isfinite(theta))) and self.components(theta).is_inside()
+
+
+class Objective(ParameterSpace):
     """The REML objective of `model` on one solver (one symbolic analysis per model)."""
 
     def __init__(self, model: MixedModel, solver: str = "cholesky", **solver_options) -> None:
@@ -69,16 +87,6 @@ class Objective:
         self._loglik: float | None = None
         self._qs: list[np.ndarray] = []
         self._traces: np.ndarray | None = None
-
-    @property
-    def m(self) -> int:
-        return len(self.params)
-
-    def components(self, theta: np.ndarray) -> VarianceComponents:
-        return VarianceComponents.from_theta(self.layout, theta)
-
-    def inside(self, theta: np.ndarray) -> bool:
-        return bool(np.all(np.isfinite(theta))) and self.components(theta).is_inside()
 
     # ---------------------------------------------------------------------------------------
     def _solve(self, theta: np.ndarray) -> None:

@@ -19,6 +19,7 @@ class CholeskySolver:
     def __init__(self, equations: Equations) -> None:
         self.equations = equations
         self.factor = SparseCholesky(equations.pattern)
+        self._positions: tuple | None = None  # (L's pattern, C's pattern in the selected inverse)
 
     @property
     def factor_nnz(self) -> int:
@@ -34,7 +35,11 @@ class CholeskySolver:
         return self.factor.logdet()
 
     def traces(self) -> np.ndarray:
-        return self.equations.traces(self.factor.selected_inverse())
+        data = self.factor.selected_inverse_data()
+        if self._positions is None or self._positions[0] is not self.factor.factor_pattern:
+            index = self.equations.on_pattern(self.factor.selected_inverse_index())
+            self._positions = (self.factor.factor_pattern, index.astype(np.int64))
+        return self.equations.traces_from_values(data[self._positions[1]])
 
     def inverse_diagonal(self) -> np.ndarray:
         return self.factor.inverse_diagonal()
