@@ -17,6 +17,7 @@ include: "workflow/rules/clean.smk"
 include: "workflow/rules/relationships.smk"
 include: "workflow/rules/variance.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/animals.smk"
 
 
 rule all:
@@ -25,3 +26,4 @@ rule all:
         expand("results/{model}/variance_components.json", model=MODEL_NAMES),
         expand("results/{model}/solutions.parquet", model=MODEL_NAMES),
         expand("results/{model}/report.html", model=MODEL_NAMES),
+        expand("results/{model}/animals.parquet", model=MODEL_NAMES),

@@ -195,10 +195,16 @@ def test_added_parents_and_phenotyped_animals_are_founders_and_counted():
     assert tab["origin"].tolist() == origins
     added = tab["origin"] != "pedigree"
     assert tab.loc[added, "sire"].isna().all() and tab.loc[added, "dam"].isna().all()
+    warnings = ped.summary.pop("warnings")
     assert ped.summary == {
-        "file": PED, "rows": 3, "animals": 8, "merged_duplicates": 0,
-        "parents_added": 3, "phenotyped_added": 2,
+        "file": PED, "rows": 3, "animals": 8, "sexes": "separate", "selfed": 0,
+        "merged_duplicates": 0, "ids_rewritten": 0,
+        "parents_added": 3, "parents_added_first": ["S2", "D1", "S1"],
+        "phenotyped": 4, "phenotyped_added": 2, "phenotyped_added_first": ["P9", "P7"],
+        "likely_unknown_codes": {},
     }
+    assert "2 of 4 phenotyped animals (50.0 %)" in warnings[0] and "'P9', 'P7'" in warnings[0]
+    assert "3 parent(s) have no row" in warnings[1] and "'S2', 'D1', 'S1'" in warnings[1]
     assert len(ped.rejected) == 0 and list(ped.rejected.columns) == REJECTED_COLUMNS
 
 
@@ -374,9 +380,16 @@ def test_clean_phenotypes_normalises_missing_and_rejects_missing_ids():
     assert by_model["reason"].tolist() == ["missing effect level", "non-numeric trait value"]
     assert out.summary == {
         "file": DAT, "rows": 5, "kept": 3,
+        "columns": {"y": {"values": 2, "not_numbers": 1, "example": "n/a", "line": 6,
+                          "cause": "the column holds text, not numbers"}},
+        "warnings": [out.summary["warnings"][0]],
         "models": {"m": {"records": 1, "animals_with_records": 1, "dropped": 2, "set_missing": 0,
-                         "by_reason": {"missing effect level": 1, "non-numeric trait value": 1}}},
+                         "by_reason": {"missing effect level": 1, "non-numeric trait value": 1},
+                         "kept_without_level": {}}},
     }
+    assert out.summary["warnings"][0].startswith(
+        f"{DAT}: column 'y': 1 of 2 values are not numbers (50%; e.g. 'n/a' on line 6)"
+    )
 
 
 SINGLE = """
@@ -430,23 +443,25 @@ animal,herd,y1,y2,y3
 5,,1,2,3
 6,H1,,,7
 7,H2,inf,1,2
+8,H1,2.5,,
 """
 
 
 def test_model_records_multi_trait_sets_bad_values_missing():
     cols = ModelColumns(traits=("y1", "y2", "y3"), classes=("herd",))
     records, rej = model_records(_cleaned(MULTI, {"m": cols}), cols, source=DAT, model="m")
-    assert records["line"].tolist() == [2, 3, 7, 8]
+    assert records["line"].tolist() == [2, 3, 7, 8, 9]
     got = records[["y1", "y2", "y3"]].to_numpy()
-    want = np.array([[1, 2, 3], [np.nan, 2.5, np.nan], [np.nan, np.nan, 7], [np.nan, 1, 2]])
+    want = np.array([[1, 2, 3], [np.nan, 2.5, np.nan], [np.nan, np.nan, 7], [np.nan, 1, 2],
+                     [2.5, np.nan, np.nan]])
     np.testing.assert_array_equal(got, want)  # exact, NaN = missing or set missing
     expected = [
         (3, "2", "set missing", "non-numeric trait value", "column y1: 'x' is not a number"),
         (4, "3", "dropped", "missing trait value",
          "column y1: missing; column y2: missing; column y3: missing"),
         (5, "4", "dropped", "non-numeric trait value",
-         "column y1: 'bad' is not a number; column y2: missing; "
-         "column y3: 'worse' is not a number"),
+         ("column y1: 'bad' is not a number; column y2: missing; "
+          "column y3: 'worse' is not a number")),
         (6, "5", "dropped", "missing effect level", "column herd: missing"),
         (8, "7", "set missing", "non-numeric trait value", "column y1: 'inf' is not a number"),
     ]
@@ -576,7 +591,12 @@ def test_clean_summary_counts_reasons_over_both_files():
                             models={"m": ModelColumns(traits=("y",))})
     summary = clean_summary(ped, phen)
     assert summary["pedigree"]["merged_duplicates"] == 1
-    assert summary["phenotypes"] == {"file": DAT, "rows": 3, "kept": 2}
+    assert summary["phenotypes"] == {
+        "file": DAT, "rows": 3, "kept": 2,
+        "columns": {"y": {"values": 2, "not_numbers": 1, "example": "x", "line": 4,
+                          "cause": "the column holds text, not numbers"}},
+    }
+    assert summary["warnings"] == phen.summary["warnings"] and len(summary["warnings"]) == 1
     assert summary["models"]["m"]["records"] == 1
     assert summary["rejected_by_reason"] == {
         "duplicate row": 1, "missing id": 1, "non-numeric trait value": 1,
@@ -596,8 +616,9 @@ def test_mrode_example_3_1_cleans_without_rejections():
     assert ped.table["sire"].tolist() == [None, None, None, "1", "3", "1", "4", "3"]
     assert ped.table["dam"].tolist() == [None, None, None, None, "2", "2", "5", "6"]
     assert set(ped.table["origin"]) == {"pedigree"}
-    assert ped.summary == {"file": PED, "rows": 8, "animals": 8, "merged_duplicates": 0,
-                           "parents_added": 0, "phenotyped_added": 0}
+    expected = {"file": PED, "rows": 8, "animals": 8, "merged_duplicates": 0,
+                "parents_added": 0, "phenotyped_added": 0, "warnings": []}
+    assert {k: ped.summary[k] for k in expected} == expected
     assert len(phen.rejected) == 0
     records, rej = model_records(phen.table, MRODE_MODEL["wwg"], source=DAT, model="wwg")
     assert len(rej) == 0
@@ -606,8 +627,9 @@ def test_mrode_example_3_1_cleans_without_rejections():
     assert records["wwg"].tolist() == [4.5, 2.9, 3.9, 3.5, 5.0]
     summary = clean_summary(ped, phen)
     assert summary["models"]["wwg"] == {"records": 5, "animals_with_records": 5, "dropped": 0,
-                                        "set_missing": 0, "by_reason": {}}
-    assert summary["rejected_by_reason"] == {}
+                                        "set_missing": 0, "by_reason": {},
+                                        "kept_without_level": {}}
+    assert summary["rejected_by_reason"] == {} and summary["warnings"] == []
 
 
 def test_mrode_calves_without_pedigree_file_rows_get_parents_added():

@@ -15,7 +15,7 @@ from henderson.design import (
     maternal_effect,
     sorted_levels,
 )
-from henderson.errors import InputError, NumericalError
+from henderson.errors import ConfigError, InputError, NumericalError
 from henderson.pedigree import inbreeding, relationship_matrix_dense, sort_pedigree
 from henderson.relationship import (
     identity_relationship,
@@ -131,3 +131,13 @@ def test_pedigree_relationship_logdet_and_diagonal_equal_dense_a(make):
         np.testing.assert_allclose(rel.diagonal, 1.0 + f, rtol=1e-12)
         np.testing.assert_allclose(rel.diagonal, np.diag(a), rtol=1e-12)
         np.testing.assert_allclose(rel.kinv.toarray() @ a, np.eye(ped.n), atol=1e-9)
+
+
+def test_intercept_label_is_reserved():
+    records = pd.DataFrame({"y": [1.0, 2.0, 3.0], "mean": ["a", "b", "a"], "x": [0.1, 0.4, 0.2]})
+    with pytest.raises(ConfigError, match=r"class effect column 'mean'"):
+        fixed_design(records, ("mean",), ())
+    with pytest.raises(ConfigError, match=r"covariate column 'mean'"):
+        fixed_design(records.rename(columns={"x": "mean", "mean": "g"}), (), ("mean",))
+    design = fixed_design(records, (), ("x",))
+    assert design.effect.tolist() == ["mean", "x"] and design.level.tolist() == ["mean", "x"]

@@ -80,3 +80,35 @@ def test_json_writes_nan_as_null(tmp_path):
     path = tmp_path / "x.json"
     write_json({"a": np.float64("nan"), "b": np.int64(3), "c": np.array([1.0, 2.0])}, path)
     assert json.loads(path.read_text()) == {"a": None, "b": 3, "c": [1.0, 2.0]}
+
+
+def test_line_numbers_count_line_breaks_inside_quoted_fields(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_bytes(b'id,note,y\na,"two\nlines",1\nb,x,2\n\nc,"three\r\nlines\rhere",3\nd,z,4\n')
+    table = read_table(path)
+    assert list(table["id"]) == ["a", "b", "c", "d"]
+    assert list(table.index) == [2, 4, 6, 9]
+
+
+def test_whitespace_file_with_a_short_row_is_an_input_error(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text("id y w\na 1 2\n\nb 3\n")
+    with pytest.raises(InputError, match=r"p.txt: line 4 has fewer fields than the header"):
+        read_table(path)
+    path.write_text("id y\na 1\n\nb 2\n")
+    assert list(read_table(path).index) == [2, 4]
+
+
+def test_parquet_float_columns_are_listed(tmp_path):
+    path = tmp_path / "p.parquet"
+    pd.DataFrame({"id": [80.0, np.nan], "s": ["a", "b"], "n": [1, 2]}).to_parquet(path)
+    table = read_table(path)
+    assert list(table["id"]) == ["80.0", ""]
+    assert table.attrs["float_columns"] == ["id"]
+    assert "float_columns" not in read_table(_csv(tmp_path)).attrs
+
+
+def _csv(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("id\n80.0\n")
+    return path

@@ -436,6 +436,7 @@ def test_pedigree_summary_of_mrode_2_1():
         "mean_F": pytest.approx(0.25 / 6, abs=1e-15),
         "max_F": 0.125,
         "mean_F_inbred": 0.125,
+        "selfed": 0,
     }
 
 

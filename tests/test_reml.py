@@ -719,7 +719,7 @@ def test_trace_logging_and_json(caplog):
     text = json.dumps(doc, allow_nan=False)  # no NaN anywhere
     assert json.loads(text)["variances"]["plate"] == pytest.approx(fit.values["plate"])
     assert set(doc) == {"method", "converged", "iterations", "log_likelihood", "variances", "covariances",
-                        "se", "ratios", "parameters", "boundary", "messages", "criteria", "solver"}
+                        "se", "ratios", "parameters", "boundary", "not_identifiable", "messages", "criteria", "solver"}
     assert doc["criteria"]["max_iterations"] == 100
     assert list(doc["parameters"]) == ["plate", "sample", "residual"]
     assert doc["parameters"]["plate"] == {"estimate": fit.values["plate"], "se": fit.se["plate"]}
@@ -800,3 +800,31 @@ def test_simulated_parameters_are_recovered():
         for name, truth in (("animal", 20.0), ("residual", 40.0)):
             hits[name] += abs(fit.values[name] - truth) <= 2 * fit.se[name]
     assert hits["animal"] >= 4 and hits["residual"] >= 4, hits
+
+
+def test_variances_the_data_cannot_separate_are_reported_not_converged():
+    """Unrelated animals with one record each: V = (σ²a + σ²e) I, so REML sees only the sum (its
+    AI matrix is singular). Today's trap: the start came back as `converged: true`. Now the fit
+    says which parameters are not identifiable, is not converged, has no SEs, and the sum is
+    still the REML estimate of the phenotypic variance (the residual mean square)."""
+    rng = np.random.default_rng(1)
+    n = 300
+    ids = [f"a{i}" for i in range(n)]
+    records = pd.DataFrame({"id": ids, "y": rng.normal(10, 3, n), "sex": rng.choice(["M", "F"], n)})
+    rel = pedigree_relationship_from(sort_pedigree(ids, [None] * n, [None] * n))
+    model = build_model(records, ["y"], (("sex",), ()), [additive_effect("animal", records["id"], rel)])
+    fit = fit_reml(model)
+    assert not fit.converged
+    assert fit.not_identifiable == ("animal", "residual")
+    assert any("cannot separate animal and residual" in m for m in fit.messages)
+    assert all(math.isnan(v) for v in fit.se.values())
+    doc = components_json(fit)
+    assert doc["not_identifiable"] == ["animal", "residual"] and doc["converged"] is False
+    y, sex = records["y"].to_numpy(), records["sex"].to_numpy()
+    resid = y - pd.Series(y).groupby(sex).transform("mean").to_numpy()
+    assert fit.values["animal"] + fit.values["residual"] == pytest.approx(resid @ resid / (n - 2), rel=1e-8)
+
+
+def test_identifiable_models_are_not_flagged():
+    for name in ("dyestuff", "penicillin"):
+        assert fitted(name, "ai").not_identifiable == ()

@@ -767,3 +767,23 @@ def test_multitrait_reml_ratios_are_listed_per_trait_and_pair():
     assert ratios["genetic correlation (a, b)"][0] == "0.408"
     assert ratios["genetic correlation (a, b)"][1] == fmt_fixed(
         record.ratios["genetic_correlation"]["a.b"]["se"])
+
+
+def test_banner_at_the_top_names_what_to_check_first():
+    """A non-converged or non-identifiable fit, boundary estimates and the clean stage's warnings
+    appear in one banner before the key figures (h², top animal); a clean run has no banner."""
+    assert 'class="warning banner"' not in default_html()
+    spec = model_spec(estimate="ai")
+    record = fitted_record(spec, {"animal": 19.5, "residual": 40.5}, {"animal": 7.25, "residual": 6.5},
+                           converged=False, boundary=("animal",))
+    summary = {**CLEAN_SUMMARY, "warnings": ["384 animals have the sire 'UNKNOWN' <not in the pedigree>"],
+               "models": {"wwg_blup": {**CLEAN_SUMMARY["models"]["wwg_blup"],
+                                        "warnings": ["column wwg: 90 % of its values are not numbers"]}}}
+    html = render(spec=spec, record=record, clean_summary=summary)
+    start = html.index('class="warning banner"')
+    assert start < html.index('class="cards"')
+    block = html[start : html.index("</div>", start)]
+    assert "REML did not converge" in block and "boundary" in block and "animal" in block
+    assert "&#39;UNKNOWN&#39; &lt;not in the pedigree&gt;" in block or "'UNKNOWN' &lt;not in the pedigree&gt;" in block
+    assert "90 % of its values are not numbers" in block
+    assert parse(html).errors == []

@@ -121,13 +121,13 @@ def test_rerun_scope(tmp_path):
     # one model's variances change: only that model's rules rerun
     config = mrode_config(a={"variances": {"animal": 25, "residual": 35}}, b={"variances": {"animal": 10, "residual": 50}})
     (work / "config/config.yaml").write_text(yaml.safe_dump(config))
-    assert planned_jobs(work) == ["report[a]", "variance[a]"]
+    assert planned_jobs(work) == ["animals[a]", "report[a]", "variance[a]"]
     snakemake(work)
 
     # the pedigree changes: relationships and every model rerun
     (work / "pedigree.csv").write_text(MRODE_PEDIGREE.replace("8,3,6", "8,3,5"))
     jobs = planned_jobs(work)
-    assert {"clean_pedigree", "relationships", "variance[a]", "variance[b]", "report[a]", "report[b]"} <= set(jobs)
+    assert {"clean_pedigree", "relationships", "variance[a]", "variance[b]", "report[a]", "report[b]", "animals[a]", "animals[b]"} <= set(jobs)
     snakemake(work)
     assert planned_jobs(work) == []
 
@@ -156,7 +156,7 @@ def test_package_change_reruns_the_rules_that_use_it(tmp_path):
     assert planned_jobs(work, snakefile) == ["report[wwg]"]
     with open(mme, "a") as handle:
         handle.write("\nNUMERICS_CHANGED = True\n")
-    assert planned_jobs(work, snakefile) == ["report[wwg]", "variance[wwg]"]
+    assert planned_jobs(work, snakefile) == ["animals[wwg]", "report[wwg]", "variance[wwg]"]
 
 
 @pytest.mark.parametrize(

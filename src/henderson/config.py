@@ -41,6 +41,8 @@ class RandomEffect:
     type: str
     column: str
     of: str | None = None
+    missing: str = "keep"
+    """iid/maternal: `keep` a record whose column is missing (no level of this effect) or `drop` it."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,15 @@ class ModelSpec:
         for effect in self.random:
             if effect.type in ("iid", "maternal") and effect.column not in classes:
                 classes.append(effect.column)
+        # a column stays required when a fixed effect or an effect with `missing: drop` reads it
+        required = set(self.fixed) | {e.column for e in self.random if e.missing == "drop"}
+        optional = tuple(
+            (e.name, e.column) for e in self.random
+            if e.type in ("iid", "maternal") and e.missing == "keep" and e.column not in required
+        )
         return ModelColumns(
-            traits=tuple(self.traits), classes=tuple(classes), covariates=tuple(self.covariates)
+            traits=tuple(self.traits), classes=tuple(classes), covariates=tuple(self.covariates),
+            optional=optional,
         )
 
     @property
@@ -120,6 +129,8 @@ class ModelSpec:
             random[e.name] = {"type": e.type, "column": e.column}
             if e.of is not None:
                 random[e.name]["of"] = e.of
+            if e.missing != "keep":
+                random[e.name]["missing"] = e.missing
         def per_trait(by_trait: Mapping[str, tuple[str, ...]], union: tuple[str, ...]) -> Any:
             if all(tuple(by_trait.get(t, union)) == union for t in self.traits):
                 return list(union)
@@ -145,6 +156,7 @@ class EvaluationConfig:
     id_column: str
     unknown_parent: tuple[str, ...]
     models: Mapping[str, ModelSpec]
+    sexes: str = "separate"
 
 
 def _with_defaults(instance: Any, schema: dict, root: dict) -> Any:
@@ -225,6 +237,7 @@ def validate_config(raw: Mapping[str, Any], *, source: str = "config") -> Evalua
         id_column=id_column,
         unknown_parent=tuple(full["unknown_parent"]),
         models=models,
+        sexes=full["sexes"],
     )
 
 
@@ -242,7 +255,13 @@ def _model_spec(
         of = value.get("of")
         if of is not None and kind != "maternal":
             raise ConfigError(f"{where}.random.{effect}: `of` applies to a maternal effect only.")
-        random.append(RandomEffect(name=effect, type=kind, column=column, of=of))
+        missing = value.get("missing", "keep")
+        if "missing" in value and kind == "additive":
+            raise ConfigError(
+                f"{where}.random.{effect}: `missing` applies to iid and maternal effects only (the "
+                "additive effect is on the id column, which is never missing); remove it."
+            )
+        random.append(RandomEffect(name=effect, type=kind, column=column, of=of, missing=missing))
     traits = tuple(block["traits"])
     if len(set(traits)) != len(traits):
         raise ConfigError(f"{where}.traits: a trait is listed twice ({list(traits)}).")

@@ -11,6 +11,10 @@ Parameterisation of the fixed part (as in Mrode and BLUPF90):
   columns; any dependency left over (rare, e.g. a covariate that is constant within a class) is
   reported as an error naming the effect.
 * Covariates are fitted on their raw values, one column each.
+* The label ``mean`` (:data:`INTERCEPT`) is reserved for the intercept: no class effect, covariate
+  or random effect may be named ``mean``, and a random effect may not share its name with a
+  fixed effect or covariate (:func:`check_labels`), so that (trait, effect, level) names one row
+  of the solutions.
 
 Zeroed levels are reported with estimate 0 and no standard error. Estimable functions, BLUPs and
 EBVs do not depend on which levels are zeroed.
@@ -18,6 +22,7 @@ EBVs do not depend on which levels are zeroed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +30,41 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from henderson.errors import InputError, NumericalError
+from henderson.errors import ConfigError, InputError, NumericalError
 from henderson.relationship import Relationship, identity_relationship
 
 INTERCEPT = "mean"
+"""Effect and level label of the intercept in the solutions (reserved: see :func:`check_labels`)."""
+
+
+def check_labels(
+    fixed: Iterable[str], covariates: Iterable[str], random: Iterable[str], *, where: str
+) -> None:
+    """Raise :class:`ConfigError` when the effect labels of a model's solutions are ambiguous: a
+    class effect, covariate or random effect named like the intercept (``mean``), or a random
+    effect named like one of the model's fixed effects or covariates. ``where`` starts the
+    message (e.g. ``"models.wwg"``)."""
+    fixed, covariates, random = list(fixed), list(covariates), list(random)
+    problems = []
+    for kind, names in (("class effect", fixed), ("covariate", covariates)):
+        if INTERCEPT in names:
+            problems.append(
+                f"the {kind} column '{INTERCEPT}' has the intercept's label in solutions.parquet; "
+                "rename the column (e.g. 'mean_value') in the phenotype file and the config"
+            )
+    if INTERCEPT in random:
+        problems.append(
+            f"the random effect '{INTERCEPT}' has the intercept's label in solutions.parquet; "
+            "rename the effect (e.g. `mean_r: {type: iid, column: mean}`)"
+        )
+    for name in sorted(set(random) & (set(fixed) | set(covariates))):
+        problems.append(
+            f"the random effect '{name}' has the name of a fixed effect or covariate, so its rows "
+            f"in solutions.parquet could not be told apart; rename the random effect (e.g. "
+            f"`{name}_r: {{type: iid, column: {name}}}`)"
+        )
+    if problems:
+        raise ConfigError(f"{where}: " + "; ".join(problems) + ".")
 
 
 def sorted_levels(values: pd.Series) -> np.ndarray:
@@ -71,7 +107,9 @@ class FixedDesign:
 
 
 def fixed_design(records: pd.DataFrame, fixed: tuple[str, ...], covariates: tuple[str, ...]) -> FixedDesign:
-    """Build X for class effects `fixed` and `covariates` (see module docstring for the rule)."""
+    """Build X for class effects `fixed` and `covariates` (see module docstring for the rule).
+    A class effect or covariate named ``mean`` is a :class:`ConfigError` (:func:`check_labels`)."""
+    check_labels(fixed, covariates, (), where="fixed effects")
     n = len(records)
     blocks: list[sp.csc_matrix] = []
     effects: list[np.ndarray] = []

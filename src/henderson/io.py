@@ -23,6 +23,10 @@ from henderson.errors import InputError
 
 CSV_SEPARATORS = {"\t": "tab", ",": "comma", ";": "semicolon"}
 
+FLOAT_COLUMNS_ATTR = "float_columns"
+"""Key of ``DataFrame.attrs`` where :func:`read_table` lists a Parquet file's float-typed columns
+(their integral values arrive as ``"80.0"``; see :func:`henderson.clean.cells.normalise_ids`)."""
+
 
 def detect_separator(header: str) -> str | None:
     """Separator of a delimited text header line: tab, comma, semicolon, else whitespace (None)."""
@@ -44,7 +48,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV (comma, tab, semicolon or whitespace separated) or Parquet table as strings.
 
     Returns a DataFrame of ``str`` columns (missing cells as ``""``), indexed by source line
-    (CSV) or 1-based row number (Parquet), index name ``"line"``.
+    (CSV: the line where the row starts, counting line breaks inside quoted fields) or 1-based
+    row number (Parquet), index name ``"line"``. For Parquet, ``attrs[FLOAT_COLUMNS_ATTR]``
+    lists the float-typed columns.
     """
     path = Path(path)
     if not path.exists():
@@ -54,11 +60,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for a corrupt file
             raise InputError(f"{path}: cannot be read as Parquet ({exc}).") from exc
+        floats = [str(c).strip() for c, t in frame.dtypes.items() if pd.api.types.is_float_dtype(t)]
         frame = frame.astype(object).where(frame.notna(), "")
         frame = frame.map(_cell_to_str)
         frame.index = pd.RangeIndex(1, len(frame) + 1, name="line")
         frame.columns = [str(c).strip() for c in frame.columns]
         _check_header(frame.columns, path)
+        # Integral floats arrive as "80.0"; ID columns normalise them (clean.cells.normalise_ids).
+        frame.attrs[FLOAT_COLUMNS_ATTR] = floats
         return frame
     header_line, header = _first_nonblank_line(path)
     sep = detect_separator(header)
@@ -86,10 +95,40 @@ def read_table(path: str | Path) -> pd.DataFrame:
         ) from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     _check_header(frame.columns, path)
-    frame.index = pd.RangeIndex(header_line + 1, header_line + 1 + len(frame), name="line")
+    frame.index = pd.Index(_record_lines(frame, header_line), name="line")
+    short = frame.isna()
+    if short.to_numpy().any():
+        # whitespace-separated rows with fewer fields than the header: blank lines are skipped,
+        # any other short row is ambiguous (which value is missing?)
+        empty = (short | (frame == "")).all(axis=1)
+        ragged = short.any(axis=1) & ~empty
+        if ragged.any():
+            raise InputError(
+                f"{path}: line {int(frame.index[ragged.to_numpy()][0])} has fewer fields than the "
+                "header. Write a missing value as NA (whitespace-separated files cannot have empty "
+                "cells)."
+            )
+        frame = frame.fillna("")
     frame = frame.map(str.strip) if len(frame) else frame
     blank = (frame == "").all(axis=1)
     return frame.loc[~blank]
+
+
+def _record_lines(frame: pd.DataFrame, header_line: int) -> np.ndarray:
+    """Source line of each row: one line per row, plus the line breaks inside quoted fields of
+    the rows before it (a quoted value spanning two lines moves every later row down one)."""
+    n = len(frame)
+    lines = np.arange(header_line + 1, header_line + 1 + n, dtype=np.int64)
+    breaks = np.zeros(n, dtype=np.int64)
+    for column in frame.columns:
+        text = frame[column]
+        if text.dtype != object and not pd.api.types.is_string_dtype(text):
+            continue
+        counts = text.str.count(r"\r\n|\r|\n")
+        breaks += counts.fillna(0).to_numpy(dtype=np.int64)
+    if breaks.any():
+        lines[1:] += np.cumsum(breaks)[:-1]
+    return lines
 
 
 def _first_ragged_line(path: Path, sep: str | None, header_line: int) -> int | None:

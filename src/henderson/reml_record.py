@@ -88,7 +88,9 @@ class REMLFit:
     parameters fixed at the boundary or when AI is singular); fixed: parameters fixed at zero;
     boundary: names of parameters at the boundary (fixed at zero, or covariances of a singular
     matrix); trace: one row per iteration (0 = start): iteration, step, log_likelihood, one column
-    per parameter; messages: warnings (events that recur are listed 3 times, then counted).
+    per parameter; messages: warnings (events that recur are listed 3 times, then counted);
+    not_identifiable: parameters the data cannot separate (the fit is then not converged and has
+    no standard errors).
     log_likelihood is None when the solver has none.
     """
 
@@ -105,6 +107,7 @@ class REMLFit:
     criteria: ConvergenceCriteria
     messages: tuple[str, ...]
     solver: str = "cholesky"
+    not_identifiable: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -137,6 +140,7 @@ def components_json(fit: REMLFit) -> dict[str, Any]:
         "ratios": json_ratios(fit.ratios),
         "parameters": _parameters(fit.components, fit.se_vector),
         "boundary": list(fit.boundary),
+        "not_identifiable": list(fit.not_identifiable),
         "messages": list(fit.messages),
         "criteria": asdict(fit.criteria),
         "solver": fit.solver,
@@ -184,6 +188,7 @@ class ComponentsRecord:
     messages: tuple[str, ...]
     criteria: dict[str, Any] | None
     solver: str | None
+    not_identifiable: tuple[str, ...] = ()
 
     @property
     def estimated(self) -> bool:
@@ -218,6 +223,7 @@ def read_components(layout: Layout, content: dict[str, Any]) -> ComponentsRecord
         messages=tuple(content.get("messages", ())),
         criteria=content.get("criteria"),
         solver=content.get("solver"),
+        not_identifiable=tuple(content.get("not_identifiable", ())),
     )
 
 

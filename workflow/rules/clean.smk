@@ -22,6 +22,7 @@ rule clean_pedigree:
     params:
         id_column=EVALUATION.id_column,
         unknown_parent=list(EVALUATION.unknown_parent),
+        sexes=EVALUATION.sexes,
         code=CODE["clean_pedigree"],
     script:
         "../scripts/clean_pedigree.py"

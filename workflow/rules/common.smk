@@ -37,6 +37,7 @@ CODE = {
     "relationships": script_digest(SCRIPTS / "relationships.py"),
     "variance": script_digest(SCRIPTS / "variance.py"),
     "report": script_digest(SCRIPTS / "report.py", ["templates/report.html"]),
+    "animals": script_digest(SCRIPTS / "animals.py"),
 }
 ENV = "../../envs/henderson.yaml"
 
@@ -68,6 +69,16 @@ def pedigree_clean_outputs(wildcards):
     return {
         "pedigree_rejected": "results/clean/pedigree_rejected.parquet",
         "pedigree_summary": "results/clean/pedigree_summary.json",
+    }
+
+
+def animals_inputs(wildcards):
+    """The cleaned pedigree and inbreeding, when the evaluation has a pedigree."""
+    if not HAS_PEDIGREE:
+        return {}
+    return {
+        "pedigree": "results/clean/pedigree.parquet",
+        "inbreeding": "results/relationships/inbreeding.parquet",
     }
 
 

@@ -15,12 +15,7 @@ rule variance:
             subcategory="{model}",
         ),
         trace="results/{model}/reml_trace.parquet",
-        solutions=report(
-            "results/{model}/solutions.parquet",
-            caption="../report/solutions.rst",
-            category="Solutions",
-            subcategory="{model}",
-        ),
+        solutions="results/{model}/solutions.parquet",
         summary="results/{model}/mme_summary.json",
     log:
         "logs/{model}/variance.log",

@@ -11,6 +11,7 @@ with stage_logging(sm.log[0], "clean_pedigree"):
         sm.input.phenotypes,
         id_column=sm.params.id_column,
         unknown_parent=sm.params.unknown_parent,
+        sexes=sm.params.sexes,
     )
     write_parquet(result.table, sm.output.pedigree)
     write_parquet(result.rejected, sm.output.rejected)

@@ -3,11 +3,15 @@
 Faults that make the pedigree ambiguous (a missing animal ID, conflicting duplicate rows, an
 animal its own parent or ancestor, parents born after their offspring, ...) raise
 :class:`~henderson.errors.InputError`; identical duplicate rows are merged and reported as
-rejected. IDs are factorized once and every check works on integer codes.
+rejected. IDs are put in one canonical form first (:mod:`henderson.clean.ids`), then factorized
+once, and every check works on integer codes. What is added or rewritten without stopping
+(parents and phenotyped animals added as founders, IDs rewritten) is listed under ``warnings``
+in the summary.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -24,13 +28,30 @@ from henderson.clean.cells import (
     _q,
     _quote_list,
     _text,
+    float_columns,
+)
+from henderson.clean.ids import (
+    canonical_ids,
+    check_forms,
+    check_phenotyped_forms,
+    factorize_ids,
 )
 from henderson.clean.rejected import _empty_rejected, _rejected_frame, combine_rejected
-from henderson.errors import InputError
+from henderson.errors import ConfigError, InputError
 
 PEDIGREE_REQUIRED = ("id", "sire", "dam")
 PEDIGREE_OPTIONAL = ("birth_year", "sex")
 ORIGINS = ("pedigree", "added parent", "added phenotyped")
+
+#: Values of the ``sexes`` config key: ``separate`` (an ID is a sire or a dam, never both; no
+#: selfing) or ``monoecious`` (plants and trees: a parent may be both, selfing allowed).
+SEXES = ("separate", "monoecious")
+_MONOECIOUS_HINT = "If this species is monoecious (plants, trees), set `sexes: monoecious` in the config."
+
+#: A parent added as a founder with at least this many offspring, and more than
+#: ``_SUSPECT_RATIO`` times the median family size, is likely an unknown-parent code.
+_SUSPECT_OFFSPRING = 50
+_SUSPECT_RATIO = 10
 
 _MALE = frozenset({"M", "MALE"})
 _FEMALE = frozenset({"F", "FEMALE"})
@@ -47,7 +68,11 @@ class CleanedPedigree:
     order of first appearance, then phenotyped animals missing from the pedigree in the order
     given; added animals are founders (sire = dam = ``None``).
     ``rejected``: merged duplicate rows (:data:`REJECTED_COLUMNS`).
-    ``summary``: file, rows, animals, merged_duplicates, parents_added, phenotyped_added.
+    ``summary``: file, rows, animals, sexes, selfed (rows with sire = dam), merged_duplicates,
+    ids_rewritten (distinct spellings put in canonical form), parents_added and
+    parents_added_first (the first IDs), phenotyped (distinct phenotyped IDs),
+    phenotyped_added and phenotyped_added_first, likely_unknown_codes (added parents with very
+    many offspring), warnings (one sentence each, also logged by the clean stage).
     """
 
     table: pd.DataFrame
@@ -90,25 +115,36 @@ def clean_pedigree(
     source: str,
     unknown_parent: Sequence[str],
     phenotype_ids: Iterable[str] = (),
+    sexes: str = "separate",
+    phenotype_source: str = "the phenotype file",
 ) -> CleanedPedigree:
     """Check a raw pedigree and return one row per animal.
 
     ``raw``: a table from ``read_table`` with columns ``id``, ``sire``, ``dam`` and optionally
     ``birth_year`` and ``sex`` (other columns are ignored); ``source``: the file name used in
     messages and in ``rejected``; ``unknown_parent``: the codes of an unknown parent (an empty
-    cell is always unknown); ``phenotype_ids``: animals with records, added as founders when
-    the pedigree lacks them.
+    cell is always unknown); ``phenotype_ids``: animals with records (already in the phenotype
+    side's canonical form, see :func:`henderson.clean.cells.normalise_ids`), added as founders
+    when the pedigree lacks them; ``sexes``: one of :data:`SEXES`; ``phenotype_source``: how
+    messages name the phenotype IDs (e.g. ``"data.csv, column 'animal'"``).
 
-    Raises :class:`InputError` for a missing ID (or an ID equal to an unknown-parent code), a
-    non-integer birth year, conflicting duplicate rows, an animal its own parent, an ID used as
-    both sire and dam, a sire recorded with sex F or a dam with sex M, a parent born in a later
-    year than its offspring, and a cycle (an animal its own ancestor). Identical duplicate rows
-    (compared on the columns above, after reading missing codes) are merged into the first and
-    reported in ``rejected``.
+    IDs are put in canonical form (:mod:`henderson.clean.ids`: Unicode NFC; whole numbers
+    written as decimals in a float column read as integers).
+
+    Raises :class:`InputError` for a pedigree without rows, a missing ID (or an ID equal to an
+    unknown-parent code), IDs that differ only by a decimal part (``1`` and ``1.0``), a
+    non-integer birth year, conflicting duplicate rows, an animal its own parent, a parent born
+    in a later year than its offspring, and a cycle (an animal its own ancestor); with
+    ``sexes="separate"`` also for an animal with the same sire and dam, an ID used as both sire
+    and dam, and a sire recorded with sex F or a dam with sex M (the messages name the
+    ``sexes`` switch). Identical duplicate rows (compared on the columns above, after reading
+    missing codes) are merged into the first and reported in ``rejected``.
 
     Cost: one hashing pass over the 3n ID strings (``pd.factorize``); the checks then work on
     integer codes, O(n).
     """
+    if sexes not in SEXES:
+        raise ConfigError(f"sexes: {sexes!r} is not one of {', '.join(SEXES)}.")
     columns = [str(c) for c in raw.columns]
     absent = [c for c in PEDIGREE_REQUIRED if c not in columns]
     if absent:
@@ -117,26 +153,35 @@ def clean_pedigree(
             f"columns found: {', '.join(_q(c) for c in columns) or '(none)'}. "
             "Name the columns id, sire, dam (optional: birth_year, sex)."
         )
-    unknown = sorted(frozenset(str(code) for code in unknown_parent) | {""})
     n = len(raw)
+    if n == 0:
+        raise InputError(
+            f"{source}: the pedigree file has a header but no rows. Give one row per animal "
+            "(id, sire, dam), or set `pedigree: null` in the config to evaluate without one."
+        )
+    unknown_codes = {unicodedata.normalize("NFC", str(code).strip()) for code in unknown_parent}
+    unknown = sorted(unknown_codes | {""})
     lines = _lines_of(raw)
-    id_text, sire_text, dam_text = (_strings(raw[c]) for c in PEDIGREE_REQUIRED)
-
-    no_id = id_text.isin(unknown).to_numpy(dtype=bool)
+    codes, distinct, rewritten, warnings = factorize_ids(
+        {c: _strings(raw[c]) for c in PEDIGREE_REQUIRED},
+        float_columns(raw),
+        set(unknown) | MISSING_VALUES,
+        source,
+    )
+    is_unknown = _isin(distinct, unknown)
+    no_id = is_unknown[codes[:n]]
     if no_id.any():
         raise InputError(
             f"{source}: line(s) {_quote_list(lines[no_id].tolist())} have no animal ID (empty or "
             f"an unknown-parent code: {', '.join(_q(c) for c in unknown)}). "
             "Fill in the ID or delete the row."
         )
-
-    codes, uniques = pd.factorize(pd.concat([id_text, sire_text, dam_text], ignore_index=True))
-    names = np.append(np.asarray(uniques, dtype=object), None)  # names[-1] is None (unknown)
-    codes = codes.astype(np.int64)
+    names = np.append(distinct, None)  # names[-1] is None (unknown)
     sire = codes[n : 2 * n].copy()
     dam = codes[2 * n :].copy()
-    sire[sire_text.isin(unknown).to_numpy(dtype=bool)] = -1
-    dam[dam_text.isin(unknown).to_numpy(dtype=bool)] = -1
+    sire[is_unknown[sire]] = -1
+    dam[is_unknown[dam]] = -1
+    id_text = pd.Series(distinct[codes[:n]], dtype=object)
     year = sex = sex_class = None
     if "birth_year" in columns:
         year = _birth_years(raw["birth_year"], lines, id_text, source)
@@ -148,6 +193,11 @@ def clean_pedigree(
         sex_class[upper.isin(list(_MALE)).to_numpy(dtype=bool)] = 1
         sex_class[upper.isin(list(_FEMALE)).to_numpy(dtype=bool)] = 2
     rows = _PedigreeRows(lines, codes[:n], sire, dam, year, sex, sex_class)
+    in_use = np.zeros(len(names) - 1, dtype=bool)
+    in_use[rows.id] = True
+    in_use[sire[sire >= 0]] = True
+    in_use[dam[dam >= 0]] = True
+    check_forms(rows, names, np.flatnonzero(in_use), source)
 
     rows, rejected = _merge_duplicates(rows, names, source)
     position = np.full(len(names), -1, dtype=np.int64)  # code -> row of that animal, -1 none
@@ -158,10 +208,12 @@ def clean_pedigree(
     added_parents = pd.unique(parents[position[parents] < 0])
     _check_missing_code_parents(rows, names, added_parents, source)
     _check_own_parent(rows, names, source)
-    _check_sire_and_dam(rows, names, source)
+    if sexes == "separate":
+        _check_selfing(rows, names, source)
+        _check_sire_and_dam(rows, names, source)
     sire_pos = np.where(rows.sire >= 0, position[rows.sire], -1)
     dam_pos = np.where(rows.dam >= 0, position[rows.dam], -1)
-    if rows.sex is not None:
+    if rows.sex is not None and sexes == "separate":
         _check_parent_sex(rows, names, sire_pos, dam_pos, source)
     if rows.year is not None:
         _check_birth_order(rows, names, sire_pos, dam_pos, source)
@@ -169,18 +221,49 @@ def clean_pedigree(
 
     known = position >= 0
     known[added_parents] = True
-    added_pheno = _phenotyped_to_add(phenotype_ids, names, known, unknown, source)
+    pheno = _phenotyped(phenotype_ids, unknown, source)
+    added_pheno = _phenotyped_to_add(pheno, names, known)
+    check_phenotyped_forms(added_pheno, names[:-1][known[:-1]], source, phenotype_source)
+    suspects = _likely_unknown_codes(rows, names, added_parents)
+    warnings += _founder_warnings(
+        rows, names, added_parents, suspects, pheno, added_pheno, source, phenotype_source
+    )
 
     table = _assemble_pedigree(rows, names, added_parents, added_pheno)
     summary = {
         "file": source,
         "rows": int(n),
         "animals": len(table),
+        "sexes": sexes,
+        "selfed": int(np.count_nonzero((rows.sire >= 0) & (rows.sire == rows.dam))),
         "merged_duplicates": len(rejected),
+        "ids_rewritten": len(rewritten),
         "parents_added": len(added_parents),
+        "parents_added_first": [str(x) for x in names[added_parents[:_LIST_LIMIT]]],
+        "phenotyped": len(pheno),
         "phenotyped_added": len(added_pheno),
+        "phenotyped_added_first": [str(x) for x in added_pheno[:_LIST_LIMIT]],
+        "likely_unknown_codes": {str(names[code]): count for code, count, _ in suspects},
+        "warnings": warnings,
     }
     return CleanedPedigree(table=table, rejected=combine_rejected(rejected), summary=summary)
+
+
+def _phenotyped(phenotype_ids: Iterable[str], unknown: Sequence[str], source: str) -> np.ndarray:
+    """Distinct phenotyped IDs in canonical form, in order of first appearance."""
+    given = [str(i) for i in phenotype_ids if i is not None]
+    values, _ = canonical_ids(pd.Series(given, dtype=object), from_float=False)
+    pheno = pd.unique(values) if len(values) else np.empty(0, dtype=object)
+    pheno = np.asarray(pheno, dtype=object)
+    pheno = pheno[pheno != ""]
+    clash = pheno[_isin(pheno, unknown)]
+    if len(clash):
+        raise InputError(
+            f"{source}: phenotyped animal ID(s) {_quote_list([_q(i) for i in clash])} equal an "
+            "unknown-parent code; rename these animals in the phenotype file or change "
+            "unknown_parent in the config."
+        )
+    return pheno
 
 
 def _strings(series: pd.Series) -> pd.Series:
@@ -279,7 +362,22 @@ def _check_sire_and_dam(rows: _PedigreeRows, names: np.ndarray, source: str) -> 
         more = f", ... ({len(both)} IDs in all)" if len(both) > _LIST_LIMIT else ""
         raise InputError(
             f"{source}: ID(s) used both as sire and as dam: {'; '.join(shown)}{more}. "
-            "An animal has one sex; correct the parent IDs."
+            f"An animal has one sex; correct the parent IDs. {_MONOECIOUS_HINT}"
+        )
+
+
+def _check_selfing(rows: _PedigreeRows, names: np.ndarray, source: str) -> None:
+    """An animal with the same sire and dam (selfing), which separate sexes rule out."""
+    selfed = np.flatnonzero((rows.sire >= 0) & (rows.sire == rows.dam))
+    if len(selfed):
+        shown = [
+            f"{_q(names[rows.id[i]])} (line {rows.lines[i]}, sire and dam {_q(names[rows.sire[i]])})"
+            for i in selfed[:_LIST_LIMIT]
+        ]
+        more = f", ... ({len(selfed)} in all)" if len(selfed) > _LIST_LIMIT else ""
+        raise InputError(
+            f"{source}: animal(s) with the same sire and dam (selfing): {', '.join(shown)}{more}. "
+            f"Correct the sire or the dam. {_MONOECIOUS_HINT}"
         )
 
 
@@ -369,23 +467,8 @@ def _check_missing_code_parents(
         )
 
 
-def _phenotyped_to_add(
-    phenotype_ids: Iterable[str],
-    names: np.ndarray,
-    known: np.ndarray,
-    unknown: Sequence[str],
-    source: str,
-) -> np.ndarray:
+def _phenotyped_to_add(pheno: np.ndarray, names: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Phenotyped animals without a pedigree row, in order, as object array of IDs."""
-    pheno = pd.unique(np.asarray([str(i) for i in phenotype_ids if i is not None], dtype=object))
-    pheno = pheno[pheno != ""]
-    clash = pheno[_isin(pheno, unknown)]
-    if len(clash):
-        raise InputError(
-            f"{source}: phenotyped animal ID(s) {_quote_list([_q(i) for i in clash])} equal an "
-            "unknown-parent code; rename these animals in the phenotype file or change "
-            "unknown_parent in the config."
-        )
     if not len(pheno):
         return pheno
     # Look every pedigree name up in the (usually smaller) set of phenotyped IDs.
@@ -394,6 +477,76 @@ def _phenotyped_to_add(
     present = np.zeros(len(pheno), dtype=bool)
     present[hit[found]] = True
     return pheno[~present]
+
+
+def _likely_unknown_codes(
+    rows: _PedigreeRows, names: np.ndarray, added_parents: np.ndarray
+) -> list[tuple[int, int, str]]:
+    """Added parents with at least ``_SUSPECT_OFFSPRING`` offspring and more than
+    ``_SUSPECT_RATIO`` times the median family size (offspring per parent, over all parents):
+    ``(code, offspring, roles)``, in order of first appearance."""
+    if not len(added_parents):
+        return []
+    size = len(names)
+    as_sire = np.bincount(rows.sire[rows.sire >= 0], minlength=size)
+    own_dam = (rows.dam >= 0) & (rows.dam != rows.sire)  # a selfed offspring counts once
+    as_dam = np.bincount(rows.dam[own_dam], minlength=size)
+    family = as_sire + as_dam
+    median = float(np.median(family[family > 0]))
+    out = []
+    for code in added_parents:
+        count = int(family[code])
+        if count >= _SUSPECT_OFFSPRING and count > _SUSPECT_RATIO * median:
+            roles = [f"{k} as {r}" for k, r in ((as_sire[code], "sire"), (as_dam[code], "dam")) if k]
+            median_text = f"a parent has {median:g} offspring at the median"
+            out.append((int(code), count, f"{', '.join(roles)}; {median_text}"))
+    return out
+
+
+def _founder_warnings(
+    rows: _PedigreeRows,
+    names: np.ndarray,
+    added_parents: np.ndarray,
+    suspects: Sequence[tuple[int, int, str]],
+    pheno: np.ndarray,
+    added_pheno: np.ndarray,
+    source: str,
+    phenotype_source: str,
+) -> list[str]:
+    """Sentences on animals added as founders: how many, the first IDs, and what may be wrong."""
+    out = []
+    if len(pheno) and len(added_pheno) == len(pheno):
+        out.append(
+            f"NONE of the {len(pheno)} phenotyped animals ({phenotype_source}) is in the "
+            f"pedigree {source}: every one was added as a founder without parents, so the "
+            "pedigree adds nothing to their evaluation. The ID column or one of the files is "
+            f"probably wrong (first phenotyped IDs: {_quote_list([_q(i) for i in pheno])}; "
+            f"first pedigree IDs: {_quote_list([_q(names[c]) for c in pd.unique(rows.id)])}). "
+            "Check `id_column`, `phenotypes` and `pedigree` in the config."
+        )
+    elif len(added_pheno):
+        share = 100.0 * len(added_pheno) / len(pheno)
+        out.append(
+            f"{len(added_pheno)} of {len(pheno)} phenotyped animals ({share:.1f} %) are not in "
+            f"the pedigree {source} and were added as founders without parents: "
+            f"{_quote_list([_q(i) for i in added_pheno])}. Add them to the pedigree if their "
+            "parents are known."
+        )
+    if len(added_parents):
+        out.append(
+            f"{source}: {len(added_parents)} parent(s) have no row of their own and were added "
+            f"as founders without parents: {_quote_list([_q(names[c]) for c in added_parents])}. "
+            "Give them rows if their parents are known."
+        )
+    for code, count, roles in suspects:
+        first = np.flatnonzero((rows.sire == code) | (rows.dam == code))[0]
+        out.append(
+            f"{source}: parent {_q(names[code])} has no row of its own but {count} offspring "
+            f"({roles}; first on line {rows.lines[first]}): it looks like a code for an unknown "
+            "parent. If it is, add it to `unknown_parent` in the config; if it is a real "
+            "animal, give it a row."
+        )
+    return out
 
 
 def _assemble_pedigree(

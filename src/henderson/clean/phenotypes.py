@@ -1,12 +1,15 @@
 """Phenotype cleaning: the columns each model reads, missing codes, and each model's records.
 
-`clean_phenotypes` drops rows without an ID; `model_records` (also used by the model stage)
+`clean_phenotypes` normalises IDs and class levels, drops rows without an ID and stops on a
+numeric column that mostly does not parse; `model_records` (also used by the model stage)
 selects the records one model can use and lists the others in a ``rejected`` table: a missing
-or non-numeric value drops the record or, for one value of a multi-trait record, sets it missing.
+or non-numeric value drops the record or, for one value of a multi-trait record, sets it missing;
+a missing level of a random effect with ``missing: keep`` keeps the record without that effect.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,13 +17,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from henderson.clean.cells import MISSING_VALUES, _lines_of, _missing_mask, _q
+from henderson.clean.cells import (
+    MISSING_VALUES,
+    _lines_of,
+    _missing_mask,
+    _q,
+    float_columns,
+    normalise_ids,
+)
+from henderson.clean.ids import is_decimal_column
 from henderson.clean.rejected import (
     _count_reasons,
     _empty_rejected,
     _rejected_frame,
     combine_rejected,
 )
+from henderson.design import INTERCEPT
 from henderson.errors import ConfigError, InputError
 
 
@@ -31,11 +43,25 @@ class ModelColumns:
     ``traits`` are numeric responses; ``classes`` are categorical columns (fixed effects and the
     columns of iid/maternal random effects; levels are strings, and the ID column may be one of
     them, e.g. for a permanent-environment effect); ``covariates`` are numeric, continuous.
+    ``optional``: (effect, column) of the random effects whose missing level keeps the record
+    without a level of that effect (``missing: keep``; a zero row of Z). A missing value in any
+    other class column drops the record.
     """
 
     traits: tuple[str, ...]
     classes: tuple[str, ...] = ()
     covariates: tuple[str, ...] = ()
+    optional: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def optional_columns(self) -> tuple[str, ...]:
+        """Class columns whose missing value keeps the record (see ``optional``)."""
+        return tuple(dict.fromkeys(column for _, column in self.optional))
+
+    @property
+    def all_classes(self) -> tuple[str, ...]:
+        """``classes`` and the columns of ``optional``, in that order, each once."""
+        return tuple(dict.fromkeys((*self.classes, *self.optional_columns)))
 
 
 @dataclass(frozen=True)
@@ -47,8 +73,11 @@ class CleanedPhenotypes:
     :data:`MISSING_VALUES` replaced by ``None``. :func:`model_records` reads it.
     ``rejected``: :data:`REJECTED_COLUMNS`; rows without an ID have ``model`` null, the others
     carry the model name.
-    ``summary``: ``{"file", "rows", "kept", "models": {name: {"records", "animals_with_records",
-    "dropped", "set_missing", "by_reason": {reason: count}}}}``.
+    ``summary``: ``{"file", "rows", "kept", "columns": {column: {"values", "not_numbers"[,
+    "example", "line", "cause"]}}, "warnings": [text], "models": {name: {"records",
+    "animals_with_records", "dropped", "set_missing", "by_reason": {reason: count},
+    "kept_without_level": {effect: count}}}}``; ``columns`` covers every trait and covariate
+    column (non-missing values, and how many of them are not numbers).
     """
 
     table: pd.DataFrame
@@ -61,7 +90,8 @@ def check_model_columns(
 ) -> None:
     """Raise :class:`ConfigError` when the ID column or a column a model names is not in the
     table, when a model names no trait, or when a column has two roles in one model (the ID
-    column may also be a class column). Runs before any work on the rows."""
+    column may also be a class column), or when a covariate is named like the intercept's label
+    ``mean`` (:data:`henderson.design.INTERCEPT`). Runs before any work on the rows."""
     present = [str(c) for c in columns]
     listing = ", ".join(_q(c) for c in present) or "(none)"
     problems = []
@@ -71,9 +101,15 @@ def check_model_columns(
         if not cols.traits:
             problems.append(f"model {_q(name)} names no trait")
         roles: dict[str, str] = {}
-        for role, names in (("trait", cols.traits), ("class", cols.classes),
+        for role, names in (("trait", cols.traits), ("class", cols.all_classes),
                             ("covariate", cols.covariates)):
             for column in names:
+                if role == "covariate" and column == INTERCEPT:
+                    problems.append(
+                        f"model {_q(name)}: the covariate {_q(column)} has the name of the "
+                        f"intercept's label {_q(INTERCEPT)} in solutions.parquet; rename the "
+                        "column (e.g. 'mean_value') in the file and the config"
+                    )
                 if column not in present:
                     problems.append(
                         f"model {_q(name)}: {role} column {_q(column)} is not in the table"
@@ -98,11 +134,18 @@ def check_model_columns(
 def clean_phenotypes(
     raw: pd.DataFrame, *, source: str, id_column: str, models: Mapping[str, ModelColumns]
 ) -> CleanedPhenotypes:
-    """Normalise missing codes, drop rows without an ID, and apply each model's record rules.
+    """Normalise IDs, class levels and missing codes, drop rows without an ID, check the numeric
+    columns, and apply each model's record rules.
 
-    ``raw``: a table from ``read_table`` (strings, index = source line). Rows whose ID is one of
-    :data:`MISSING_VALUES` are rejected for every model (``model`` null, reason "missing id");
+    ``raw``: a table from ``read_table`` (strings, index = source line). The ID column and every
+    class column go through :func:`~henderson.clean.cells.normalise_ids` as the pedigree's IDs do
+    ("80.0" in a float-typed Parquet column, or in a column of integral decimals only, is "80").
+    Rows whose ID is one of :data:`MISSING_VALUES` are rejected for every model (``model`` null, reason "missing id");
     each model's rejections come from :func:`model_records`, the function the model stage uses.
+
+    Raises :class:`InputError` when more than :data:`UNPARSEABLE_LIMIT` of the non-missing
+    values of a trait or covariate column are not numbers (e.g. decimal commas), naming the
+    column, an example and the likely cause; fewer such values give a warning in the summary.
     """
     check_model_columns(raw.columns, source=source, id_column=id_column, models=models)
     if "line" in raw.columns:
@@ -110,6 +153,12 @@ def clean_phenotypes(
             f"{source}: the column name 'line' is reserved for source line numbers; rename it."
         )
     lines = _lines_of(raw)
+    floats = float_columns(raw)
+    raw = raw.copy()
+    for column in _unique([id_column, *(c for cols in models.values() for c in cols.all_classes)]):
+        # the pedigree's rule: a float column, or text that is all integral decimals ("80.0")
+        decimal = column in floats or is_decimal_column(raw[column], MISSING_VALUES)
+        raw[column] = normalise_ids(raw[column], from_float=decimal)
     missing = raw.isna() | raw.isin(MISSING_VALUES)
     values = raw.astype(object).where(~missing, None)
     no_id = missing[id_column].to_numpy(dtype=bool)
@@ -124,27 +173,128 @@ def clean_phenotypes(
     table = values.loc[~no_id, order].reset_index(drop=True)
     table.insert(0, "line", lines[~no_id])
 
+    numeric = _unique(c for cols in models.values() for c in (*cols.traits, *cols.covariates))
+    columns, warnings = check_numeric_columns(table, numeric, source=source)
+
     model_summaries = {}
     for name, cols in models.items():
         records, rejected = model_records(table, cols, source=source, model=name)
         rejected_parts.append(rejected)
         dropped = rejected["action"] == "dropped"
+        without = {
+            effect: int(_missing_mask(records[column]).sum())
+            for effect, column in cols.optional
+            if column != id_column
+        }
         model_summaries[name] = {
             "records": len(records),
             "animals_with_records": int(records[id_column].nunique()),
             "dropped": int(dropped.sum()),
             "set_missing": int((rejected["action"] == "set missing").sum()),
             "by_reason": _count_reasons(rejected),
+            "kept_without_level": without,
         }
     summary = {
         "file": source,
         "rows": len(raw),
         "kept": len(table),
+        "columns": columns,
+        "warnings": warnings,
         "models": model_summaries,
     }
     return CleanedPhenotypes(
         table=table, rejected=combine_rejected(*rejected_parts), summary=summary
     )
+
+
+UNPARSEABLE_LIMIT = 0.5
+"""Share of a numeric column's non-missing values that may fail to parse before the run stops."""
+
+_DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+([eE][+-]?\d+)?$")
+_UNITS = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*[^\d\s.,+-][^\d]*$")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}([ ',\u00a0\u202f]\d{3})+(\.\d+)?$")
+
+
+_CAUSES = (
+    (
+        _DECIMAL_COMMA,
+        "the values use a decimal comma",
+        (
+            "Use a dot as decimal separator (12.5, not 12,5): replace ',' by '.' in that column, "
+            "or save the file from the spreadsheet with a locale that writes decimal points"
+        ),
+    ),
+    (
+        _THOUSANDS,
+        "the values use thousands separators",
+        "Write numbers without thousands separators (12500, not 12 500)",
+    ),
+    (
+        _UNITS,
+        "the values carry text after the number (units such as '12 kg')",
+        "Keep only the number in the column (put the unit in the column name)",
+    ),
+)
+
+
+def _likely_cause(examples: Sequence[str]) -> tuple[str, str, str]:
+    """(cause, remedy, the example that shows it) for a column's non-numeric values."""
+    for pattern, cause, remedy in _CAUSES:
+        shown = next((v for v in examples if pattern.match(v)), None)
+        if shown is not None:
+            return cause, remedy, shown
+    return (
+        "the column holds text, not numbers",
+        (
+            "Check that the config names the right column (a class column belongs under `fixed:` "
+            "or `random:`, not `traits:` or `covariates:`) and correct the values; leave a missing "
+            "value empty or write NA"
+        ),
+        examples[0],
+    )
+
+
+def check_numeric_columns(
+    table: pd.DataFrame, numeric: Sequence[str], *, source: str
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """How many values of each trait or covariate column are not numbers.
+
+    ``table``: a cleaned phenotype table (``line`` column, strings with ``None`` for missing).
+    Returns ``({column: {"values", "not_numbers"[, "example", "line", "cause"]}}, warnings)``,
+    one warning per column that lost values. Raises :class:`InputError` naming the column, an
+    example, its line, the likely cause and the remedy when more than
+    :data:`UNPARSEABLE_LIMIT` of a column's non-missing values are not numbers.
+    """
+    report: dict[str, dict[str, Any]] = {}
+    warnings: list[str] = []
+    lines = table["line"].to_numpy(dtype=np.int64)
+    for column in numeric:
+        absent, _, bad, text = _parse_numbers(table[column])
+        n_values, n_bad = int((~absent).sum()), int(bad.sum())
+        entry: dict[str, Any] = {"values": n_values, "not_numbers": n_bad}
+        report[column] = entry
+        if not n_bad:
+            continue
+        where = np.flatnonzero(bad)
+        examples = [str(v) for v in pd.unique(text[where])[:50]]
+        cause, remedy, example = _likely_cause(examples)
+        line = int(lines[where[np.flatnonzero(text[where] == example)[0]]])
+        entry.update(example=example, line=line, cause=cause)
+        share = n_bad / n_values
+        said = (
+            f"{source}: column {_q(column)}: {n_bad} of {n_values} values are not numbers "
+            f"({share:.0%}; e.g. {_q(example)} on line {line}): {cause}"
+        )
+        if share > UNPARSEABLE_LIMIT:
+            raise InputError(
+                f"{said}. {remedy}, then rerun. (The run stops when more than "
+                f"{UNPARSEABLE_LIMIT:.0%} of a column's values are not numbers.)"
+            )
+        warnings.append(
+            f"{said}. Those records are dropped or the value set missing (see "
+            f"results/clean/rejected.parquet). {remedy}."
+        )
+    return report, warnings
 
 
 def _unique(names: Iterable[str]) -> list[str]:
@@ -162,16 +312,17 @@ def model_records(
     """The records one model uses, and that model's rejected rows.
 
     ``table`` is :attr:`CleanedPhenotypes.table` (``line`` first, then the ID column, which is
-    where ``id_column`` is taken from when not given). A row is kept when every class and
-    covariate column is present (covariates finite numbers) and at least one trait is a finite
-    number. Single trait: a missing or non-numeric trait drops the row. Multi-trait: a
+    where ``id_column`` is taken from when not given). A row is kept when every class column
+    (except those of ``columns.optional``, whose missing value keeps the record without a level
+    of that effect) and every covariate is present (covariates finite numbers) and at least one
+    trait is a finite number. Single trait: a missing or non-numeric trait drops the row. Multi-trait: a
     non-numeric value is set missing (one ``"set missing"`` row per value) and the record kept
     when another trait remains; a record with no trait left is dropped. A dropped row is
     reported once, with the first reason in column order (classes, covariates, traits) and
     every fault in ``detail``.
 
     Returns ``records`` (n_kept rows, input order): ``line`` (int64), the ID column and class
-    columns (str), traits and covariates (float64, NaN = missing), and ``rejected``
+    columns (str; ``None`` where an optional column is missing), traits and covariates (float64, NaN = missing), and ``rejected``
     (:data:`REJECTED_COLUMNS`, ``model`` = ``model``).
     """
     if id_column is None:
@@ -188,7 +339,8 @@ def model_records(
     n = len(table)
     lines = table["line"].to_numpy(dtype=np.int64)
     ids = table[id_column].to_numpy(dtype=object)
-    classes = _unique(columns.classes)
+    classes = _unique(columns.all_classes)
+    optional = set(columns.optional_columns)
     traits = _unique(columns.traits)
     covariates = _unique(columns.covariates)
 
@@ -214,7 +366,8 @@ def model_records(
     # A cleaned table has an ID on every row; checked again so records never lack one.
     note(_missing_mask(table[id_column]), "missing id", f"column {id_column}: missing")
     for column in classes:
-        note(_missing_mask(table[column]), "missing effect level", f"column {column}: missing")
+        if column not in optional:
+            note(_missing_mask(table[column]), "missing effect level", f"column {column}: missing")
 
     numbers: dict[str, np.ndarray] = {}
     for column in covariates:
@@ -269,8 +422,10 @@ def model_records(
     records[id_column] = pd.Series(ids[keep], dtype=object).astype(str)
     for column in classes:
         if column != id_column:
-            records[column] = table[column].to_numpy(dtype=object)[keep]
-            records[column] = records[column].astype(str)
+            level = table[column].to_numpy(dtype=object)[keep]
+            absent = _missing_mask(pd.Series(level, dtype=object))
+            level = np.where(absent, None, level.astype(str)).astype(object)
+            records[column] = pd.Series(level, dtype=object)
     for column in traits + covariates:
         # NaN where missing or set missing: _parse_numbers reads non-numbers as NaN.
         records[column] = numbers[column][keep]

@@ -11,6 +11,11 @@ so ``b_i = 1`` for a founder. Hence ``A⁻¹ = (I - P)' B⁻¹ (I - P)`` is spar
 down animal by animal (Henderson's rules), never by inverting ``A``. The inbreeding coefficient
 of an animal with both parents known is ``F_i = a(s_i, d_i) / 2``; else ``F_i = 0``.
 
+Selfing (``s_i = d_i = p``, monoecious plants and trees) is the same algebra with the two
+parent terms on one animal: ``P[i, p] = 1``, ``F_i = a_pp / 2 = (1 + F_p) / 2``,
+``b_i = (1 - F_p) / 2`` and ``c_i = e_i - e_p``, so ``δ_i`` is added at (p, p) and ``-δ_i`` at
+(i, p). Every routine here takes ``s_i = d_i`` as two contributions to one position.
+
 Heavy loops are numba kernels (``cache=True``); everything else is vectorised numpy. The only
 dense O(n²) routine, :func:`relationship_matrix_dense`, is the test oracle.
 """

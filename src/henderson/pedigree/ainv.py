@@ -110,8 +110,9 @@ def ainv(ped: Pedigree, F: np.ndarray | None = None) -> sp.csc_matrix:
     With ``δ_i = 1/b_i`` (see :func:`mendelian_variances`; inbreeding as in Quaas 1976), each
     animal i with sire s and dam d adds ``δ_i·c c'`` where ``c = e_i - e_s/2 - e_d/2`` (terms of
     unknown parents left out): ``+δ_i`` at (i,i); ``-δ_i/2`` at (i,s), (s,i), (i,d), (d,i);
-    ``+δ_i/4`` at (s,s), (d,d), (s,d), (d,s). Contributions are summed in a fixed order, so the
-    result is deterministic. ``F`` defaults to :func:`inbreeding`. Index arrays are int32 when
+    ``+δ_i/4`` at (s,s), (d,d), (s,d), (d,s); for a selfed animal (s = d) these add up to
+    ``-δ_i`` at (i,s), (s,i) and ``+δ_i`` at (s,s). Contributions are summed in a fixed order, so
+    the result is deterministic. ``F`` defaults to :func:`inbreeding`. Index arrays are int32 when
     they fit (as scipy makes them).
     """
     if F is None:
@@ -130,7 +131,8 @@ def relationship_matrix_dense(ped: Pedigree) -> np.ndarray:
     """Oracle: the numerator relationship matrix A (n×n, dense) by the tabular method. O(n²).
 
     ``a_ii = 1 + a(s,d)/2`` (``1`` with a parent unknown), ``a_ij = (a_js + a_jd)/2`` for j < i,
-    with unknown-parent terms 0. For tests and tiny pedigrees only.
+    with unknown-parent terms 0; with selfing (s = d) ``a_ii = 1 + a_ss/2`` and ``a_ij = a_js``.
+    For tests and tiny pedigrees only.
     """
     n = ped.n
     A = np.zeros((n, n))

@@ -123,6 +123,10 @@ def _inbreeding_kernel(sire: np.ndarray, dam: np.ndarray) -> np.ndarray:
        ``R = {mates} ∪ ancestors(mates)``. Animals before ``min(S)`` have ``a = 0`` (all their
        ancestors precede S), so the search for R stops there.
 
+    Selfing needs no special case: s is then one of its own mates (``a_ss = 1 + F_s``), and an
+    animal whose two parents are one animal passes ``u_j/2`` to it twice in step 1 and takes
+    ``a_p/2`` from it twice in step 3.
+
     Both orders come from a depth-first post-order, so no sorting is needed: the cost per sire
     is O(|S| + |R|). The sire's ancestry is traced once per family rather than once per
     offspring, and the mates' shared ancestors once per family. Work arrays are dense (n,) and
@@ -222,7 +226,7 @@ def mendelian_variances(ped: Pedigree, F: np.ndarray) -> np.ndarray:
     """Mendelian-sampling variance factors b, shape (n,): ``b_i = 1 - Σ_known p (1 + F_p)/4``.
 
     ``b_i = 1`` for founders, ``3/4 - F_p/4`` with one known parent, ``1/2 - (F_s + F_d)/4``
-    with both; ``A = T diag(b) T'``.
+    with both, hence ``(1 - F_p)/2`` for a selfed animal (s = d = p); ``A = T diag(b) T'``.
     """
     F = np.asarray(F, dtype=np.float64)
     if F.shape != (ped.n,):

@@ -328,7 +328,7 @@ def pedigree_summary(ped: Pedigree, F: np.ndarray) -> dict[str, Any]:
     Keys: ``animals``; ``founders`` (both parents unknown); ``sires``/``dams`` (distinct parents);
     ``max_generation``; ``animals_per_generation`` (list, index = generation); ``inbred``
     (count with F > 0); ``mean_F``, ``max_F``; ``mean_F_inbred`` (mean F over inbred animals,
-    0.0 when none is inbred).
+    0.0 when none is inbred); ``selfed`` (sire = dam).
     """
     F = np.asarray(F, dtype=np.float64)
     if F.shape != (ped.n,):
@@ -346,4 +346,5 @@ def pedigree_summary(ped: Pedigree, F: np.ndarray) -> dict[str, Any]:
         "mean_F": float(F.mean()) if ped.n else 0.0,
         "max_F": float(F.max(initial=0.0)),
         "mean_F_inbred": float(F[inbred].mean()) if inbred.any() else 0.0,
+        "selfed": int(np.count_nonzero((ped.sire >= 0) & (ped.sire == ped.dam))),
     }

@@ -256,13 +256,25 @@ def _record(state, theta, ev, method, converged, iteration, rows, boundary, at_e
     m = len(full_names)
     cov = np.full((m, m), np.nan)
     where = [full_names.index(name) for name in state.names]
+    confounded = not_identifiable(state.names, ev.ai)
+    if confounded:
+        converged = False
+        notes.warn(
+            f"the data cannot separate {' and '.join(confounded)}: they enter the likelihood only through "
+            "a combination (e.g. no relatives and one record per animal), so their estimates and ratios "
+            "are not identifiable (only their sum is). Add information that separates them (relatives, "
+            "repeated records) or remove one from the model."
+        )
     try:
+        if confounded:
+            raise np.linalg.LinAlgError
         inv = np.linalg.inv(ev.ai)
         if not np.all(np.isfinite(inv)) or np.any(np.diag(inv) <= 0):
             raise np.linalg.LinAlgError
         cov[np.ix_(where, where)] = 0.5 * (inv + inv.T)
     except np.linalg.LinAlgError:
-        notes.warn("the average information matrix is singular at the estimates; no standard errors.")
+        if not confounded:
+            notes.warn("the average information matrix is singular at the estimates; no standard errors.")
     fixed = np.array([name not in state.names for name in full_names])
     diag = np.diag(cov)
     se = np.where(~fixed & (diag > 0), np.sqrt(np.where(diag > 0, diag, 0.0)), np.nan)
@@ -284,7 +296,31 @@ def _record(state, theta, ev, method, converged, iteration, rows, boundary, at_e
         criteria=criteria,
         messages=tuple(notes.messages),
         solver=solver,
+        not_identifiable=tuple(confounded),
     )
+
+
+# Smallest eigenvalue of the AI matrix scaled to unit diagonal below this: some parameters are
+# not identifiable (the information does not separate them).
+IDENTIFIABLE = 1e-9
+
+
+def not_identifiable(names: Sequence[str], ai: np.ndarray) -> list[str]:
+    """Parameters the data cannot separate: those loading (|v_i| > 0.1) on an eigenvector of the
+    AI matrix scaled to unit diagonal, D^-½·AI·D^-½, whose eigenvalue is below IDENTIFIABLE (a
+    direction of θ along which logL is flat to second order); a parameter without information
+    (AI_ii ≤ 0) is one too."""
+    d = np.diag(ai)
+    if not np.all(np.isfinite(ai)):
+        return []
+    out = {i for i in range(len(names)) if not d[i] > 0}
+    keep = [i for i in range(len(names)) if d[i] > 0]
+    if keep:
+        sub = ai[np.ix_(keep, keep)] / np.sqrt(np.outer(d[keep], d[keep]))
+        w, v = np.linalg.eigh(0.5 * (sub + sub.T))
+        for k in np.flatnonzero(w < IDENTIFIABLE):
+            out.update(keep[i] for i in np.flatnonzero(np.abs(v[:, k]) > 0.1))
+    return [names[i] for i in sorted(out)]
 
 
 def _note_step(notes: Notes, iteration: int, step: Step) -> None:

@@ -132,10 +132,34 @@ def render_report(
         which = f" ({spec.traits[0]})" if spec.multitrait else ""
         key_figures.append((f"top animal{which}", top["tables"][0].rows[0][1]))
     context["key_figures"] = key_figures
+    context["banner"] = banner(model_name, record, clean_summary)
 
     html = _environment().get_template(TEMPLATE).render(**context)
     logger.info("report for model %s: %d characters", model_name, len(html))
     return html
+
+
+def banner(model_name: str, record: ComponentsRecord, clean_summary: dict) -> list[str]:
+    """What a reader must know before using the results, for the top of the report: a REML fit
+    that did not converge, parameters the data cannot separate, estimates at the boundary, and
+    the clean stage's warnings (``warnings`` of the summary, overall and for this model)."""
+    out = []
+    if record.not_identifiable:
+        out.append(
+            f"The data cannot separate {' and '.join(record.not_identifiable)}: their estimates and the "
+            "ratios built on them are not identifiable (see Variances)."
+        )
+    elif record.estimated and record.converged is False:
+        out.append("REML did not converge: the variance components are the last iterate (see REML fit).")
+    if record.estimated and record.boundary:
+        out.append(
+            f"Estimates at the boundary of the parameter space: {', '.join(record.boundary)} (their standard "
+            "errors are unreliable; see REML fit)."
+        )
+    out.extend(str(w) for w in clean_summary.get("warnings", ()))
+    model = (clean_summary.get("models") or {}).get(model_name) or {}
+    out.extend(str(w) for w in model.get("warnings", ()))
+    return out
 
 
 def write_report(html: str, path: str | Path) -> None:

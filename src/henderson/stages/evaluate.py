@@ -14,7 +14,13 @@ import pandas as pd
 from henderson.clean import model_records
 from henderson.config import ModelSpec
 from henderson.covariance import VarianceComponents
-from henderson.design import RandomEffect, additive_effect, iid_effect, maternal_effect
+from henderson.design import (
+    RandomEffect,
+    additive_effect,
+    check_labels,
+    iid_effect,
+    maternal_effect,
+)
 from henderson.errors import ConfigError, InputError
 from henderson.model import MixedModel
 from henderson.model import build_model as build_mixed_model
@@ -44,7 +50,9 @@ def build_model(
     """The model's records (as the clean stage selected them), X per trait and one random term
     per relationship: the additive effect with its maternal effect (K = A), each iid effect
     alone (K = I). A dam coded as unknown (`unknown_parent`) gives the record no maternal
-    effect."""
+    effect; a missing level of an iid or maternal effect with `missing: keep` gives the record no
+    level of that effect (a zero row of Z; the clean stage kept the record)."""
+    check_labels(spec.fixed, spec.covariates, [e.name for e in spec.random], where=f"models.{spec.name}")
     records, _ = model_records(phenotypes, spec.columns, source=source, model=spec.name, id_column=id_column)
     if len(records) == 0:
         raise InputError(f"model {spec.name}: no records left after cleaning; see results/clean/rejected.parquet.")
@@ -146,6 +154,7 @@ def evaluate_stage(spec: ModelSpec, model: MixedModel, *, name: str | None = Non
         components = VarianceComponents.from_named(model.layout, spec.variances, f"models.{name}.variances")
         components.check_inside(f"models.{name}.variances")
         solved = solve(model, components)
+        log.info("model %s: solutions, PEV and logL from one factorisation (%s s)", name, solved.seconds)
         fit = None
         content = given_components_json(components, solved.log_likelihood)
         trace = pd.DataFrame({"iteration": pd.Series(dtype="int64"), "step": pd.Series(dtype="str"),
@@ -156,6 +165,8 @@ def evaluate_stage(spec: ModelSpec, model: MixedModel, *, name: str | None = Non
         fit, objective, theta = estimate(model, start, method=spec.estimate, criteria=criteria, logger=log)
         components = fit.components
         solved = solve(model, components, objective=objective, theta=theta)
+        log.info("model %s: solutions and PEV from the factorisation at the estimates (%s s)", name,
+                 solved.seconds)
         content = components_json(fit)
         trace = fit.trace
     zero = [p.name for p, v in zip(components.layout.parameters, components.theta) if p.is_variance and v <= 0]

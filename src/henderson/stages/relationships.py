@@ -55,12 +55,30 @@ def relationships_stage(pedigree: pd.DataFrame) -> Relationships:
     dams = pedigree["dam"].where(pedigree["dam"].notna(), None)
     ped = sort_pedigree(pedigree["id"].astype(str).to_numpy(), sires.to_numpy(), dams.to_numpy())
     f = inbreeding(ped)
+    _check_not_fully_inbred(ped.ids, f)
     log.info("inbreeding: %d animals, mean F %.4f (%.2f s)", len(f), float(np.mean(f)) if len(f) else 0.0, time.perf_counter() - start)
+    selfed = int(np.count_nonzero((ped.sire >= 0) & (ped.sire == ped.dam)))
+    if selfed:
+        log.info("selfed: %d individuals (sire = dam), max F %.6f", selfed, float(f.max()))
     matrix = ainv(ped, f)
     log.info("A-inverse: %d nonzeros (%.2f s)", matrix.nnz, time.perf_counter() - start)
     return Relationships(
         ids=ped.ids, ainv=matrix, inbreeding=f, mendelian=mendelian_variances(ped, f), summary=pedigree_summary(ped, f)
     )
+
+
+def _check_not_fully_inbred(ids: np.ndarray, f: np.ndarray) -> None:
+    """F = 1 (in float64: after about 53 generations of selfing) leaves no Mendelian sampling
+    variance (b = 0): A is singular and A⁻¹ does not exist."""
+    full = np.flatnonzero(f >= 1.0)
+    if full.size:
+        shown = ", ".join(f"'{ids[i]}'" for i in full[:10])
+        more = f" and {full.size - 10} more" if full.size > 10 else ""
+        raise InputError(
+            f"In the pedigree, individual(s) {shown}{more} are fully inbred (F = 1 to machine precision, "
+            "e.g. after more than 50 generations of selfing), so A is singular. Enter an inbred "
+            "line once, as a founder, instead of its whole selfing history."
+        )
 
 
 def relationships_meta(rel: Relationships, pedigree_path: str | Path) -> dict:

@@ -1,0 +1,21 @@
+"""Rule animals: the per-animal table (Parquet and CSV) and a CSV copy of the solutions."""
+
+from henderson.io import write_parquet
+from henderson.rulelog import stage_logging
+from henderson.stages.animals import animals_stage
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with stage_logging(sm.log[0], f"animals {sm.wildcards.model}"):
+    animals, solutions = animals_stage(
+        sm.wildcards.model,
+        sm.params.model,
+        id_column=sm.params.id_column,
+        solutions_path=sm.input.solutions,
+        phenotypes_path=sm.input.phenotypes,
+        pedigree_path=sm.input.get("pedigree"),
+        inbreeding_path=sm.input.get("inbreeding"),
+        source=sm.params.phenotypes_file,
+    )
+    write_parquet(animals, sm.output.animals)
+    animals.to_csv(sm.output.animals_csv, index=False)
+    solutions.to_csv(sm.output.solutions_csv, index=False)
