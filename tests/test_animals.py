@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from test_workflow import mrode_config, setup_dir, snakemake
 
 from henderson.animals import animal_table
-from test_workflow import mrode_config, setup_dir, snakemake
 
 
 def _solutions(rows):

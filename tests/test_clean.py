@@ -281,7 +281,7 @@ def test_pedigree_matches_row_by_row_oracle_on_random_pedigree():
     rows = []
     for i, name in enumerate(names):
         # Parents from earlier animals (no cycles), outsiders, or unknown; sires even, dams odd.
-        def parent(parity):
+        def parent(parity, i=i):
             u = rng.random()
             if u < 0.3 or i < 4:
                 return rng.choice(["0", ""])

@@ -174,9 +174,9 @@ def _with_defaults(instance: Any, schema: dict, root: dict) -> Any:
             out[key] = _with_defaults(out[key], sub, root)
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
-        for key in out:
+        for key, value in out.items():
             if key not in schema.get("properties", {}):
-                out[key] = _with_defaults(out[key], extra, root)
+                out[key] = _with_defaults(value, extra, root)
     return out
 
 

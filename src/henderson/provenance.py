@@ -67,12 +67,12 @@ def _normalised_file(path: Path) -> str:
     return _normalised_of(_stamp(path))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imports_of(stamp: tuple[Path, int, int]) -> frozenset[str]:
     return frozenset(_imports(ast.parse(stamp[0].read_text(encoding="utf-8"))))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _normalised_of(stamp: tuple[Path, int, int]) -> str:
     return _normalised(stamp[0].read_text(encoding="utf-8"))
 

@@ -34,8 +34,9 @@ rule clean_phenotypes:
         phenotypes=EVALUATION.phenotypes,
     output:
         phenotypes="results/clean/phenotypes.parquet",
-        rejected=report(
-            "results/clean/rejected.parquet",
+        rejected="results/clean/rejected.parquet",
+        rejected_csv=report(
+            "results/clean/rejected.csv",
             caption="../report/rejected.rst",
             category="Data checks",
         ),

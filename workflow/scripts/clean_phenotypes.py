@@ -12,10 +12,11 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_logging(sm.log[0], "clean_phenotypes"):
     result = clean_phenotypes_stage(sm.input.phenotypes, id_column=sm.params.id_column, models=sm.params.models)
     pedigree = None
-    if "pedigree_rejected" in sm.input.keys():
+    if "pedigree_rejected" in sm.input:
         with open(sm.input.pedigree_summary, encoding="utf-8") as handle:
             pedigree = (pd.read_parquet(sm.input.pedigree_rejected), json.load(handle))
     rejected, summary = summarise_clean(pedigree, result)
     write_parquet(result.table, sm.output.phenotypes)
     write_parquet(rejected, sm.output.rejected)
+    rejected.to_csv(sm.output.rejected_csv, index=False)
     write_json(summary, sm.output.summary)
