@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from henderson.clean import (
+    LINE_COLUMN,
     MISSING_VALUES,
     REJECTED_COLUMNS,
     CleanedPedigree,
@@ -157,8 +158,8 @@ def test_sire_recorded_female_and_dam_recorded_male():
         pedigree(text)
     msg = str(err.value)
     assert PED in msg
-    assert "'S' has sex F (line 2) but is the sire of 'C' (line 4)" in msg
-    assert "'D' has sex M (line 3) but is the dam of 'C' (line 4)" in msg
+    assert "'S' has sex 'f' (line 2) but is the sire of 'C' (line 4)" in msg
+    assert "'D' has sex 'M' (line 3) but is the dam of 'C' (line 4)" in msg
 
 
 def test_sex_consistent_and_kept_as_given():
@@ -355,19 +356,13 @@ def test_clean_phenotypes_checks_columns_before_work():
                          models={"m": ModelColumns(traits=("bw",))})
 
 
-def test_line_column_name_is_reserved():
-    with pytest.raises(InputError, match=r"'line' is reserved"):
-        clean_phenotypes(table("animal,line,y\n1,2,3"), source=DAT, id_column="animal",
-                         models={"m": ModelColumns(traits=("y",))})
-
-
 def test_clean_phenotypes_normalises_missing_and_rejects_missing_ids():
     raw = table("animal,herd,y\n007,H1,1.5\n,H1,2\nNA,H2,3\n8,NULL,.\n9,H2,n/a")
     out = clean_phenotypes(raw, source=DAT, id_column="animal",
                            models={"m": ModelColumns(traits=("y",), classes=("herd",))})
     tab = out.table
-    assert list(tab.columns) == ["line", "animal", "herd", "y"]
-    assert tab["line"].dtype == np.int64 and tab["line"].tolist() == [2, 5, 6]
+    assert list(tab.columns) == [LINE_COLUMN, "animal", "herd", "y"]
+    assert tab[LINE_COLUMN].dtype == np.int64 and tab[LINE_COLUMN].tolist() == [2, 5, 6]
     assert tab["animal"].tolist() == ["007", "8", "9"]
     assert tab["herd"].tolist() == ["H1", None, "H2"]
     assert tab["y"].tolist() == ["1.5", None, "n/a"]  # "n/a" is not a missing code
@@ -385,7 +380,7 @@ def test_clean_phenotypes_normalises_missing_and_rejects_missing_ids():
         "warnings": [out.summary["warnings"][0]],
         "models": {"m": {"records": 1, "animals_with_records": 1, "dropped": 2, "set_missing": 0,
                          "by_reason": {"missing effect level": 1, "non-numeric trait value": 1},
-                         "kept_without_level": {}}},
+                         "kept_without_level": {}, "warnings": []}},
     }
     assert out.summary["warnings"][0].startswith(
         f"{DAT}: column 'y': 1 of 2 values are not numbers (50%; e.g. 'n/a' on line 6)"
@@ -412,13 +407,13 @@ def _cleaned(text: str, models) -> pd.DataFrame:
 def test_model_records_single_trait_drop_rules():
     cols = ModelColumns(traits=("wwg",), classes=("herd", "sex"), covariates=("age",))
     records, rej = model_records(_cleaned(SINGLE, {"m": cols}), cols, source=DAT, model="m")
-    assert records["line"].tolist() == [2, 9]
-    assert list(records.columns) == ["line", "animal", "herd", "sex", "wwg", "age"]
+    assert records[LINE_COLUMN].tolist() == [2, 9]
+    assert list(records.columns) == [LINE_COLUMN, "animal", "herd", "sex", "wwg", "age"]
     assert records["animal"].tolist() == ["1", "8"]
     assert records["wwg"].tolist() == [4.5, -0.1]  # exact: same decimal text, same float64
     assert records["age"].tolist() == [200.0, 199.5]
     assert records["wwg"].dtype == np.float64 and records["age"].dtype == np.float64
-    assert records["line"].dtype == np.int64
+    assert records[LINE_COLUMN].dtype == np.int64
     assert list(rej.columns) == REJECTED_COLUMNS
     assert rej["line"].tolist() == [3, 4, 5, 6, 7, 8]
     assert rej["id"].tolist() == ["2", "3", "4", "5", "6", "7"]
@@ -450,7 +445,7 @@ animal,herd,y1,y2,y3
 def test_model_records_multi_trait_sets_bad_values_missing():
     cols = ModelColumns(traits=("y1", "y2", "y3"), classes=("herd",))
     records, rej = model_records(_cleaned(MULTI, {"m": cols}), cols, source=DAT, model="m")
-    assert records["line"].tolist() == [2, 3, 7, 8, 9]
+    assert records[LINE_COLUMN].tolist() == [2, 3, 7, 8, 9]
     got = records[["y1", "y2", "y3"]].to_numpy()
     want = np.array([[1, 2, 3], [np.nan, 2.5, np.nan], [np.nan, np.nan, 7], [np.nan, 1, 2],
                      [2.5, np.nan, np.nan]])
@@ -472,7 +467,7 @@ def test_model_records_multi_trait_sets_bad_values_missing():
 def test_model_records_id_column_as_class_and_dtypes():
     cols = ModelColumns(traits=("wwg",), classes=("animal", "sex"))
     records, _ = model_records(_cleaned(MRODE_DATA, {"m": cols}), cols, source=DAT, model="m")
-    assert list(records.columns) == ["line", "animal", "sex", "wwg"]
+    assert list(records.columns) == [LINE_COLUMN, "animal", "sex", "wwg"]
     assert records["animal"].map(type).eq(str).all() and records["sex"].map(type).eq(str).all()
 
 
@@ -480,7 +475,7 @@ def test_model_records_same_result_on_a_table_read_back_with_string_dtype():
     # The model stage may read the cleaned table from Parquet: pandas string dtype, NaN missing.
     cols = ModelColumns(traits=("y1", "y2", "y3"), classes=("herd",))
     cleaned = _cleaned(MULTI, {"m": cols})
-    reread = cleaned.astype({c: "str" for c in cleaned.columns if c != "line"})
+    reread = cleaned.astype({c: "str" for c in cleaned.columns if c != LINE_COLUMN})
     assert reread["y1"].isna().any()
     first, second = (model_records(t, cols, source=DAT, model="m") for t in (cleaned, reread))
     pd.testing.assert_frame_equal(first[0], second[0])
@@ -552,7 +547,7 @@ def test_model_records_match_row_by_row_oracle():
     for name, cols in models.items():
         records, rej = model_records(out.table, cols, source=DAT, model=name)
         kept, rejected = _records_oracle(rows, cols)
-        got = _tuples(records, ["line", *cols.traits, *cols.covariates])
+        got = _tuples(records, [LINE_COLUMN, *cols.traits, *cols.covariates])
         assert len(got) == len(kept)
         for g, k in zip(got, kept):  # exact, NaN matched as NaN
             assert g[0] == k[0]
@@ -564,7 +559,7 @@ def test_model_records_match_row_by_row_oracle():
         assert summary["dropped"] + summary["set_missing"] == len(rejected)
         # Invariant: every input row is either a record or dropped, exactly once.
         dropped = set(rej.loc[rej["action"] == "dropped", "line"])
-        assert dropped.isdisjoint(records["line"]) and len(dropped) + len(records) == n
+        assert dropped.isdisjoint(records[LINE_COLUMN]) and len(dropped) + len(records) == n
 
 
 # --------------------------------------------------------------------------------------------
@@ -628,7 +623,7 @@ def test_mrode_example_3_1_cleans_without_rejections():
     summary = clean_summary(ped, phen)
     assert summary["models"]["wwg"] == {"records": 5, "animals_with_records": 5, "dropped": 0,
                                         "set_missing": 0, "by_reason": {},
-                                        "kept_without_level": {}}
+                                        "kept_without_level": {}, "warnings": []}
     assert summary["rejected_by_reason"] == {} and summary["warnings"] == []
 
 

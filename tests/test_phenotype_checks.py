@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from henderson.clean import ModelColumns, clean_phenotypes, clean_summary
+from henderson.clean import LINE_COLUMN, ModelColumns, clean_phenotypes, clean_summary
 from henderson.clean.cells import float_columns, normalise_ids
 from henderson.config import validate_config
 from henderson.design import INTERCEPT, check_labels, fixed_design
@@ -102,7 +102,7 @@ def test_rejected_line_is_the_true_file_line_after_a_multiline_field(tmp_path):
     result = clean_phenotypes_stage(path, id_column="id", models=models_param())
     rejected = result.rejected
     assert rejected[["id", "line"]].values.tolist() == [["A2", 4], ["A4", 8]]
-    assert result.table["line"].tolist() == [2, 4, 5, 8]
+    assert result.table[LINE_COLUMN].tolist() == [2, 4, 5, 8]
 
 
 # --------------------------------------------------------------------------------------------

@@ -580,14 +580,19 @@ def test_per_trait_fixed_effects_give_one_equation_per_trait():
 
 
 def test_large_fixed_table_is_summarised():
+    """Small effects stay one full table; an effect with many levels gets a summary row (oracle:
+    numpy on the same estimates) instead of 250 rows (details in test_report_quality.py)."""
     sol = solutions_table()
     herds = pd.DataFrame({"trait": "wwg", "effect": "herd", "level": [f"h{i}" for i in range(250)],
                           "estimate": np.arange(250, dtype=float), "se": 1.0,
                           "reliability": math.nan})
     html = render(solutions=pd.concat([sol, herds], ignore_index=True),
                   spec=model_spec(fixed=["sex", "herd"]))
-    rows = table_rows(html, "Fixed-effect solutions, summarised")
-    assert rows == [["sex", "2", "3.404", "3.881", "4.358"], ["herd", "250", "0", "124.5", "249"]]
+    assert table_rows(html, "Fixed-effect solutions") == [["sex", "M", "4.358", "0.1"],
+                                                          ["sex", "F", "3.404", "0.1"]]
+    rows = table_rows(html, "Fixed effects with more than")
+    assert rows == [["herd", "250", "0", "0", fmt_sig(np.median(np.arange(250.0))), "249", "1", "1"]]
+    assert "h125" not in html  # a middle level: not listed
 
 
 def test_maternal_model_report():

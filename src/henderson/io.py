@@ -3,14 +3,19 @@
 Input tables are read with every value as a string (IDs stay "00123", codes for missing values are
 interpreted by the cleaning stage, not by the reader). The DataFrame index holds the source line
 number (CSV: 1-based file line, header = line 1) or row number (Parquet: 1-based), so every rejected
-row can be traced back to its place in the user's file.
+row can be traced back to its place in the user's file. Text files without a header line are read
+with the column names given; a file that is not UTF-8 is read as Windows-1252 (or Latin-1) with a
+warning (:func:`detect_encoding`).
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +24,17 @@ import pandas as pd
 import scipy.sparse as sp
 
 from henderson import __version__
-from henderson.errors import InputError
+from henderson.errors import ConfigError, InputError
 
 CSV_SEPARATORS = {"\t": "tab", ",": "comma", ";": "semicolon"}
 
 FLOAT_COLUMNS_ATTR = "float_columns"
 """Key of ``DataFrame.attrs`` where :func:`read_table` lists a Parquet file's float-typed columns
 (their integral values arrive as ``"80.0"``; see :func:`henderson.clean.cells.normalise_ids`)."""
+
+WARNINGS_ATTR = "read_warnings"
+"""Key of ``DataFrame.attrs`` where :func:`read_table` lists warnings of the reading (e.g. a file
+read as Windows-1252 because it is not UTF-8), for the clean stage's summary."""
 
 
 def detect_separator(header: str) -> str | None:
@@ -36,26 +45,104 @@ def detect_separator(header: str) -> str | None:
     return None
 
 
-def _first_nonblank_line(path: Path) -> tuple[int, str]:
-    with open(path, encoding="utf-8-sig") as handle:
+def _first_nonblank_line(path: Path, encoding: str) -> tuple[int, str]:
+    with open(path, encoding=encoding) as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 return number, line.rstrip("\r\n")
     raise InputError(f"{path}: the file is empty; expected a header line and data rows.")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def detect_encoding(path: str | Path) -> tuple[str, str | None]:
+    """The text encoding of a file, and a warning when it is not UTF-8.
+
+    UTF-8 (with or without a byte-order mark) and UTF-16 with a byte-order mark are read
+    silently. Other files are read as Windows-1252 (cp1252: Excel's CSV export on
+    Western-European Windows, a superset of the printable Latin-1), or as Latin-1 when a
+    byte is undefined in cp1252; the warning names the file, the encoding, the first line
+    that is not UTF-8 and a value from it. Cost: one streaming pass over the bytes.
+    """
+    path = Path(path)
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16", None
+    bad = _first_undecodable(path, "utf-8")
+    if bad is None:
+        return "utf-8-sig", None
+    offset, line = bad
+    encoding, label = "cp1252", "Windows-1252 (cp1252)"
+    if _first_undecodable(path, encoding) is not None:
+        encoding, label = "latin-1", "Latin-1 (ISO-8859-1)"
+    with open(path, "rb") as handle:
+        handle.seek(max(0, offset - 200))
+        before = handle.read(min(offset, 200))
+        after = handle.read(200)
+    text = (before.rsplit(b"\n", 1)[-1] + after.split(b"\n", 1)[0]).decode(encoding)
+    value = next((v for v in re.split(r"[\t,;\s]+", text) if not v.isascii()), text).strip('"')
+    return encoding, (
+        f"{path.name}: the file is not UTF-8 (line {line}); it was read as {label}, so "
+        f"line {line} reads {value!r}. If accented names look wrong, save the "
+        "file as UTF-8 (e.g. 'CSV UTF-8' in Excel) and rerun."
+    )
+
+
+def _first_undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
+    """(byte offset, 1-based line) of the first byte that does not decode, or None."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = lines = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(1 << 20)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                # an error inside a block points into it (a split sequence: into its start)
+                at = max(0, min(exc.start, len(block)))
+                return offset + at, lines + block[:at].count(b"\n") + 1
+            if not block:
+                return None
+            offset += len(block)
+            lines += block.count(b"\n")
+
+
+def _looks_like_data(fields: Sequence[str]) -> bool:
+    """True when every field of a header line is a number: the line is a data row."""
+    cells = [f.strip().strip('"') for f in fields]
+    if not cells or any(c == "" for c in cells):
+        return False
+    return bool(pd.to_numeric(pd.Series(cells), errors="coerce").notna().all())
+
+
+def read_table(
+    path: str | Path,
+    names: Sequence[str] | None = None,
+    *,
+    names_key: str | None = None,
+    example: Sequence[str] = (),
+) -> pd.DataFrame:
     """Read a CSV (comma, tab, semicolon or whitespace separated) or Parquet table as strings.
+
+    ``names``: the columns of a text file without a header line, in file order (every line is
+    data; BLUPF90-style files); ``None``: the first non-blank line is the header. A header
+    whose fields are all numbers is refused: the message says the file seems to have no
+    header and shows the config key ``names_key`` with ``example`` names to set.
 
     Returns a DataFrame of ``str`` columns (missing cells as ``""``), indexed by source line
     (CSV: the line where the row starts, counting line breaks inside quoted fields) or 1-based
     row number (Parquet), index name ``"line"``. For Parquet, ``attrs[FLOAT_COLUMNS_ATTR]``
-    lists the float-typed columns.
+    lists the float-typed columns. ``attrs[WARNINGS_ATTR]`` lists warnings of the reading
+    (a file that is not UTF-8, see :func:`detect_encoding`).
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found. Check the path in config/config.yaml.")
     if path.suffix.lower() in {".parquet", ".pq"}:
+        if names is not None:
+            raise ConfigError(
+                f"{path}: a Parquet file names its own columns; remove `{names_key or 'names'}` "
+                "from the config."
+            )
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for a corrupt file
@@ -68,10 +155,39 @@ def read_table(path: str | Path) -> pd.DataFrame:
         _check_header(frame.columns, path)
         # Integral floats arrive as "80.0"; ID columns normalise them (clean.cells.normalise_ids).
         frame.attrs[FLOAT_COLUMNS_ATTR] = floats
+        frame.attrs[WARNINGS_ATTR] = []
         return frame
-    header_line, header = _first_nonblank_line(path)
-    sep = detect_separator(header)
-    _check_header(pd.Index([h.strip().strip('"') for h in header.split(sep)]), path)
+    encoding, warning = detect_encoding(path)
+    first_line, first = _first_nonblank_line(path, encoding)
+    sep = detect_separator(first)
+    fields = first.split(sep)
+    if names is not None:
+        names = [str(n) for n in names]
+        _check_header(pd.Index(names), path)
+        if [f.strip().strip('"') for f in fields] == names:
+            raise InputError(
+                f"{path}: line {first_line} is a header ({first.strip()!r}), but "
+                f"`{names_key or 'names'}` says the file has none. Remove `{names_key or 'names'}` "
+                "from the config (or the header line from the file)."
+            )
+        if len(fields) != len(names):
+            raise InputError(
+                f"{path}: line {first_line} has {len(fields)} fields but "
+                f"`{names_key or 'names'}` names {len(names)} columns ({', '.join(names)}). "
+                "List every column of the file, in file order."
+            )
+        header_line = first_line - 1
+    else:
+        if _looks_like_data(fields):
+            shown = [*example, *(f"column{k + 1}" for k in range(len(example), len(fields)))]
+            raise InputError(
+                f"{path}: the first line ({first.strip()!r}) looks like data, not a header: every "
+                "field is a number. If the file has no header line, list its columns in the "
+                f"config, in file order: `{names_key or 'names'}: [{', '.join(shown[: len(fields)])}]`"
+                " (with your column names)."
+            )
+        header_line = first_line
+        _check_header(pd.Index([h.strip().strip('"') for h in fields]), path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -82,14 +198,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
                 keep_default_na=False,
                 na_filter=False,
                 skip_blank_lines=False,
-                skiprows=header_line - 1,
+                skiprows=header_line - 1 if names is None else header_line,
+                header=0 if names is None else None,
+                names=names,
                 index_col=False,
-                encoding="utf-8-sig",
+                encoding=encoding,
                 engine="c" if sep is not None else "python",
             )
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-        line = _first_ragged_line(path, sep, header_line)
-        where = f"line {line} has a different number of fields than the header" if line else str(exc)
+        width = len(names) if names is not None else len(fields)
+        line = _first_ragged_line(path, sep, header_line, width, encoding)
+        what = "the header" if names is None else f"the {width} columns of `{names_key or 'names'}`"
+        where = f"line {line} has a different number of fields than {what}" if line else str(exc)
         raise InputError(
             f"{path}: {where}. Fix the separators or quote fields that contain them."
         ) from exc
@@ -111,7 +231,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
         frame = frame.fillna("")
     frame = frame.map(str.strip) if len(frame) else frame
     blank = (frame == "").all(axis=1)
-    return frame.loc[~blank]
+    frame = frame.loc[~blank]
+    frame.attrs[WARNINGS_ATTR] = [warning] if warning else []
+    return frame
 
 
 def _record_lines(frame: pd.DataFrame, header_line: int) -> np.ndarray:
@@ -131,11 +253,12 @@ def _record_lines(frame: pd.DataFrame, header_line: int) -> np.ndarray:
     return lines
 
 
-def _first_ragged_line(path: Path, sep: str | None, header_line: int) -> int | None:
-    """Line number of the first row whose field count differs from the header's (error path)."""
-    with open(path, encoding="utf-8-sig") as handle:
+def _first_ragged_line(
+    path: Path, sep: str | None, header_line: int, width: int, encoding: str
+) -> int | None:
+    """Line number of the first row whose field count is not ``width`` (error path)."""
+    with open(path, encoding=encoding) as handle:
         lines = handle.read().splitlines()
-    width = len(lines[header_line - 1].split(sep))
     for number in range(header_line + 1, len(lines) + 1):
         text = lines[number - 1]
         if text.strip() and len(text.split(sep)) != width:

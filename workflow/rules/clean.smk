@@ -23,6 +23,7 @@ rule clean_pedigree:
         id_column=EVALUATION.id_column,
         unknown_parent=list(EVALUATION.unknown_parent),
         sexes=EVALUATION.sexes,
+        reading=EVALUATION.reading_params(),
         code=CODE["clean_pedigree"],
     script:
         "../scripts/clean_pedigree.py"
@@ -58,6 +59,11 @@ rule clean_phenotypes:
     params:
         id_column=EVALUATION.id_column,
         models=model_columns_params(EVALUATION.models),
+        phenotype_columns=EVALUATION.reading_params()["phenotype_columns"],
+        pedigree_file=Path(EVALUATION.pedigree or "").name,
+        unknown_parent=list(EVALUATION.unknown_parent),
+        sex_column=EVALUATION.pedigree_sex_column,
+        sex_codes=EVALUATION.reading_params()["sex_codes"],
         code=CODE["clean_phenotypes"],
     script:
         "../scripts/clean_phenotypes.py"

@@ -63,10 +63,12 @@ def relationship_inputs(wildcards):
 
 
 def pedigree_clean_outputs(wildcards):
-    """The pedigree's rejected rows and summary, for the phenotype cleaning (if there is a pedigree)."""
+    """The cleaned pedigree, its rejected rows and summary, for the phenotype cleaning (if there
+    is a pedigree): dams and sexes of the records are compared with the pedigree's."""
     if not HAS_PEDIGREE:
         return {}
     return {
+        "pedigree": "results/clean/pedigree.parquet",
         "pedigree_rejected": "results/clean/pedigree_rejected.parquet",
         "pedigree_summary": "results/clean/pedigree_summary.json",
     }

@@ -9,6 +9,9 @@ rule report:
         trace="results/{model}/reml_trace.parquet",
         clean_summary="results/clean/summary.json",
         rejected="results/clean/rejected.parquet",
+        phenotypes="results/clean/phenotypes.parquet",
+        phenotypes_file=EVALUATION.phenotypes,
+        pedigree_file=EVALUATION.pedigree or [],
     output:
         html=report(
             "results/{model}/report.html",

@@ -12,6 +12,7 @@ with stage_logging(sm.log[0], "clean_pedigree"):
         id_column=sm.params.id_column,
         unknown_parent=sm.params.unknown_parent,
         sexes=sm.params.sexes,
+        **sm.params.reading,
     )
     write_parquet(result.table, sm.output.pedigree)
     write_parquet(result.rejected, sm.output.rejected)

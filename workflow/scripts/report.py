@@ -6,7 +6,7 @@ import pandas as pd
 
 from henderson.config import model_from_dict
 from henderson.reml_record import read_components
-from henderson.report import render_report, write_report
+from henderson.report import collect_run_info, render_report, write_report
 from henderson.rulelog import stage_logging
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -23,6 +23,10 @@ with stage_logging(sm.log[0], f"report {sm.wildcards.model}"):
         sm.wildcards.model, sm.params.model, id_column=sm.params.id_column, has_pedigree=has_pedigree
     )
     record = read_components(spec.layout(), read_json(sm.input.components))
+    # date, input checksums and package versions, collected here so that rendering is deterministic
+    run_info = collect_run_info(
+        {"pedigree": sm.input.get("pedigree_file") or None, "phenotypes": sm.input.phenotypes_file}
+    )
     html = render_report(
         model_name=sm.wildcards.model,
         spec=spec,
@@ -34,5 +38,8 @@ with stage_logging(sm.log[0], f"report {sm.wildcards.model}"):
         inbreeding=pd.read_parquet(sm.input.inbreeding) if has_pedigree else None,
         pedigree=pd.read_parquet(sm.input.pedigree) if has_pedigree else None,
         trace=pd.read_parquet(sm.input.trace) if record.estimated else None,
+        phenotypes=pd.read_parquet(sm.input.phenotypes),
+        id_column=sm.params.id_column,
+        run_info=run_info,
     )
     write_report(html, sm.output.html)

@@ -13,19 +13,23 @@ IDs and class levels stay strings (``"00123"`` is not ``123``). Everything is ve
 rows; Python loops run only over columns, models or the few rows quoted in an error message.
 
 Modules: `cells` (missing codes, string columns), `rejected` (the ``rejected`` tables),
-`pedigree` (`clean_pedigree`), `phenotypes` (`clean_phenotypes`, `model_records`), `summary`
-(`clean_summary`).
+`pedigree` (`clean_pedigree`), `phenotypes` (`clean_phenotypes`, `model_records`),
+`crosscheck` (phenotype dams and sexes against the pedigree), `summary` (`clean_summary`).
 """
 
 from henderson.clean.cells import MISSING_VALUES
 from henderson.clean.pedigree import (
     ORIGINS,
+    PEDIGREE_COLUMNS,
     PEDIGREE_OPTIONAL,
     PEDIGREE_REQUIRED,
+    SEX_CODES,
     CleanedPedigree,
     clean_pedigree,
 )
 from henderson.clean.phenotypes import (
+    LINE_COLUMN,
+    MAGNITUDE_LIMIT,
     CleanedPhenotypes,
     ModelColumns,
     check_model_columns,
@@ -36,11 +40,15 @@ from henderson.clean.rejected import REJECTED_COLUMNS, combine_rejected
 from henderson.clean.summary import clean_summary
 
 __all__ = [
+    "LINE_COLUMN",
+    "MAGNITUDE_LIMIT",
     "MISSING_VALUES",
     "ORIGINS",
+    "PEDIGREE_COLUMNS",
     "PEDIGREE_OPTIONAL",
     "PEDIGREE_REQUIRED",
     "REJECTED_COLUMNS",
+    "SEX_CODES",
     "CleanedPedigree",
     "CleanedPhenotypes",
     "ModelColumns",

@@ -11,8 +11,9 @@ in the summary.
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,9 +39,16 @@ from henderson.clean.ids import (
 )
 from henderson.clean.rejected import _empty_rejected, _rejected_frame, combine_rejected
 from henderson.errors import ConfigError, InputError
+from henderson.io import FLOAT_COLUMNS_ATTR, WARNINGS_ATTR
 
 PEDIGREE_REQUIRED = ("id", "sire", "dam")
-PEDIGREE_OPTIONAL = ("birth_year", "sex")
+PEDIGREE_OPTIONAL = ("birth_year", "birth_date", "sex")
+PEDIGREE_COLUMNS = {role: role for role in (*PEDIGREE_REQUIRED, *PEDIGREE_OPTIONAL)}
+"""Default column name of each pedigree role (the config's ``pedigree_columns``)."""
+
+SEX_CODES = {"male": ("M", "MALE"), "female": ("F", "FEMALE")}
+"""Default codes of the ``sex`` column (the config's ``sex_codes``), compared without case."""
+
 ORIGINS = ("pedigree", "added parent", "added phenotyped")
 
 #: Values of the ``sexes`` config key: ``separate`` (an ID is a sire or a dam, never both; no
@@ -53,8 +61,14 @@ _MONOECIOUS_HINT = "If this species is monoecious (plants, trees), set `sexes: m
 _SUSPECT_OFFSPRING = 50
 _SUSPECT_RATIO = 10
 
-_MALE = frozenset({"M", "MALE"})
-_FEMALE = frozenset({"F", "FEMALE"})
+# Birth dates: (pattern, day first) with groups y (year), a (month) and b (day). Only the year is
+# kept, so a day-first form also accepts a month-first date (12/31/2019): its year is the same.
+_DATE_FORMS = (
+    (re.compile(r"(?P<y>\d{4})-(?P<a>\d{1,2})-(?P<b>\d{1,2})(?:[T ]\S*)?"), False),  # ISO
+    (re.compile(r"(?P<y>\d{4})/(?P<a>\d{1,2})/(?P<b>\d{1,2})"), False),
+    (re.compile(r"(?P<y>\d{4})(?P<a>\d{2})(?P<b>\d{2})"), False),  # YYYYMMDD
+    (re.compile(r"(?P<b>\d{1,2})[/.-](?P<a>\d{1,2})[/.-](?P<y>\d{4})"), True),  # DD/MM/YYYY
+)
 
 
 @dataclass(frozen=True)
@@ -62,9 +76,9 @@ class CleanedPedigree:
     """A checked pedigree.
 
     ``table``: one row per animal, columns ``id``, ``sire``, ``dam`` (object: ``str``, ``None`` =
-    unknown parent) [, ``birth_year`` (Int64)] [, ``sex`` (object: ``str`` or ``None``)],
-    ``origin`` (``"pedigree"``, ``"added parent"`` or ``"added phenotyped"``). Rows: the pedigree
-    rows in input order (merged duplicates removed), then parents without a row of their own in
+    unknown parent) [, ``birth_year`` (Int64; from ``birth_year`` or ``birth_date``)] [, ``sex``
+    (object: ``str`` as given, or ``None``)], ``origin`` (``"pedigree"``, ``"added parent"`` or
+    ``"added phenotyped"``). Rows: the pedigree rows in input order (merged duplicates removed), then parents without a row of their own in
     order of first appearance, then phenotyped animals missing from the pedigree in the order
     given; added animals are founders (sire = dam = ``None``).
     ``rejected``: merged duplicate rows (:data:`REJECTED_COLUMNS`).
@@ -72,7 +86,8 @@ class CleanedPedigree:
     ids_rewritten (distinct spellings put in canonical form), parents_added and
     parents_added_first (the first IDs), phenotyped (distinct phenotyped IDs),
     phenotyped_added and phenotyped_added_first, likely_unknown_codes (added parents with very
-    many offspring), warnings (one sentence each, also logged by the clean stage).
+    many offspring), warnings (one sentence each, also logged by the clean stage; the reading's
+    first, e.g. the file's encoding).
     """
 
     table: pd.DataFrame
@@ -117,26 +132,37 @@ def clean_pedigree(
     phenotype_ids: Iterable[str] = (),
     sexes: str = "separate",
     phenotype_source: str = "the phenotype file",
+    columns: Mapping[str, str] | None = None,
+    sex_codes: Mapping[str, Sequence[str]] | None = None,
 ) -> CleanedPedigree:
     """Check a raw pedigree and return one row per animal.
 
     ``raw``: a table from ``read_table`` with columns ``id``, ``sire``, ``dam`` and optionally
-    ``birth_year`` and ``sex`` (other columns are ignored); ``source``: the file name used in
-    messages and in ``rejected``; ``unknown_parent``: the codes of an unknown parent (an empty
-    cell is always unknown); ``phenotype_ids``: animals with records (already in the phenotype
-    side's canonical form, see :func:`henderson.clean.cells.normalise_ids`), added as founders
-    when the pedigree lacks them; ``sexes``: one of :data:`SEXES`; ``phenotype_source``: how
-    messages name the phenotype IDs (e.g. ``"data.csv, column 'animal'"``).
+    ``birth_year`` and/or ``birth_date``, and ``sex`` (other columns are ignored), or the
+    columns ``columns`` maps these roles to (:data:`PEDIGREE_COLUMNS` for the roles not given);
+    ``source``: the file name used in messages and in ``rejected``; ``unknown_parent``: the
+    codes of an unknown parent (an empty cell is always unknown); ``phenotype_ids``: animals with
+    records (already in the phenotype side's canonical form, see
+    :func:`henderson.clean.cells.normalise_ids`), added as founders when the pedigree lacks
+    them; ``sexes``: one of :data:`SEXES`; ``phenotype_source``: how messages name the phenotype
+    IDs (e.g. ``"data.csv, column 'animal'"``); ``sex_codes``: ``{"male": codes, "female":
+    codes}`` (:data:`SEX_CODES` by default; compared without case; other values are neither).
+
+    A birth date (ISO ``2019-03-28``, also with a time, ``2019/03/28``, ``20190328``, or
+    day-first ``28/03/2019``, ``28.03.2019``, ``28-03-2019``; month-first dates give the same
+    year) gives the birth year; with both columns, ``birth_year`` is used where given and must
+    agree with the date's year.
 
     IDs are put in canonical form (:mod:`henderson.clean.ids`: Unicode NFC; whole numbers
     written as decimals in a float column read as integers).
 
     Raises :class:`InputError` for a pedigree without rows, a missing ID (or an ID equal to an
     unknown-parent code), IDs that differ only by a decimal part (``1`` and ``1.0``), a
-    non-integer birth year, conflicting duplicate rows, an animal its own parent, a parent born
+    non-integer birth year, a birth date that is not a date, a birth year that disagrees with
+    the birth date, conflicting duplicate rows, an animal its own parent, a parent born
     in a later year than its offspring, and a cycle (an animal its own ancestor); with
     ``sexes="separate"`` also for an animal with the same sire and dam, an ID used as both sire
-    and dam, and a sire recorded with sex F or a dam with sex M (the messages name the
+    and dam, and a sire recorded as female or a dam as male (the messages name the
     ``sexes`` switch). Identical duplicate rows (compared on the columns above, after reading
     missing codes) are merged into the first and reported in ``rejected``.
 
@@ -145,14 +171,8 @@ def clean_pedigree(
     """
     if sexes not in SEXES:
         raise ConfigError(f"sexes: {sexes!r} is not one of {', '.join(SEXES)}.")
-    columns = [str(c) for c in raw.columns]
-    absent = [c for c in PEDIGREE_REQUIRED if c not in columns]
-    if absent:
-        raise InputError(
-            f"{source}: the pedigree has no column {', '.join(_q(c) for c in absent)}; "
-            f"columns found: {', '.join(_q(c) for c in columns) or '(none)'}. "
-            "Name the columns id, sire, dam (optional: birth_year, sex)."
-        )
+    raw, name = _pedigree_roles(raw, columns, source)
+    read_warnings = list(raw.attrs.get(WARNINGS_ATTR, ()))
     n = len(raw)
     if n == 0:
         raise InputError(
@@ -183,15 +203,17 @@ def clean_pedigree(
     dam[is_unknown[dam]] = -1
     id_text = pd.Series(distinct[codes[:n]], dtype=object)
     year = sex = sex_class = None
-    if "birth_year" in columns:
-        year = _birth_years(raw["birth_year"], lines, id_text, source)
-    if "sex" in columns:
+    if "birth_year" in raw.columns:
+        year = _birth_years(raw["birth_year"], lines, id_text, source, name["birth_year"])
+    if "birth_date" in raw.columns:
+        dated = _birth_date_years(raw["birth_date"], lines, id_text, source, name["birth_date"])
+        year = dated if year is None else _merge_years(year, dated, lines, id_text, source, name)
+    if "sex" in raw.columns:
         sex = _text(raw["sex"])
         sex[_missing_mask(raw["sex"])] = None
-        upper = _strings(raw["sex"]).str.upper()
-        sex_class = np.zeros(n, dtype=np.int8)
-        sex_class[upper.isin(list(_MALE)).to_numpy(dtype=bool)] = 1
-        sex_class[upper.isin(list(_FEMALE)).to_numpy(dtype=bool)] = 2
+        sex_class = sex_classes(raw["sex"], sex_codes)
+        if sexes == "separate":
+            read_warnings += _unknown_sex_codes(sex, sex_class, source, name["sex"], sex_codes)
     rows = _PedigreeRows(lines, codes[:n], sire, dam, year, sex, sex_class)
     in_use = np.zeros(len(names) - 1, dtype=bool)
     in_use[rows.id] = True
@@ -214,7 +236,7 @@ def clean_pedigree(
     sire_pos = np.where(rows.sire >= 0, position[rows.sire], -1)
     dam_pos = np.where(rows.dam >= 0, position[rows.dam], -1)
     if rows.sex is not None and sexes == "separate":
-        _check_parent_sex(rows, names, sire_pos, dam_pos, source)
+        _check_parent_sex(rows, names, sire_pos, dam_pos, source, name["sex"])
     if rows.year is not None:
         _check_birth_order(rows, names, sire_pos, dam_pos, source)
     _check_cycles(rows, names, sire_pos, dam_pos, source)
@@ -244,7 +266,7 @@ def clean_pedigree(
         "phenotyped_added": len(added_pheno),
         "phenotyped_added_first": [str(x) for x in added_pheno[:_LIST_LIMIT]],
         "likely_unknown_codes": {str(names[code]): count for code, count, _ in suspects},
-        "warnings": warnings,
+        "warnings": read_warnings + warnings,
     }
     return CleanedPedigree(table=table, rejected=combine_rejected(rejected), summary=summary)
 
@@ -274,8 +296,147 @@ def _strings(series: pd.Series) -> pd.Series:
     return text.reset_index(drop=True)
 
 
+def _pedigree_roles(
+    raw: pd.DataFrame, columns: Mapping[str, str] | None, source: str
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The pedigree's columns under their role names (id, sire, dam, birth_year, birth_date,
+    sex; optional roles only when present), and the file's name of every role."""
+    name = {**PEDIGREE_COLUMNS, **(columns or {})}
+    present = [str(c) for c in raw.columns]
+    absent = [role for role in PEDIGREE_REQUIRED if name[role] not in present]
+    if absent:
+        mapped = any(name[role] != role for role in PEDIGREE_COLUMNS)
+        hint = (
+            "Correct `pedigree_columns` in the config"
+            if mapped
+            else "Name the columns id, sire, dam (optional: birth_year or birth_date, sex), or "
+            "give the file's names in the config, e.g. `pedigree_columns: {id: animal, sire: "
+            "father, dam: mother}`"
+        )
+        raise InputError(
+            f"{source}: the pedigree has no column "
+            f"{', '.join(_q(name[r]) + (f' ({r})' if name[r] != r else '') for r in absent)}; "
+            "columns found: "
+            f"{', '.join(_q(c) for c in present) or '(none)'}. {hint}."
+        )
+    roles = [role for role in PEDIGREE_COLUMNS if name[role] in present]
+    frame = pd.DataFrame({role: raw[name[role]] for role in roles}, index=raw.index)
+    floats = float_columns(raw)
+    frame.attrs = dict(raw.attrs)
+    frame.attrs[FLOAT_COLUMNS_ATTR] = [role for role in roles if name[role] in floats]
+    return frame, name
+
+
+def sex_classes(
+    column: pd.Series, sex_codes: Mapping[str, Sequence[str]] | None = None
+) -> np.ndarray:
+    """Sex of each value as int8: 1 male, 2 female, 0 missing or another code (``sex_codes`` as
+    in :func:`clean_pedigree`, compared without case)."""
+    codes = {**SEX_CODES, **(sex_codes or {})}
+    upper = _strings(column).str.strip().str.upper()
+    out = np.zeros(len(upper), dtype=np.int8)
+    out[upper.isin([str(c).upper() for c in codes["male"]]).to_numpy(dtype=bool)] = 1
+    out[upper.isin([str(c).upper() for c in codes["female"]]).to_numpy(dtype=bool)] = 2
+    return out
+
+
+def _unknown_sex_codes(
+    sex: np.ndarray,
+    sex_class: np.ndarray,
+    source: str,
+    column: str,
+    sex_codes: Mapping[str, Sequence[str]] | None,
+) -> list[str]:
+    """A warning when the sex column has values but none is a male or female code: the parent
+    sexes then go unchecked, most likely because the file codes sex otherwise (e.g. 1/2)."""
+    given = np.flatnonzero(pd.notna(sex))
+    if not len(given) or (sex_class != 0).any():
+        return []
+    codes = {**SEX_CODES, **(sex_codes or {})}
+    found = pd.Series(sex[given], dtype=object).value_counts()
+    shown = _quote_list([f"{_q(v)} ({k} rows)" for v, k in found.items()])
+    return [
+        (
+            f"{source}: no value of column {_q(column)} is a male ({', '.join(codes['male'])}) "
+            f"or female ({', '.join(codes['female'])}) code: {shown}. Parent sexes were not "
+            "checked. If these are sexes, give their codes in the config, e.g. `sex_codes: "
+            "{male: ['1'], female: ['2']}`."
+        )
+    ]
+
+
+def _birth_date_years(
+    column: pd.Series, lines: np.ndarray, ids: pd.Series, source: str, name: str
+) -> np.ndarray:
+    """Years of birth dates as float64 (missing codes -> NaN); a value that is not a date in
+    one of the forms of :data:`_DATE_FORMS` is an error naming its lines."""
+    missing = _missing_mask(column)
+    text = _strings(column).str.strip()
+    year = np.full(len(text), np.nan)
+    todo = ~missing
+    for pattern, day_first in _DATE_FORMS:
+        if not todo.any():
+            break
+        parts = text[todo].str.fullmatch(pattern)
+        at = np.flatnonzero(todo)[parts.to_numpy(dtype=bool)]
+        if not len(at):
+            continue
+        got = text.iloc[at].str.extract(pattern).astype(np.int64)
+        y, a, b = (got[k].to_numpy() for k in ("y", "a", "b"))
+        ok = _valid_dates(y, a, b)
+        if day_first:
+            ok = ok | _valid_dates(y, b, a)
+        year[at[ok]] = y[ok]
+        todo[at] = False
+    bad = ~missing & np.isnan(year)
+    if bad.any():
+        where = np.flatnonzero(bad)
+        shown = [
+            f"line {lines[i]} ({_q(ids.iloc[i])}: {_q(text.iloc[i])})" for i in where[:_LIST_LIMIT]
+        ]
+        more = f", ... ({len(where)} in all)" if len(where) > _LIST_LIMIT else ""
+        raise InputError(
+            f"{source}: {name} is not a date on {', '.join(shown)}{more}. Write dates as "
+            "YYYY-MM-DD (e.g. 2019-03-28), DD/MM/YYYY or YYYYMMDD, with a four-digit year, or "
+            "leave the cell empty."
+        )
+    return year
+
+
+def _valid_dates(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """True where (year, month, day) is a calendar date."""
+    dates = pd.to_datetime(
+        pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce"
+    )
+    return dates.notna().to_numpy(dtype=bool)
+
+
+def _merge_years(
+    year: np.ndarray,
+    dated: np.ndarray,
+    lines: np.ndarray,
+    ids: pd.Series,
+    source: str,
+    name: Mapping[str, str],
+) -> np.ndarray:
+    """Birth years from the year column, else from the date; the two disagreeing is an error."""
+    with np.errstate(invalid="ignore"):
+        clash = np.flatnonzero(~np.isnan(year) & ~np.isnan(dated) & (year != dated))
+    if len(clash):
+        shown = [
+            f"line {lines[i]} ({_q(ids.iloc[i])}: {int(year[i])} and {int(dated[i])})"
+            for i in clash[:_LIST_LIMIT]
+        ]
+        more = f", ... ({len(clash)} in all)" if len(clash) > _LIST_LIMIT else ""
+        raise InputError(
+            f"{source}: {name['birth_year']} and the year of {name['birth_date']} differ on "
+            f"{', '.join(shown)}{more}. Correct one of them (or keep only one of the columns)."
+        )
+    return np.where(np.isnan(year), dated, year)
+
+
 def _birth_years(
-    column: pd.Series, lines: np.ndarray, ids: pd.Series, source: str
+    column: pd.Series, lines: np.ndarray, ids: pd.Series, source: str, name: str = "birth_year"
 ) -> np.ndarray:
     """Birth years as float64 (missing codes -> NaN); a non-integer value is an error."""
     missing = _missing_mask(column)
@@ -290,7 +451,7 @@ def _birth_years(
         ]
         more = f", ... ({len(where)} in all)" if len(where) > _LIST_LIMIT else ""
         raise InputError(
-            f"{source}: birth_year is not a whole number on {', '.join(shown)}{more}. "
+            f"{source}: {name} is not a whole number on {', '.join(shown)}{more}. "
             "Write years as integers (e.g. 2019) or leave the cell empty."
         )
     return np.where(missing, np.nan, number)
@@ -382,25 +543,30 @@ def _check_selfing(rows: _PedigreeRows, names: np.ndarray, source: str) -> None:
 
 
 def _check_parent_sex(
-    rows: _PedigreeRows, names: np.ndarray, sire_pos: np.ndarray, dam_pos: np.ndarray, source: str
+    rows: _PedigreeRows,
+    names: np.ndarray,
+    sire_pos: np.ndarray,
+    dam_pos: np.ndarray,
+    source: str,
+    column: str = "sex",
 ) -> None:
-    """A sire recorded with sex F, or a dam with sex M (M/MALE, F/FEMALE, any case)."""
+    """A sire recorded as female, or a dam as male (by the sex codes)."""
     problems = []
-    for pos, role, wrong, word in ((sire_pos, "sire", 2, "F"), (dam_pos, "dam", 1, "M")):
+    for pos, role, wrong in ((sire_pos, "sire", 2), (dam_pos, "dam", 1)):
         child = np.flatnonzero(pos >= 0)
         child = child[rows.sex_class[pos[child]] == wrong]
         for c in child[:_LIST_LIMIT]:
             p = pos[c]
             problems.append(
-                f"{_q(names[rows.id[p]])} has sex {word} (line {rows.lines[p]}) but is the {role} "
-                f"of {_q(names[rows.id[c]])} (line {rows.lines[c]})"
+                f"{_q(names[rows.id[p]])} has sex {_q(rows.sex[p])} (line {rows.lines[p]}) but is "
+                f"the {role} of {_q(names[rows.id[c]])} (line {rows.lines[c]})"
             )
         if len(child) > _LIST_LIMIT:
             problems.append(f"... ({len(child)} such {role} records in all)")
     if problems:
         raise InputError(
-            f"{source}: parent sex contradicts the sex column: {'; '.join(problems)}. "
-            "Correct the sex or the parent ID."
+            f"{source}: parent sex contradicts the {column} column: {'; '.join(problems)}. "
+            "Correct the sex or the parent ID (or `sex_codes` in the config)."
         )
 
 

@@ -34,6 +34,16 @@ from henderson.clean.rejected import (
 )
 from henderson.design import INTERCEPT
 from henderson.errors import ConfigError, InputError
+from henderson.io import WARNINGS_ATTR
+
+LINE_COLUMN = "__line__"
+"""Column of the cleaned phenotype table and of a model's records holding each row's source line.
+Data columns are free to be called ``line`` (a genetic line); only this dunder name is refused.
+The ``rejected`` tables, a different table, keep their ``line`` column."""
+
+MAGNITUDE_LIMIT = 1e100
+"""Largest absolute trait or covariate value accepted: beyond it sums of squares overflow.
+(Infinite values, e.g. ``inf``, are not numbers: dropped or set missing like text.)"""
 
 
 @dataclass(frozen=True)
@@ -68,16 +78,17 @@ class ModelColumns:
 class CleanedPhenotypes:
     """A phenotype table with valid IDs, and what each model rejects from it.
 
-    ``table``: the rows with an ID; columns ``line`` (int64 source line), the ID column, then the
-    other original columns in input order, all as strings (object dtype) with every code of
-    :data:`MISSING_VALUES` replaced by ``None``. :func:`model_records` reads it.
+    ``table``: the rows with an ID; columns :data:`LINE_COLUMN` (int64 source line), the ID
+    column, then the other original columns in input order, all as strings (object dtype) with
+    every code of :data:`MISSING_VALUES` replaced by ``None``. :func:`model_records` reads it.
     ``rejected``: :data:`REJECTED_COLUMNS`; rows without an ID have ``model`` null, the others
     carry the model name.
     ``summary``: ``{"file", "rows", "kept", "columns": {column: {"values", "not_numbers"[,
     "example", "line", "cause"]}}, "warnings": [text], "models": {name: {"records",
     "animals_with_records", "dropped", "set_missing", "by_reason": {reason: count},
-    "kept_without_level": {effect: count}}}}``; ``columns`` covers every trait and covariate
-    column (non-missing values, and how many of them are not numbers).
+    "kept_without_level": {effect: count}, "warnings": [text]}}}``; ``columns`` covers every
+    trait and covariate column (non-missing values, and how many of them are not numbers);
+    ``warnings`` (overall and per model) are what a reader of the results must know.
     """
 
     table: pd.DataFrame
@@ -145,13 +156,18 @@ def clean_phenotypes(
 
     Raises :class:`InputError` when more than :data:`UNPARSEABLE_LIMIT` of the non-missing
     values of a trait or covariate column are not numbers (e.g. decimal commas), naming the
-    column, an example and the likely cause; fewer such values give a warning in the summary.
+    column, an example and the likely cause (fewer such values give a warning in the summary),
+    and when a value exceeds :data:`MAGNITUDE_LIMIT` in absolute value, naming its line. The
+    warnings of the reading (``raw.attrs[WARNINGS_ATTR]``, e.g. the file's encoding) come first
+    in the summary's.
     """
     check_model_columns(raw.columns, source=source, id_column=id_column, models=models)
-    if "line" in raw.columns:
+    if LINE_COLUMN in raw.columns:
         raise InputError(
-            f"{source}: the column name 'line' is reserved for source line numbers; rename it."
+            f"{source}: the column name {_q(LINE_COLUMN)} is used for source line numbers in "
+            "the cleaned table; rename that column."
         )
+    read_warnings = list(raw.attrs.get(WARNINGS_ATTR, ()))
     lines = _lines_of(raw)
     floats = float_columns(raw)
     raw = raw.copy()
@@ -171,7 +187,7 @@ def clean_phenotypes(
     ]
     order = [id_column] + [c for c in raw.columns if c != id_column]
     table = values.loc[~no_id, order].reset_index(drop=True)
-    table.insert(0, "line", lines[~no_id])
+    table.insert(0, LINE_COLUMN, lines[~no_id])
 
     numeric = _unique(c for cols in models.values() for c in (*cols.traits, *cols.covariates))
     columns, warnings = check_numeric_columns(table, numeric, source=source)
@@ -193,13 +209,14 @@ def clean_phenotypes(
             "set_missing": int((rejected["action"] == "set missing").sum()),
             "by_reason": _count_reasons(rejected),
             "kept_without_level": without,
+            "warnings": [],
         }
     summary = {
         "file": source,
         "rows": len(raw),
         "kept": len(table),
         "columns": columns,
-        "warnings": warnings,
+        "warnings": read_warnings + warnings,
         "models": model_summaries,
     }
     return CleanedPhenotypes(
@@ -259,17 +276,29 @@ def check_numeric_columns(
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """How many values of each trait or covariate column are not numbers.
 
-    ``table``: a cleaned phenotype table (``line`` column, strings with ``None`` for missing).
-    Returns ``({column: {"values", "not_numbers"[, "example", "line", "cause"]}}, warnings)``,
-    one warning per column that lost values. Raises :class:`InputError` naming the column, an
-    example, its line, the likely cause and the remedy when more than
-    :data:`UNPARSEABLE_LIMIT` of a column's non-missing values are not numbers.
+    ``table``: a cleaned phenotype table (:data:`LINE_COLUMN`, strings with ``None`` for
+    missing). Returns ``({column: {"values", "not_numbers"[, "example", "line", "cause"]}},
+    warnings)``, one warning per column that lost values. Raises :class:`InputError` naming the
+    column, an example, its line, the likely cause and the remedy when more than
+    :data:`UNPARSEABLE_LIMIT` of a column's non-missing values are not numbers, and naming the
+    line and ID of a value beyond :data:`MAGNITUDE_LIMIT` in absolute value.
     """
     report: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
-    lines = table["line"].to_numpy(dtype=np.int64)
+    lines = table[LINE_COLUMN].to_numpy(dtype=np.int64)
     for column in numeric:
-        absent, _, bad, text = _parse_numbers(table[column])
+        absent, value, bad, text = _parse_numbers(table[column])
+        with np.errstate(invalid="ignore"):
+            huge = np.flatnonzero(np.abs(value) > MAGNITUDE_LIMIT)
+        if len(huge):
+            k = huge[0]
+            more = f" ({len(huge)} such values in all)" if len(huge) > 1 else ""
+            raise InputError(
+                f"{source}: column {_q(column)}, line {lines[k]} (ID {_q(table.iloc[k, 1])}): the "
+                f"value {_q(text[k])} is too large (more than {MAGNITUDE_LIMIT:g} in absolute "
+                f"value){more}; sums of squares of such values overflow. Correct the value "
+                "(a unit or a missing-value code such as 1e300?) or leave the cell empty."
+            )
         n_values, n_bad = int((~absent).sum()), int(bad.sum())
         entry: dict[str, Any] = {"values": n_values, "not_numbers": n_bad}
         report[column] = entry
@@ -311,8 +340,8 @@ def model_records(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The records one model uses, and that model's rejected rows.
 
-    ``table`` is :attr:`CleanedPhenotypes.table` (``line`` first, then the ID column, which is
-    where ``id_column`` is taken from when not given). A row is kept when every class column
+    ``table`` is :attr:`CleanedPhenotypes.table` (:data:`LINE_COLUMN` first, then the ID column,
+    which is where ``id_column`` is taken from when not given). A row is kept when every class column
     (except those of ``columns.optional``, whose missing value keeps the record without a level
     of that effect) and every covariate is present (covariates finite numbers) and at least one
     trait is a finite number. Single trait: a missing or non-numeric trait drops the row. Multi-trait: a
@@ -321,23 +350,24 @@ def model_records(
     reported once, with the first reason in column order (classes, covariates, traits) and
     every fault in ``detail``.
 
-    Returns ``records`` (n_kept rows, input order): ``line`` (int64), the ID column and class
-    columns (str; ``None`` where an optional column is missing), traits and covariates (float64, NaN = missing), and ``rejected``
-    (:data:`REJECTED_COLUMNS`, ``model`` = ``model``).
+    Returns ``records`` (n_kept rows, input order): :data:`LINE_COLUMN` (int64), the ID column
+    and class columns (str; ``None`` where an optional column is missing), traits and covariates
+    (float64, NaN = missing), and ``rejected`` (:data:`REJECTED_COLUMNS`, ``model`` = ``model``).
     """
     if id_column is None:
-        if len(table.columns) < 2 or table.columns[0] != "line":
+        if len(table.columns) < 2 or table.columns[0] != LINE_COLUMN:
             raise ConfigError(
                 f"{source}: model {_q(model)}: the table is not a cleaned phenotype table "
-                "(expected columns 'line', then the ID column); run clean_phenotypes first."
+                f"(expected columns {_q(LINE_COLUMN)}, then the ID column); run clean_phenotypes "
+                "first."
             )
         id_column = str(table.columns[1])
     check_model_columns(
-        [c for c in table.columns if c != "line"], source=source, id_column=id_column,
+        [c for c in table.columns if c != LINE_COLUMN], source=source, id_column=id_column,
         models={model: columns},
     )
     n = len(table)
-    lines = table["line"].to_numpy(dtype=np.int64)
+    lines = table[LINE_COLUMN].to_numpy(dtype=np.int64)
     ids = table[id_column].to_numpy(dtype=object)
     classes = _unique(columns.all_classes)
     optional = set(columns.optional_columns)
@@ -418,7 +448,7 @@ def model_records(
     if not len(rejected):
         rejected = _empty_rejected()
 
-    records = pd.DataFrame({"line": lines[keep]})
+    records = pd.DataFrame({LINE_COLUMN: lines[keep]})
     records[id_column] = pd.Series(ids[keep], dtype=object).astype(str)
     for column in classes:
         if column != id_column:

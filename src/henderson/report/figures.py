@@ -46,8 +46,10 @@ def _bins(values: np.ndarray, limit: int = 50) -> np.ndarray | int:
     return edges if len(edges) - 1 <= limit else limit
 
 
-def histogram(values: np.ndarray, title: str, xlabel: str, value_range=None, bins=None) -> str:
-    """A histogram of ``values`` (y axis: animals) as a PNG data URI."""
+def histogram(
+    values: np.ndarray, title: str, xlabel: str, value_range=None, bins=None, ylabel: str = "animals"
+) -> str:
+    """A histogram of ``values`` (y axis: counts of ``ylabel``) as a PNG data URI."""
     with matplotlib.style.context("default"), matplotlib.rc_context(PLOT_STYLE):
         fig = _new_figure()
         ax = fig.add_subplot()
@@ -56,7 +58,7 @@ def histogram(values: np.ndarray, title: str, xlabel: str, value_range=None, bin
         ax.hist(values, bins=bins, range=value_range, color=BAR, edgecolor="white", linewidth=0.5)
         ax.set_title(title)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("animals")
+        ax.set_ylabel(ylabel)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         fig.tight_layout()
         return png_uri(fig)

@@ -23,11 +23,12 @@ def floats(values: pd.Series) -> np.ndarray:
 
 def keys(values: pd.Series) -> pd.Series:
     """IDs or labels as string keys ("" when missing), so joins match across tables."""
-    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+    missing = values.isna().to_numpy()
+    if not missing.any() and pd.api.types.infer_dtype(values, skipna=False) == "string":
         return values  # already all strings, none missing: the common case, kept fast
     values = values.astype(object)
     out = values.astype(str).astype(object)
-    out[values.isna().to_numpy()] = ""
+    out[missing] = ""
     return out
 
 

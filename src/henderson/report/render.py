@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,14 +12,21 @@ import numpy as np
 import pandas as pd
 
 from henderson import __version__
+from henderson.clean import model_records
 from henderson.config import ModelSpec
 from henderson.errors import ConfigError, InputError
 from henderson.report.format import fmt_count
 from henderson.report.frames import check_solutions
+from henderson.report.runinfo import RunInfo
+from henderson.report.sections.fixed import fixed_section
 from henderson.report.sections.inputs import data_section, pedigree_section
 from henderson.report.sections.model import equation_section
+from henderson.report.sections.provenance import provenance_section
+from henderson.report.sections.quality import (
+    data_quality_section,
+    pedigree_quality_section,
+)
 from henderson.report.sections.solutions import (
-    fixed_section,
     other_random_section,
     plots_section,
     top_section,
@@ -36,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 #: The template, package data of ``henderson``.
 TEMPLATE = "report.html"
+#: The cleaned phenotypes the model's records are selected from (named in error messages).
+PHENOTYPES_FILE = "results/clean/phenotypes.parquet"
 
 
 def _environment() -> jinja2.Environment:
@@ -62,6 +72,9 @@ def render_report(
     pedigree: pd.DataFrame | None,
     trace: pd.DataFrame | None = None,
     top_n: int = 20,
+    phenotypes: pd.DataFrame | None = None,
+    id_column: str = "id",
+    run_info: RunInfo | None = None,
 ) -> str:
     """Render one model's report as a self-contained HTML document (a string).
 
@@ -82,6 +95,12 @@ def render_report(
             ``sex``, ``origin``), or None.
         trace: the REML iteration trace, or None (shown only for estimated components).
         top_n: number of animals in the top list (per trait).
+        phenotypes: the cleaned phenotype table (``results/clean/phenotypes.parquet``); the
+            model's records are selected from it with :func:`henderson.clean.model_records`
+            for the data-quality tables (skipped when None).
+        id_column: the phenotype table's animal ID column.
+        run_info: run date, input checksums and package versions for the provenance section
+            (a note when None); the only time-dependent input.
 
     Returns:
         The HTML document. Equal inputs give an equal string.
@@ -101,6 +120,13 @@ def render_report(
         )
     sol = check_solutions(solutions)
     clean_summary = clean_summary or {}
+    mod = (clean_summary.get("models") or {}).get(model_name) or {}
+    records = None
+    if phenotypes is not None:
+        records, _ = model_records(
+            phenotypes, spec.columns, source=PHENOTYPES_FILE, model=model_name, id_column=id_column
+        )
+    quality, quality_warnings = data_quality_section(spec, records, id_column, mod)
 
     variances = variance_section(spec, record, model_name)
     top = top_section(sol, spec, inbreeding, pedigree, int(top_n))
@@ -110,7 +136,9 @@ def render_report(
         "traits": list(spec.traits),
         "equation": equation_section(spec),
         "data": data_section(model_name, clean_summary, rejected),
+        "quality": quality,
         "pedigree": pedigree_section(relationships_summary, inbreeding, pedigree),
+        "pedigree_quality": pedigree_quality_section(pedigree, sol, spec, records, id_column),
         "variances": variances,
         "reml": reml_section(spec, record, trace),
         "top": top,
@@ -118,8 +146,8 @@ def render_report(
         "plots": plots_section(sol, spec, pedigree),
         "fixed": fixed_section(sol, spec),
         "other": other_random_section(sol, spec),
+        "provenance": provenance_section(model_name, spec, run_info),
     }
-    mod = (clean_summary.get("models") or {}).get(model_name) or {}
     key_figures = []
     if "records" in mod:
         key_figures.append(("records", fmt_count(mod["records"])))
@@ -132,17 +160,20 @@ def render_report(
         which = f" ({spec.traits[0]})" if spec.multitrait else ""
         key_figures.append((f"top animal{which}", top["tables"][0].rows[0][1]))
     context["key_figures"] = key_figures
-    context["banner"] = banner(model_name, record, clean_summary)
+    context["banner"] = banner(model_name, record, clean_summary, quality_warnings)
 
     html = _environment().get_template(TEMPLATE).render(**context)
     logger.info("report for model %s: %d characters", model_name, len(html))
     return html
 
 
-def banner(model_name: str, record: ComponentsRecord, clean_summary: dict) -> list[str]:
+def banner(
+    model_name: str, record: ComponentsRecord, clean_summary: dict, data: Sequence[str] = ()
+) -> list[str]:
     """What a reader must know before using the results, for the top of the report: a REML fit
-    that did not converge, parameters the data cannot separate, estimates at the boundary, and
-    the clean stage's warnings (``warnings`` of the summary, overall and for this model)."""
+    that did not converge, parameters the data cannot separate, estimates at the boundary, the
+    clean stage's warnings (``warnings`` of the summary, overall and for this model) and the
+    data-quality warnings ``data`` (e.g. many records in singleton contemporary groups)."""
     out = []
     if record.not_identifiable:
         out.append(
@@ -159,6 +190,7 @@ def banner(model_name: str, record: ComponentsRecord, clean_summary: dict) -> li
     out.extend(str(w) for w in clean_summary.get("warnings", ()))
     model = (clean_summary.get("models") or {}).get(model_name) or {}
     out.extend(str(w) for w in model.get("warnings", ()))
+    out.extend(str(w) for w in data)
     return out
 
 

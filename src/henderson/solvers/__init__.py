@@ -10,7 +10,9 @@ A solver is created on the fixed pattern of C (:class:`henderson.mme.Equations`)
 * ``exact``: True when log-determinants, traces and the inverse diagonal are exact.
 
 ``cholesky`` (CHOLMOD; one symbolic analysis, a numeric refactorization per update, selected
-inverse by the Takahashi recurrences) is the exact solver.
+inverse by the Takahashi recurrences) is the exact solver; ``pcg`` (preconditioned conjugate
+gradients with a block-diagonal preconditioner) solves without factorising, and has no
+log-determinant, traces or inverse diagonal.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def make_solver(name: str, equations: Equations, **options) -> Solver:
     return cls(equations, **options)
 
 
-from henderson.solvers.cholesky import CholeskySolver
+from henderson.solvers.cholesky import CholeskySolver  # registers the solvers below
+from henderson.solvers.pcg import PCGSolver
 
 register_solver("cholesky", CholeskySolver)
+register_solver("pcg", PCGSolver)

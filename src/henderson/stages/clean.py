@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,9 @@ from henderson.clean import (
     combine_rejected,
 )
 from henderson.clean.cells import float_columns, normalise_ids
+from henderson.clean.crosscheck import compare_dams, compare_sexes
 from henderson.clean.ids import is_decimal_column
+from henderson.clean.pedigree import PEDIGREE_COLUMNS, PEDIGREE_REQUIRED
 from henderson.config import ModelSpec
 from henderson.design import check_labels
 from henderson.errors import InputError
@@ -46,18 +49,45 @@ def _columns(models: Mapping[str, Mapping]) -> dict[str, ModelColumns]:
 def model_columns_params(models: Mapping[str, ModelSpec]) -> dict[str, dict]:
     """The columns each model reads, as plain data (a rule param of the clean stage):
     ``traits``, ``classes``, ``covariates``, ``optional`` ({effect: column} of the random effects
-    with ``missing: keep``), and the labels ``fixed`` and ``random`` (effect names)."""
+    with ``missing: keep``), ``maternal`` ({effect: dam column}), and the labels ``fixed`` and
+    ``random`` (effect names)."""
     return {
         name: {
             "traits": list(spec.columns.traits),
             "classes": list(spec.columns.classes),
             "covariates": list(spec.columns.covariates),
             "optional": dict(spec.columns.optional),
+            "maternal": {e.name: e.column for e in spec.random if e.type == "maternal"},
             "fixed": list(spec.fixed),
             "random": [e.name for e in spec.random],
         }
         for name, spec in models.items()
     }
+
+
+def read_pedigree(
+    path: str | Path, columns: Mapping[str, str] | Sequence[str] | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Read a pedigree file, and the file's column name of each role.
+
+    ``columns``: the config's ``pedigree_columns``: a mapping of roles (id, sire, dam,
+    birth_year, birth_date, sex) to the header's names, or a list naming the columns of a file
+    without a header (role names for the columns to use), or ``None`` (the default names).
+    """
+    if columns is None or isinstance(columns, Mapping):
+        names = {**PEDIGREE_COLUMNS, **(columns or {})}
+        return read_table(path, names_key="pedigree_columns", example=PEDIGREE_REQUIRED), names
+    raw = read_table(path, list(columns), names_key="pedigree_columns")
+    return raw, dict(PEDIGREE_COLUMNS)
+
+
+def read_phenotypes(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read the phenotype file; ``columns`` (the config's ``phenotype_columns``) names the
+    columns of a file without a header."""
+    return read_table(
+        path, None if columns is None else list(columns), names_key="phenotype_columns",
+        example=("id",),
+    )
 
 
 def clean_pedigree_stage(
@@ -67,16 +97,21 @@ def clean_pedigree_stage(
     id_column: str,
     unknown_parent: tuple[str, ...] | list[str],
     sexes: str = "separate",
+    pedigree_columns: Mapping[str, str] | Sequence[str] | None = None,
+    phenotype_columns: Sequence[str] | None = None,
+    sex_codes: Mapping[str, Sequence[str]] | None = None,
 ) -> CleanedPedigree:
     """Check the pedigree; add parents and phenotyped animals missing from it as founders.
 
     Phenotyped IDs are put in the canonical form the phenotype stage gives them (see
     :func:`~henderson.clean.cells.normalise_ids`); ``sexes`` is the config's switch
-    (``separate`` or ``monoecious``). Every warning of the summary is logged.
+    (``separate`` or ``monoecious``); ``pedigree_columns``, ``phenotype_columns`` and
+    ``sex_codes`` are the config's keys (see :func:`read_pedigree`). Every warning of the
+    summary is logged.
     """
     start = time.perf_counter()
-    raw = read_table(pedigree_path)
-    phen = read_table(phenotypes_path)
+    raw, names = read_pedigree(pedigree_path, pedigree_columns)
+    phen = read_phenotypes(phenotypes_path, phenotype_columns)
     if id_column not in phen.columns:
         raise InputError(
             f"{phenotypes_path}: no id column '{id_column}'; columns are {list(phen.columns)}. "
@@ -92,6 +127,8 @@ def clean_pedigree_stage(
         phenotype_ids=ids,
         sexes=sexes,
         phenotype_source=f"{Path(phenotypes_path).name}, column '{id_column}'",
+        columns=names,
+        sex_codes=sex_codes,
     )
     for warning in result.summary["warnings"]:
         log.warning("%s", warning)
@@ -100,23 +137,46 @@ def clean_pedigree_stage(
 
 
 def clean_phenotypes_stage(
-    phenotypes_path: str | Path, *, id_column: str, models: Mapping[str, Mapping]
+    phenotypes_path: str | Path,
+    *,
+    id_column: str,
+    models: Mapping[str, Mapping],
+    phenotype_columns: Sequence[str] | None = None,
+    pedigree_path: str | Path | None = None,
+    pedigree_file: str = "the pedigree",
+    unknown_parent: Sequence[str] = (),
+    sex_column: str = "sex",
+    sex_codes: Mapping[str, Sequence[str]] | None = None,
 ) -> CleanedPhenotypes:
     """Check the phenotype table against every model's columns; find each model's rejected rows.
-    Logs, per model, the records kept, dropped (by reason) and kept without a level of a random
-    effect, and a warning per numeric column that lost values."""
+
+    With the cleaned pedigree (``pedigree_path``, results/clean/pedigree.parquet, from
+    ``pedigree_file``), the dam column of each maternal effect and the phenotype column named
+    ``sex_column`` are compared with the pedigree (:mod:`henderson.clean.crosscheck`): a dam
+    disagreement is a warning of the model (``models.<m>.warnings``, counts under
+    ``models.<m>.dam_check``), a sex disagreement an overall warning. Logs, per model, the
+    records kept, dropped (by reason) and kept without a level of a random effect, and every
+    warning."""
     for name, block in models.items():
         check_labels(block.get("fixed", ()), block["covariates"], block.get("random", ()),
                      where=f"models.{name}")
-    raw = read_table(phenotypes_path)
+    raw = read_phenotypes(phenotypes_path, phenotype_columns)
     columns = _columns(models)
     source = Path(phenotypes_path).name
     check_model_columns(list(raw.columns), source=source, id_column=id_column, models=columns)
     result = clean_phenotypes(raw, source=source, id_column=id_column, models=columns)
+    if pedigree_path is not None:
+        result = _against_pedigree(
+            result, pd.read_parquet(pedigree_path), id_column=id_column, models=models,
+            source=source, pedigree_file=pedigree_file, unknown_parent=unknown_parent,
+            sex_column=sex_column, sex_codes=sex_codes,
+        )
     log.info("phenotypes: %d rows read, %d with an ID", len(raw), len(result.table))
     for warning in result.summary["warnings"]:
         log.warning("%s", warning)
     for name, counts in result.summary["models"].items():
+        for warning in counts["warnings"]:
+            log.warning("model %s: %s", name, warning)
         reasons = ", ".join(f"{reason}: {n}" for reason, n in counts["by_reason"].items())
         log.info(
             "model %s: %d records kept, %d dropped, %d values set missing%s", name,
@@ -128,6 +188,42 @@ def clean_phenotypes_stage(
         if counts["records"] == 0:
             log.warning("model %s: no records left; see results/clean/rejected.parquet", name)
     return result
+
+
+def _against_pedigree(
+    result: CleanedPhenotypes,
+    pedigree: pd.DataFrame,
+    *,
+    id_column: str,
+    models: Mapping[str, Mapping],
+    source: str,
+    pedigree_file: str,
+    unknown_parent: Sequence[str],
+    sex_column: str,
+    sex_codes: Mapping[str, Sequence[str]] | None,
+) -> CleanedPhenotypes:
+    """``result`` with the warnings of the comparison of its dams and sexes with the pedigree."""
+    summary = dict(result.summary)
+    summary["models"] = {name: dict(counts) for name, counts in summary["models"].items()}
+    for name, block in models.items():
+        entry = summary["models"][name]
+        for effect, column in block.get("maternal", {}).items():
+            counts, warning = compare_dams(
+                result.table, pedigree, id_column=id_column, column=column,
+                unknown_parent=unknown_parent, source=source, pedigree_source=pedigree_file,
+                what=f"maternal effect {effect!r} of model {name!r}",
+            )
+            entry["dam_check"] = counts
+            if warning:
+                entry["warnings"] = [*entry["warnings"], warning]
+    if "sex" in pedigree.columns and sex_column in result.table.columns:
+        _, warning = compare_sexes(
+            result.table, pedigree, id_column=id_column, column=sex_column,
+            sex_codes=sex_codes, source=source, pedigree_source=pedigree_file,
+        )
+        if warning:
+            summary["warnings"] = [*summary["warnings"], warning]
+    return replace(result, summary=summary)
 
 
 def summarise_clean(

@@ -51,11 +51,24 @@ def build_model(
     per relationship: the additive effect with its maternal effect (K = A), each iid effect
     alone (K = I). A dam coded as unknown (`unknown_parent`) gives the record no maternal
     effect; a missing level of an iid or maternal effect with `missing: keep` gives the record no
-    level of that effect (a zero row of Z; the clean stage kept the record)."""
+    level of that effect (a zero row of Z; the clean stage kept the record). An iid effect with
+    fewer than two levels among the records is refused when its variance is to be estimated."""
     check_labels(spec.fixed, spec.covariates, [e.name for e in spec.random], where=f"models.{spec.name}")
     records, _ = model_records(phenotypes, spec.columns, source=source, model=spec.name, id_column=id_column)
     if len(records) == 0:
         raise InputError(f"model {spec.name}: no records left after cleaning; see results/clean/rejected.parquet.")
+    for effect in spec.random:
+        if effect.type != "iid" or spec.estimate == "none":
+            continue
+        levels = pd.unique(records[effect.column].dropna().astype(str))
+        if len(levels) < 2:
+            which = f"one level ('{levels[0]}')" if len(levels) else "no level"
+            raise ConfigError(
+                f"models.{spec.name}.random.{effect.name}: column '{effect.column}' has {which} in "
+                f"the model's {len(records)} records: the variance of a random effect with a single "
+                "level cannot be estimated (it is one draw, confounded with the mean). Remove the "
+                "effect from `random` (or give its variance with `estimate: none`)."
+            )
     kinship = None
     terms: list[list[RandomEffect]] = []
     for group in spec.terms:

@@ -1,5 +1,5 @@
-"""Sections on the solutions: top animals, EBV and reliability distributions with the genetic
-trend, fixed effects and the other random effects."""
+"""Sections on the solutions: top animals, direct and maternal EBV and reliability distributions
+with the genetic trends, and the other random effects."""
 
 from __future__ import annotations
 
@@ -22,9 +22,6 @@ from henderson.report.format import (
     text,
 )
 from henderson.report.frames import birth_years, lookup, ranked, trend
-
-#: Fixed-effect solution tables with at least this many rows are summarised per effect.
-FIXED_TABLE_MAX_ROWS = 200
 
 
 def top_section(
@@ -99,115 +96,87 @@ def top_section(
 def plots_section(
     sol: pd.DataFrame, spec: ModelSpec, pedigree: pd.DataFrame | None
 ) -> dict[str, Any]:
-    """Per trait: EBV and reliability histograms and the genetic trend (plot and table)."""
+    """Per trait and genetic effect (the direct one, then each maternal one): EBV and
+    reliability histograms and the genetic trend (plot and table)."""
     plots: list[Plot] = []
     trend_tables: list[Table] = []
     messages: list[str] = []
     if spec.additive is None:
         return {"plots": plots, "trend_tables": trend_tables, "messages": messages}
-    direct = spec.additive.name
+    effects = [spec.additive.name] + [e.name for e in spec.random if e.type == "maternal"]
     traits = spec.traits
     years = birth_years(pedigree)
     for trait in traits:
-        rows = sol[(sol["effect"] == direct) & (sol["trait"] == trait)]
-        ebv = rows["estimate"].dropna().to_numpy(dtype=float)
-        label = f" for {trait}" if len(traits) > 1 else ""
-        if ebv.size:
-            plots.append(
-                Plot(
-                    title=f"EBV distribution{label}",
-                    caption=f"EBVs of {animals(ebv.size)} ({direct}), {trait}.",
-                    uri=histogram(ebv, f"EBV, {trait}", f"EBV ({trait} units)"),
-                    alt=f"Histogram of EBVs for {trait}",
+        for effect in effects:
+            maternal = effect != spec.additive.name
+            kind = f"maternal EBV ({effect})" if maternal else "EBV"
+            label = f" for {trait}" if len(traits) > 1 else ""
+            if maternal:
+                label = f" ({effect}){label}"
+            name = "Maternal EBV" if maternal else "EBV"
+            rows = sol[(sol["effect"] == effect) & (sol["trait"] == trait)]
+            ebv = rows["estimate"].dropna().to_numpy(dtype=float)
+            if ebv.size:
+                plots.append(
+                    Plot(
+                        title=f"{name} distribution{label}",
+                        caption=f"{name}s of {animals(ebv.size)} ({effect}), {trait}.",
+                        uri=histogram(ebv, f"{name}, {trait}", f"{kind} ({trait} units)"),
+                        alt=f"Histogram of {kind}s for {trait}",
+                    )
                 )
+            rel = rows["reliability"].dropna().to_numpy(dtype=float)
+            if rel.size:
+                plots.append(
+                    Plot(
+                        title=f"Reliability distribution{label}",
+                        caption=f"Reliabilities of {rel.size:,} {kind}s, {trait}.",
+                        uri=histogram(
+                            rel, f"Reliability, {trait}", "reliability", value_range=(0.0, 1.0),
+                            bins=20,
+                        ),
+                        alt=f"Histogram of reliabilities of {kind}s for {trait}",
+                    )
+                )
+            elif ebv.size:
+                messages.append(f"Reliabilities were not computed for {trait}{label}.")
+            if pedigree is None:
+                continue
+            by_year = trend(
+                pd.DataFrame({"id": rows["level"].to_numpy(), "ebv": rows["estimate"].to_numpy()}),
+                years,
             )
-        rel = rows["reliability"].dropna().to_numpy(dtype=float)
-        if rel.size:
+            if by_year.empty:
+                continue
+            trend_name = "Maternal genetic trend" if maternal else "Genetic trend"
             plots.append(
                 Plot(
-                    title=f"Reliability distribution{label}",
-                    caption=f"Reliabilities of {rel.size:,} EBVs, {trait}.",
-                    uri=histogram(
-                        rel, f"Reliability, {trait}", "reliability", value_range=(0.0, 1.0), bins=20
+                    title=f"{trend_name}{label}",
+                    caption=f"Mean {kind} ({trait}) of animals born in each year.",
+                    uri=line_plot(
+                        by_year["birth_year"].to_numpy(dtype=float),
+                        by_year["mean_ebv"].to_numpy(dtype=float),
+                        f"{trend_name}, {trait}",
+                        "birth year",
+                        f"mean {kind}",
                     ),
-                    alt=f"Histogram of reliabilities for {trait}",
+                    alt=f"Line plot of mean {kind} for {trait} by birth year",
                 )
             )
-        elif ebv.size:
-            messages.append(f"Reliabilities were not computed for {trait}.")
-        if pedigree is None:
-            continue
-        by_year = trend(
-            pd.DataFrame({"id": rows["level"].to_numpy(), "ebv": rows["estimate"].to_numpy()}),
-            years,
-        )
-        if by_year.empty:
-            continue
-        plots.append(
-            Plot(
-                title=f"Genetic trend{label}",
-                caption=f"Mean EBV ({trait}) of animals born in each year.",
-                uri=line_plot(
-                    by_year["birth_year"].to_numpy(dtype=float),
-                    by_year["mean_ebv"].to_numpy(dtype=float),
-                    f"Genetic trend, {trait}",
-                    "birth year",
-                    "mean EBV",
-                ),
-                alt=f"Line plot of mean EBV for {trait} by birth year",
+            trend_tables.append(
+                Table(
+                    caption=f"Mean {kind} by birth year, {trait}",
+                    columns=("birth year", "animals", f"mean {kind}"),
+                    rows=tuple(
+                        (fmt_year(y), fmt_count(n), fmt_fixed(m, 3))
+                        for y, n, m in by_year.itertuples(index=False)
+                    ),
+                    numeric=(True, True, True),
+                )
             )
-        )
-        trend_tables.append(
-            Table(
-                caption=f"Mean EBV by birth year, {trait}",
-                columns=("birth year", "animals", "mean EBV"),
-                rows=tuple(
-                    (fmt_year(y), fmt_count(n), fmt_fixed(m, 3))
-                    for y, n, m in by_year.itertuples(index=False)
-                ),
-                numeric=(True, True, True),
-            )
-        )
     if pedigree is not None and not trend_tables and years is None:
         messages.append("No genetic trend: the pedigree has no birth years.")
     return {"plots": plots, "trend_tables": trend_tables, "messages": messages}
-
-
-def fixed_section(sol: pd.DataFrame, spec: ModelSpec) -> dict[str, Any]:
-    """The fixed-effect solutions (BLUE, SE), summarised per effect when there are many."""
-    randoms = {e.name for e in spec.random}
-    fixed = sol[~sol["effect"].isin(randoms)]
-    if fixed.empty:
-        return {"table": None, "message": "No fixed-effect solutions."}
-    multi = fixed["trait"].nunique() > 1
-    lead = ("trait",) if multi else ()
-    if len(fixed) < FIXED_TABLE_MAX_ROWS:
-        columns = lead + ("effect", "level", "BLUE", "SE")
-        rows = tuple(
-            ((r.trait,) if multi else ())
-            + (text(r.effect), text(r.level), fmt_sig(r.estimate), fmt_sig(r.se))
-            for r in fixed.itertuples(index=False)
-        )
-        table = Table(
-            "Fixed-effect solutions", columns, rows, tuple(c in ("BLUE", "SE") for c in columns)
-        )
-    else:
-        groups = fixed.groupby(["trait", "effect"], sort=False)["estimate"]
-        stats = groups.agg(["size", "min", "mean", "max"])
-        columns = lead + ("effect", "levels", "min", "mean", "max")
-        rows = tuple(
-            ((trait,) if multi else ())
-            + (effect, fmt_count(n), fmt_sig(lo), fmt_sig(mu), fmt_sig(hi))
-            for (trait, effect), (n, lo, mu, hi) in stats.iterrows()
-        )
-        table = Table(
-            f"Fixed-effect solutions, summarised ({len(fixed):,} rows; all are in the solutions "
-            "file)",
-            columns,
-            rows,
-            (False,) * len(lead) + (False,) + (True,) * 4,
-        )
-    return {"table": table, "message": ""}
 
 
 def other_random_section(sol: pd.DataFrame, spec: ModelSpec) -> Table | None:
