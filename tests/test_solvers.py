@@ -128,3 +128,53 @@ def test_pcg_refuses_reml_with_a_clear_message(pcg_cases):
     model = pcg_cases["univariate"]
     with pytest.raises(ConfigError, match="solver: cholesky"):
         fit_reml(model, solver="pcg")
+
+
+def test_auto_takes_pcg_only_when_the_factor_does_not_fit(pcg_cases):
+    from henderson.solvers import choose_solver
+
+    eq = Equations(pcg_cases["univariate"])
+    solver, reason = choose_solver(eq, None, exact=False)
+    assert solver.name == "cholesky" and "cholesky" in reason
+    solver, reason = choose_solver(eq, 1e-6, exact=False, tol=1e-8)
+    assert solver.name == "pcg" and solver.tol == 1e-8 and "more than the" in reason
+    solver, reason = choose_solver(eq, 1e-6, exact=True)  # REML needs the exact solver
+    assert solver.name == "cholesky" and "give the rule more memory" in reason
+
+
+def test_pcg_through_the_workflow_reproduces_mrode(tmp_path):
+    """Mrode's Example 3.1 with `solver: pcg`: the book's solutions (3 decimals), no se or
+    reliability, and the iterations and residual in mme_summary.json; `solver: pcg` with REML
+    is refused before any work, naming the key."""
+    import json
+
+    from test_workflow import mrode_config, setup_dir, snakemake
+
+    work = setup_dir(tmp_path / "pcg", mrode_config(wwg={"solver": "pcg", "pcg": {"tolerance": 1e-12}}))
+    snakemake(work)
+    sol = pd.read_parquet(work / "results/wwg/solutions.parquet").set_index(["effect", "level"])
+    book = [0.098, -0.019, -0.041, -0.009, -0.186, 0.177, -0.249, 0.183]
+    np.testing.assert_allclose([sol.loc[("animal", str(i)), "estimate"] for i in range(1, 9)], book, atol=1e-3)
+    assert sol["se"].isna().all() and sol["reliability"].isna().all()
+    summary = json.loads((work / "results/wwg/mme_summary.json").read_text())
+    assert summary["solver"]["name"] == "pcg" and summary["solver"]["iterations"] > 0
+    assert summary["solver"]["relative_residual"] <= 1e-12
+    refused = setup_dir(tmp_path / "reml", mrode_config(wwg={"solver": "pcg", "estimate": "ai"}))
+    result = snakemake(refused, check=False)
+    assert result.returncode != 0 and "solver: cholesky or auto" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_symbolic_prediction_equals_the_simplicial_factor(pcg_cases):
+    """The factor size `auto` decides on, from the pattern alone, equals nnz(L) of the
+    simplicial factorisation (supernodal storage only pads it)."""
+    from henderson.linalg import SparseCholesky
+    from henderson.mme import coefficient_matrix
+
+    for case in ("univariate", "maternal", "three-traits"):
+        model = pcg_cases[case]
+        eq = Equations(model)
+        factor = SparseCholesky(eq.pattern, mode="simplicial")
+        predicted = factor.predicted_factor_nnz()
+        factor.factorize(coefficient_matrix(model, _components(model))[0])
+        assert predicted == factor.factor_nnz, case

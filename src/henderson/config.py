@@ -71,6 +71,8 @@ class ModelSpec:
     reml: Mapping[str, float] = field(default_factory=dict)
     trait_fixed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     trait_covariates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    solver: str = "auto"
+    pcg: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def multitrait(self) -> bool:
@@ -151,6 +153,8 @@ class ModelSpec:
             "variances": dict(self.variances),
             "estimate": self.estimate,
             "reml": dict(self.reml),
+            "solver": self.solver,
+            "pcg": dict(self.pcg),
         }
 
 
@@ -532,6 +536,8 @@ def _model_spec(
             variances=_matrix_variances(block["variances"], random, traits, block["estimate"], where),
             estimate=block["estimate"],
             reml=dict(block.get("reml", {})),
+            solver=_solver(block, where),
+            pcg=dict(block.get("pcg", {})),
             trait_fixed=trait_fixed,
             trait_covariates=trait_covariates,
         )
@@ -575,9 +581,23 @@ def _model_spec(
         variances={k: variances[k] for k in needed if k in variances},
         estimate=block["estimate"],
         reml=dict(block.get("reml", {})),
+        solver=_solver(block, where),
+        pcg=dict(block.get("pcg", {})),
         trait_fixed=trait_fixed,
         trait_covariates=trait_covariates,
     )
+
+
+def _solver(block: Mapping[str, Any], where: str) -> str:
+    """The model's solver; PCG has no traces or log-determinants, so REML refuses it."""
+    solver = block.get("solver", "auto")
+    if solver == "pcg" and block["estimate"] != "none":
+        raise ConfigError(
+            f"{where}.solver: pcg solves the equations at given variances only; REML (estimate: "
+            f"{block['estimate']}) needs solver: cholesky or auto. Estimate the variances on a subset with "
+            "cholesky, then run the full data with estimate: none and solver: pcg."
+        )
+    return solver
 
 
 def _per_trait(value: Any, traits: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:

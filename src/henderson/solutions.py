@@ -15,7 +15,7 @@ of each trait, then every term's components (effect-major, trait by trait).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -90,6 +90,7 @@ class Solved:
     table: pd.DataFrame
     log_likelihood: float | None
     seconds: dict[str, float]
+    solver: dict = field(default_factory=dict)
 
 
 def solve(
@@ -100,13 +101,18 @@ def solve(
     theta: np.ndarray | None = None,
     pev: bool = True,
     solver: str = "cholesky",
+    memory_mb: float | None = None,
+    **solver_options,
 ) -> Solved:
     """Solve the equations of `model` at `components` and tabulate (module docstring).
 
     Components with zero variance are left out; residual variances at zero are taken at their
     limit (:class:`henderson.reml.boundary.ZeroLimit`). `objective` and `theta`: the objective
     of that reduced model and θ on it, as a REML fit leaves them, so that its last
-    factorisation is reused; built here otherwise."""
+    factorisation is reused; built here otherwise, on `solver` (a registered name or "auto",
+    with `memory_mb` and `solver_options`: :class:`henderson.reml.objective.Objective`).
+    `solver` of the result: name, reason of the choice and, for an iterative solver, its
+    iterations and relative residual."""
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
     if objective is None:
@@ -116,7 +122,7 @@ def solve(
             if gone:
                 drops[m] = gone
         zero = {j for j in range(components.r0.shape[0]) if not components.r0[j, j] > 0}
-        inner = Objective(model.without(drops), solver)
+        inner = Objective(model.without(drops), solver, memory_mb=memory_mb, exact=False, **solver_options)
         seconds["analyse"] = time.perf_counter() - clock
         objective = inner
         if zero:
@@ -133,4 +139,10 @@ def solve(
     diag = objective.inverse_diagonal(theta) if pev else None
     seconds["selected_inverse"] = time.perf_counter() - mark
     table = solutions_table(model, components, objective.model, estimates, diag)
-    return Solved(table, log_likelihood, {k: round(v, 3) for k, v in seconds.items()})
+    inner = getattr(objective, "inner", objective)
+    used = inner.solver
+    info = {"name": used.name, "reason": getattr(inner, "solver_reason", f"solver {used.name}")}
+    if getattr(used, "iterations", None):
+        info.update(iterations=int(sum(used.iterations)), relative_residual=float(max(used.residuals)),
+                    tolerance=float(used.tol))
+    return Solved(table, log_likelihood, {k: round(v, 3) for k, v in seconds.items()}, info)

@@ -16,7 +16,7 @@ with stage_logging(sm.log[0], f"variance {sm.wildcards.model}"):
         inbreeding_path=sm.input.get("inbreeding"),
         source=sm.params.phenotypes_file,
     )
-    result = evaluate_stage(spec, model)
+    result = evaluate_stage(spec, model, memory_mb=sm.resources.get("mem_mb"))
     write_json(result.components_json, sm.output.components)
     write_parquet(result.trace, sm.output.trace)
     write_parquet(result.solutions, sm.output.solutions)

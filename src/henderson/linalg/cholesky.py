@@ -19,6 +19,7 @@ from henderson.linalg.selected_inverse import (
     _find_supernodes,
     _takahashi,
 )
+from henderson.linalg.symbolic import factor_entries
 
 _LOG = logging.getLogger("henderson.linalg")
 
@@ -138,6 +139,14 @@ class SparseCholesky:
     def permutation(self) -> np.ndarray:
         """Fill-reducing permutation P (length n): row k of the factor is original row P[k]."""
         return self._perm.copy()
+
+    def predicted_factor_nnz(self) -> int:
+        """Entries of L (lower triangle, diagonal included) as the symbolic analysis predicts
+        them, before any factorization (no supernodal padding)."""
+        pattern = sp.csc_matrix(
+            (np.ones(self._full_indices.size), self._full_indices, self._full_indptr), shape=(self._n, self._n)
+        )
+        return factor_entries(pattern, self._perm)
 
     @property
     def factor_nnz(self) -> int:

@@ -88,8 +88,10 @@ class ZeroLimit(ParameterSpace):
     def solution(self, theta: np.ndarray) -> np.ndarray:
         return 2.0 * self.inner.solution(self._at(theta, 1.0)) - self.inner.solution(self._at(theta, 2.0))
 
-    def inverse_diagonal(self, theta: np.ndarray) -> np.ndarray:
+    def inverse_diagonal(self, theta: np.ndarray) -> np.ndarray | None:
         a = self.inner.inverse_diagonal(self._at(theta, 1.0))
+        if a is None:
+            return None
         return np.maximum(2.0 * a - self.inner.inverse_diagonal(self._at(theta, 2.0)), 0.0)
 
     def limit_gap(self, theta: np.ndarray) -> tuple[float, float]:

@@ -34,7 +34,7 @@ from henderson.covariance import Layout, VarianceComponents
 from henderson.errors import ConfigError
 from henderson.mme import Equations
 from henderson.model import MixedModel
-from henderson.solvers import make_solver
+from henderson.solvers import choose_solver, make_solver
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -72,12 +72,20 @@ class ParameterSpace:
 class Objective(ParameterSpace):
     """The REML objective of `model` on one solver (one symbolic analysis per model)."""
 
-    def __init__(self, model: MixedModel, solver: str = "cholesky", **solver_options) -> None:
+    def __init__(self, model: MixedModel, solver: str = "cholesky", *, memory_mb: float | None = None,
+                 exact: bool = True, **solver_options) -> None:
+        """`solver`: a registered name, or "auto" (:func:`henderson.solvers.choose_solver` with
+        `memory_mb` and `exact`: whether traces and log-determinants are needed); the choice and
+        its reason are in `solver_reason`."""
         self.model = model
         self.layout: Layout = model.layout
         self.params = self.layout.parameters
         self.equations = Equations(model)
-        self.solver = make_solver(solver, self.equations, **solver_options)
+        if solver == "auto":
+            self.solver, self.solver_reason = choose_solver(self.equations, memory_mb, exact=exact, **solver_options)
+        else:
+            self.solver = make_solver(solver, self.equations, **solver_options)
+            self.solver_reason = f"solver {solver}"
         for term in model.terms:
             if term.relationship.logdet is None:
                 raise ConfigError(f"the relationship of {term.name} has no log-determinant; REML needs one.")

@@ -43,6 +43,36 @@ class Solver(Protocol):
 
 _REGISTRY: dict[str, type] = {}
 
+# Bytes per entry of the Cholesky factor that the exact solver holds at its peak: the factor,
+# its converted copy and the selected inverse on its pattern (values and indices), measured on
+# animal models of 100k animals (benchmarks/README.md).
+BYTES_PER_FACTOR_ENTRY = 40
+
+
+def choose_solver(equations: Equations, memory_mb: float | None, *, exact: bool, **pcg_options) -> tuple[Solver, str]:
+    """`auto`: the exact solver unless the factor its symbolic analysis predicts would not fit
+    in `memory_mb` (with BYTES_PER_FACTOR_ENTRY per entry), then PCG with `pcg_options` — not when `exact` is
+    needed (REML), where the exact solver is used and the shortfall said. Returns the solver
+    and the reason (for the log and the summary)."""
+    from henderson.linalg import SparseCholesky
+
+    factor = SparseCholesky(equations.pattern)
+    need_mb = BYTES_PER_FACTOR_ENTRY * factor.predicted_factor_nnz() / 2**20
+    fits = memory_mb is None or need_mb <= memory_mb
+    if fits or exact:
+        reason = (
+            f"solver auto: cholesky (the factor needs about {need_mb:,.0f} MB"
+            + (f" of {memory_mb:,.0f} MB" if memory_mb is not None else "") + ")"
+        )
+        if not fits:
+            reason += "; more than the memory given, but REML needs the exact solver: give the rule more memory"
+        return _REGISTRY["cholesky"](equations, factor=factor), reason
+    reason = (
+        f"solver auto: pcg (the factor would need about {need_mb:,.0f} MB, more than the {memory_mb:,.0f} MB given; "
+        "no standard errors or reliabilities from PCG)"
+    )
+    return _REGISTRY["pcg"](equations, **pcg_options), reason
+
 
 def register_solver(name: str, factory: type) -> None:
     """Make `factory(equations, **options)` available as solver `name` (e.g. an iterative

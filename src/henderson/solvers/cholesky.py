@@ -16,9 +16,10 @@ class CholeskySolver:
     name = "cholesky"
     exact = True
 
-    def __init__(self, equations: Equations) -> None:
+    def __init__(self, equations: Equations, factor: SparseCholesky | None = None) -> None:
+        """`factor`: a SparseCholesky already analysed on the pattern of `equations`."""
         self.equations = equations
-        self.factor = SparseCholesky(equations.pattern)
+        self.factor = factor if factor is not None else SparseCholesky(equations.pattern)
         self._positions: tuple | None = None  # (L's pattern, C's pattern in the selected inverse)
 
     @property

@@ -156,18 +156,31 @@ def start_values(spec: ModelSpec, model: MixedModel, criteria: ConvergenceCriter
     return VarianceComponents.from_named(layout, named, "REML starting values")
 
 
-def evaluate_stage(spec: ModelSpec, model: MixedModel, *, name: str | None = None) -> Evaluated:
+def evaluate_stage(
+    spec: ModelSpec, model: MixedModel, *, name: str | None = None, memory_mb: float | None = None
+) -> Evaluated:
     """Variance components (REML by `spec.estimate` = "ai" or "em", or the given values for
     "none") and the solutions at them, from one model build and, at the estimates, the last
     factorisation of the fit (no second one; with given values, the one factorisation gives
-    solutions, PEV and logL)."""
+    solutions, PEV and logL). With given values the equations are solved by `spec.solver`
+    (`auto` decides from the predicted factor and `memory_mb`, the memory given to the stage);
+    REML uses the exact solver."""
     name = name or spec.name
     clock = time.perf_counter()
     if spec.estimate == "none":
         components = VarianceComponents.from_named(model.layout, spec.variances, f"models.{name}.variances")
         components.check_inside(f"models.{name}.variances")
-        solved = solve(model, components)
-        log.info("model %s: solutions, PEV and logL from one factorisation (%s s)", name, solved.seconds)
+        options = {}
+        if spec.solver in ("pcg", "auto"):
+            options = {"tol": spec.pcg.get("tolerance", 1e-10), "max_iter": spec.pcg.get("max_iterations", 10_000)}
+        solved = solve(model, components, solver=spec.solver, memory_mb=memory_mb, **options)
+        log.info("model %s: %s", name, solved.solver["reason"])
+        if solved.solver["name"] == "pcg":
+            log.info("model %s: solutions by PCG in %d iterations, relative residual %.2e (%s s); no standard "
+                     "errors or reliabilities without the inverse of the coefficient matrix", name,
+                     solved.solver["iterations"], solved.solver["relative_residual"], solved.seconds)
+        else:
+            log.info("model %s: solutions, PEV and logL from one factorisation (%s s)", name, solved.seconds)
         fit = None
         content = given_components_json(components, solved.log_likelihood)
         trace = pd.DataFrame({"iteration": pd.Series(dtype="int64"), "step": pd.Series(dtype="str"),
@@ -195,7 +208,7 @@ def evaluate_stage(spec: ModelSpec, model: MixedModel, *, name: str | None = Non
         "unknowns": model.n_unknowns,
         "variances": variances,
         "log_likelihood": solved.log_likelihood,
-        "solver": "cholesky",
+        "solver": solved.solver,
         "seconds": round(time.perf_counter() - clock, 3),
         "step_seconds": solved.seconds,
     }
