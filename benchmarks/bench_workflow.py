@@ -14,7 +14,8 @@ call, including its own start-up and the DAG. ``--repo`` measures another checko
 commit, for a before/after table).
 
 Usage: python benchmarks/bench_workflow.py [--animals 100000] [--seed 1] [--cores 2]
-           [--estimate ai|none] [--repo .] [--keep DIR] [--simulate "--traits 2 --maternal"]
+           [--estimate ai|none] [--solver auto|cholesky|pcg] [--repo .] [--keep DIR]
+           [--simulate "--traits 2 --maternal"]
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _set_estimate(config: Path, estimate: str) -> None:
+def _set_estimate(config: Path, estimate: str, solver: str | None = None) -> None:
     text = config.read_text(encoding="utf-8")
-    config.write_text(re.sub(r"estimate: \w+", f"estimate: {estimate}", text), encoding="utf-8")
+    replacement = f"estimate: {estimate}" + (f"\n    solver: {solver}" if solver else "")
+    config.write_text(re.sub(r"estimate: \w+", replacement, text), encoding="utf-8")
 
 
 def _rule_benchmarks(directory: Path) -> list[tuple[str, float, float]]:
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--estimate", choices=["ai", "em", "none"], default="ai")
+    parser.add_argument("--solver", choices=["auto", "cholesky", "pcg"], help="the models' solver (default: the config's)")
     parser.add_argument("--repo", type=Path, default=ROOT, help="checkout whose Snakefile runs")
     parser.add_argument("--keep", type=Path, default=None, help="run in this directory and keep it")
     parser.add_argument("--simulate", default="", help="extra simulator arguments")
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         check=True, cwd=args.repo, env=_env(args.repo),
     )
     simulated = time.perf_counter() - start
-    _set_estimate(work / "config" / "config.yaml", args.estimate)
+    _set_estimate(work / "config" / "config.yaml", args.estimate, args.solver)
     start = time.perf_counter()
     run = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(args.repo / "Snakefile"), "--directory", str(work),
