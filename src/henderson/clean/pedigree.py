@@ -390,17 +390,19 @@ def _birth_date_years(
         todo[at] = False
     bad = ~missing & np.isnan(year)
     if bad.any():
-        where = np.flatnonzero(bad)
-        shown = [
-            f"line {lines[i]} ({_q(ids.iloc[i])}: {_q(text.iloc[i])})" for i in where[:_LIST_LIMIT]
-        ]
-        more = f", ... ({len(where)} in all)" if len(where) > _LIST_LIMIT else ""
+        listed = _listing(np.flatnonzero(bad), lambda i: f"line {lines[i]} ({_q(ids.iloc[i])}: {_q(text.iloc[i])})")
         raise InputError(
-            f"{source}: {name} is not a date on {', '.join(shown)}{more}. Write dates as "
+            f"{source}: {name} is not a date on {listed}. Write dates as "
             "YYYY-MM-DD (e.g. 2019-03-28), DD/MM/YYYY or YYYYMMDD, with a four-digit year, or "
             "leave the cell empty."
         )
     return year
+
+
+def _listing(positions: np.ndarray, describe) -> str:
+    """The first _LIST_LIMIT of `positions` described, and how many there are in all."""
+    shown = ", ".join(describe(i) for i in positions[:_LIST_LIMIT])
+    return shown + (f", ... ({len(positions)} in all)" if len(positions) > _LIST_LIMIT else "")
 
 
 def _valid_dates(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -423,14 +425,10 @@ def _merge_years(
     with np.errstate(invalid="ignore"):
         clash = np.flatnonzero(~np.isnan(year) & ~np.isnan(dated) & (year != dated))
     if len(clash):
-        shown = [
-            f"line {lines[i]} ({_q(ids.iloc[i])}: {int(year[i])} and {int(dated[i])})"
-            for i in clash[:_LIST_LIMIT]
-        ]
-        more = f", ... ({len(clash)} in all)" if len(clash) > _LIST_LIMIT else ""
+        listed = _listing(clash, lambda i: f"line {lines[i]} ({_q(ids.iloc[i])}: {int(year[i])} and {int(dated[i])})")
         raise InputError(
             f"{source}: {name['birth_year']} and the year of {name['birth_date']} differ on "
-            f"{', '.join(shown)}{more}. Correct one of them (or keep only one of the columns)."
+            f"{listed}. Correct one of them (or keep only one of the columns)."
         )
     return np.where(np.isnan(year), dated, year)
 
@@ -445,13 +443,9 @@ def _birth_years(
     with np.errstate(invalid="ignore"):
         bad = ~missing & ~(np.isfinite(number) & (number == np.round(number)))
     if bad.any():
-        where = np.flatnonzero(bad)
-        shown = [
-            f"line {lines[i]} ({_q(ids.iloc[i])}: {_q(text.iloc[i])})" for i in where[:_LIST_LIMIT]
-        ]
-        more = f", ... ({len(where)} in all)" if len(where) > _LIST_LIMIT else ""
+        listed = _listing(np.flatnonzero(bad), lambda i: f"line {lines[i]} ({_q(ids.iloc[i])}: {_q(text.iloc[i])})")
         raise InputError(
-            f"{source}: {name} is not a whole number on {', '.join(shown)}{more}. "
+            f"{source}: {name} is not a whole number on {listed}. "
             "Write years as integers (e.g. 2019) or leave the cell empty."
         )
     return np.where(missing, np.nan, number)
