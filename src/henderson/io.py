@@ -333,7 +333,8 @@ def save_matrix(path: str | Path, matrix: sp.spmatrix, meta: dict[str, Any]) -> 
     """Save a sparse matrix as scipy ``.npz`` with a JSON sidecar (version, shape, plus ``meta``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sp.save_npz(path, sp.csc_matrix(matrix), compressed=True)
+    # uncompressed: at 1M animals compression took 2.4 s of a 5 s stage for a file half the size
+    sp.save_npz(path, sp.csc_matrix(matrix), compressed=False)
     full = {"henderson_version": __version__, "shape": list(matrix.shape), "nnz": int(matrix.nnz)}
     full.update(meta)
     write_json(full, sidecar_path(path))

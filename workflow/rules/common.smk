@@ -97,7 +97,7 @@ def report_inputs(wildcards):
 
 def variance_mem_mb(wildcards, input, attempt):
     """Memory for the model's equations and their factor, in proportion to the inputs
-    (compressed A⁻¹, inbreeding, phenotypes): at 100k animals the stage peaked at about 100 MB per
-    MB of input for a one-trait model and 450 for two traits with maternal effects
-    (benchmarks/README.md); 200 per MB, at least 4 GB, doubled on a retry."""
-    return int(max(4000, 200 * input.size_mb) * attempt)
+    (A⁻¹ as stored, inbreeding, phenotypes; about 10 MB at 100k animals): at 100k animals the
+    stage peaked at about 50 MB per MB of input for a one-trait model and 220 for two traits with
+    maternal effects (benchmarks/README.md); 100 per MB, at least 4 GB, doubled on a retry."""
+    return int(max(4000, 100 * input.size_mb) * attempt)
