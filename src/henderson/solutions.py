@@ -25,7 +25,7 @@ from henderson.model import MixedModel
 from henderson.reml.boundary import ZERO_STEP, ZeroLimit
 from henderson.reml.objective import Objective
 
-__all__ = ["SOLUTION_COLUMNS", "Solved", "solutions_table", "solve"]
+__all__ = ["SOLUTION_COLUMNS", "Solved", "solution_vector", "solutions_table", "solve"]
 
 SOLUTION_COLUMNS = ["trait", "effect", "level", "estimate", "se", "reliability"]
 
@@ -76,6 +76,38 @@ def solutions_table(
     return table[SOLUTION_COLUMNS]
 
 
+def solution_vector(solved: MixedModel, table: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """The estimates of a solutions table (an earlier evaluation's) on the unknowns of `solved`,
+    matched by (trait, effect, level); unknowns the table lacks (new animals, new levels) are 0.
+    Returns (vector (N,), number of unknowns matched): a warm start for an iterative solver."""
+    known = pd.Series(
+        table["estimate"].to_numpy(dtype=float),
+        index=pd.MultiIndex.from_arrays([table["trait"].astype(str), table["effect"].astype(str), table["level"].astype(str)]),
+    )
+    known = known[~known.index.duplicated()]
+    out = np.zeros(solved.n_unknowns)
+    off = solved.offsets
+    keys: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    starts: list[int] = []
+    for j, (trait, fd) in enumerate(zip(solved.traits, solved.fixed)):
+        keys.append((np.full(int(fd.kept.sum()), trait, dtype=object), fd.effect[fd.kept].astype(str),
+                     fd.level[fd.kept].astype(str)))
+        starts.append(int(off[j]))
+    for m, term in enumerate(solved.terms):
+        for c, (e, j) in enumerate(term.components):
+            keys.append((np.full(term.q, solved.traits[j], dtype=object), np.full(term.q, term.effects[e], dtype=object),
+                         term.relationship.levels.astype(str)))
+            starts.append(solved.block(m, c)[0])
+    matched = 0
+    for (traits, effects, levels), start in zip(keys, starts):
+        index = pd.MultiIndex.from_arrays([traits.astype(str), effects.astype(str), levels])
+        values = known.reindex(index).to_numpy(dtype=float)
+        hit = ~np.isnan(values)
+        out[start : start + values.size] = np.where(hit, values, 0.0)
+        matched += int(hit.sum())
+    return out, matched
+
+
 def _frame(trait, effect, level, estimate, se, reliability) -> pd.DataFrame:
     return pd.DataFrame(
         {"trait": trait, "effect": effect, "level": level, "estimate": estimate, "se": se, "reliability": reliability}
@@ -102,6 +134,7 @@ def solve(
     pev: bool = True,
     solver: str = "cholesky",
     memory_mb: float | None = None,
+    warm_start: pd.DataFrame | None = None,
     **solver_options,
 ) -> Solved:
     """Solve the equations of `model` at `components` and tabulate (module docstring).
@@ -112,7 +145,8 @@ def solve(
     factorisation is reused; built here otherwise, on `solver` (a registered name or "auto",
     with `memory_mb` and `solver_options`: :class:`henderson.reml.objective.Objective`).
     `solver` of the result: name, reason of the choice and, for an iterative solver, its
-    iterations and relative residual."""
+    iterations and relative residual. `warm_start`: an earlier solutions table, the starting
+    point of an iterative solver (:func:`solution_vector`)."""
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
     if objective is None:
@@ -131,6 +165,10 @@ def solve(
         values = dict(zip(components.names, components.theta))
         theta = np.array([values[name] for name in objective.layout.names])
         VarianceComponents.from_theta(objective.layout, theta).check_inside("solve")
+    inner = getattr(objective, "inner", objective)
+    matched = None
+    if warm_start is not None and hasattr(inner.solver, "guess"):
+        inner.solver.guess, matched = solution_vector(inner.model, warm_start)
     mark = time.perf_counter()
     estimates = objective.solution(theta)
     log_likelihood = objective.loglik(theta)
@@ -139,10 +177,11 @@ def solve(
     diag = objective.inverse_diagonal(theta) if pev else None
     seconds["selected_inverse"] = time.perf_counter() - mark
     table = solutions_table(model, components, objective.model, estimates, diag)
-    inner = getattr(objective, "inner", objective)
     used = inner.solver
     info = {"name": used.name, "reason": getattr(inner, "solver_reason", f"solver {used.name}")}
     if getattr(used, "iterations", None):
         info.update(iterations=int(sum(used.iterations)), relative_residual=float(max(used.residuals)),
                     tolerance=float(used.tol))
+        if matched is not None:
+            info["warm_start"] = {"unknowns_matched": matched, "unknowns": int(inner.model.n_unknowns)}
     return Solved(table, log_likelihood, {k: round(v, 3) for k, v in seconds.items()}, info)

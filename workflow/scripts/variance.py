@@ -1,8 +1,18 @@
-"""Rule variance: variance components (REML or the given values) and the solutions at them."""
+"""Rule variance: variance components (REML or the given values) and the solutions at them.
+
+A PCG solve leaves its solutions in `results/<model>/.warm_start.parquet` (not a declared output,
+so a rerun finds it) as the starting point of the next run."""
+
+from pathlib import Path
 
 from henderson.io import write_json, write_parquet
 from henderson.rulelog import stage_logging
-from henderson.stages.evaluate import evaluate_stage, load_model
+from henderson.stages.evaluate import (
+    evaluate_stage,
+    load_model,
+    read_warm_start,
+    write_warm_start,
+)
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_logging(sm.log[0], f"variance {sm.wildcards.model}"):
@@ -16,8 +26,10 @@ with stage_logging(sm.log[0], f"variance {sm.wildcards.model}"):
         inbreeding_path=sm.input.get("inbreeding"),
         source=sm.params.phenotypes_file,
     )
-    result = evaluate_stage(spec, model, memory_mb=sm.resources.get("mem_mb"))
+    folder = Path(sm.output.solutions).parent
+    result = evaluate_stage(spec, model, memory_mb=sm.resources.get("mem_mb"), previous=read_warm_start(folder))
     write_json(result.components_json, sm.output.components)
     write_parquet(result.trace, sm.output.trace)
     write_parquet(result.solutions, sm.output.solutions)
     write_json(result.summary, sm.output.summary)
+    write_warm_start(folder, result)

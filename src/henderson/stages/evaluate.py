@@ -157,14 +157,20 @@ def start_values(spec: ModelSpec, model: MixedModel, criteria: ConvergenceCriter
 
 
 def evaluate_stage(
-    spec: ModelSpec, model: MixedModel, *, name: str | None = None, memory_mb: float | None = None
+    spec: ModelSpec,
+    model: MixedModel,
+    *,
+    name: str | None = None,
+    memory_mb: float | None = None,
+    previous: tuple[pd.DataFrame, int] | None = None,
 ) -> Evaluated:
     """Variance components (REML by `spec.estimate` = "ai" or "em", or the given values for
     "none") and the solutions at them, from one model build and, at the estimates, the last
     factorisation of the fit (no second one; with given values, the one factorisation gives
     solutions, PEV and logL). With given values the equations are solved by `spec.solver`
     (`auto` decides from the predicted factor and `memory_mb`, the memory given to the stage);
-    REML uses the exact solver."""
+    REML uses the exact solver. `previous`: (solutions table, PCG iterations) of an earlier run
+    of this model, a warm start for PCG; the log says how many iterations it saved."""
     name = name or spec.name
     clock = time.perf_counter()
     if spec.estimate == "none":
@@ -173,12 +179,20 @@ def evaluate_stage(
         options = {}
         if spec.solver in ("pcg", "auto"):
             options = {"tol": spec.pcg.get("tolerance", 1e-10), "max_iter": spec.pcg.get("max_iterations", 10_000)}
-        solved = solve(model, components, solver=spec.solver, memory_mb=memory_mb, **options)
+        warm = previous[0] if previous is not None else None
+        solved = solve(model, components, solver=spec.solver, memory_mb=memory_mb, warm_start=warm, **options)
         log.info("model %s: %s", name, solved.solver["reason"])
         if solved.solver["name"] == "pcg":
             log.info("model %s: solutions by PCG in %d iterations, relative residual %.2e (%s s); no standard "
                      "errors or reliabilities without the inverse of the coefficient matrix", name,
                      solved.solver["iterations"], solved.solver["relative_residual"], solved.seconds)
+            if "warm_start" in solved.solver and previous is not None:
+                before = int(previous[1])
+                solved.solver["warm_start"]["previous_iterations"] = before
+                log.info("model %s: warm start from the previous solutions (%d of %d unknowns matched): %d "
+                         "iterations, %d fewer than the previous run's %d", name,
+                         solved.solver["warm_start"]["unknowns_matched"], solved.solver["warm_start"]["unknowns"],
+                         solved.solver["iterations"], before - solved.solver["iterations"], before)
         else:
             log.info("model %s: solutions, PEV and logL from one factorisation (%s s)", name, solved.seconds)
         fit = None
@@ -214,3 +228,27 @@ def evaluate_stage(
     }
     log.info("model %s: evaluated in %.2f s", name, summary["seconds"])
     return Evaluated(content, trace, solved.table, summary, components, fit)
+
+
+WARM_START = ".warm_start.parquet"
+
+
+def read_warm_start(folder: str | Path) -> tuple[pd.DataFrame, int] | None:
+    """The solutions and PCG iterations an earlier run left in `folder` (:func:`write_warm_start`),
+    or None. The file is not a declared output of the rule, so a rerun still finds it."""
+    path = Path(folder) / WARM_START
+    if not path.exists():
+        return None
+    table = pd.read_parquet(path)
+    if not {"trait", "effect", "level", "estimate", "iterations"} <= set(table.columns) or table.empty:
+        return None
+    return table, int(table["iterations"].iloc[0])
+
+
+def write_warm_start(folder: str | Path, result: Evaluated) -> None:
+    """Keep the solutions of a PCG run (and its iterations) as the next run's starting point."""
+    if result.summary["solver"].get("name") != "pcg":
+        return
+    start = result.solutions[["trait", "effect", "level", "estimate"]].copy()
+    start["iterations"] = int(result.summary["solver"]["iterations"])
+    start.to_parquet(Path(folder) / WARM_START, index=False)
