@@ -159,6 +159,8 @@ def test_pcg_through_the_workflow_reproduces_mrode(tmp_path):
     summary = json.loads((work / "results/wwg/mme_summary.json").read_text())
     assert summary["solver"]["name"] == "pcg" and summary["solver"]["iterations"] > 0
     assert summary["solver"]["relative_residual"] <= 1e-12
+    html = (work / "results/wwg/report.html").read_text()
+    assert "solved by PCG" in html and "no standard errors or reliabilities" in html
     refused = setup_dir(tmp_path / "reml", mrode_config(wwg={"solver": "pcg", "estimate": "ai"}))
     result = snakemake(refused, check=False)
     assert result.returncode != 0 and "solver: cholesky or auto" in result.stdout + result.stderr

@@ -6,6 +6,7 @@ rule report:
         unpack(report_inputs),
         solutions="results/{model}/solutions.parquet",
         components="results/{model}/variance_components.json",
+        mme_summary="results/{model}/mme_summary.json",
         trace="results/{model}/reml_trace.parquet",
         clean_summary="results/clean/summary.json",
         rejected="results/clean/rejected.parquet",

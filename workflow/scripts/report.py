@@ -41,5 +41,6 @@ with stage_logging(sm.log[0], f"report {sm.wildcards.model}"):
         phenotypes=pd.read_parquet(sm.input.phenotypes),
         id_column=sm.params.id_column,
         run_info=run_info,
+        solver=read_json(sm.input.mme_summary).get("solver"),
     )
     write_report(html, sm.output.html)

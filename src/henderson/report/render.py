@@ -75,6 +75,7 @@ def render_report(
     phenotypes: pd.DataFrame | None = None,
     id_column: str = "id",
     run_info: RunInfo | None = None,
+    solver: dict | None = None,
 ) -> str:
     """Render one model's report as a self-contained HTML document (a string).
 
@@ -95,6 +96,8 @@ def render_report(
             ``sex``, ``origin``), or None.
         trace: the REML iteration trace, or None (shown only for estimated components).
         top_n: number of animals in the top list (per trait).
+        solver: how the equations were solved (``solver`` of mme_summary.json: name, reason,
+            and for PCG its iterations and relative residual), or None.
         phenotypes: the cleaned phenotype table (``results/clean/phenotypes.parquet``); the
             model's records are selected from it with :func:`henderson.clean.model_records`
             for the data-quality tables (skipped when None).
@@ -160,11 +163,24 @@ def render_report(
         which = f" ({spec.traits[0]})" if spec.multitrait else ""
         key_figures.append((f"top animal{which}", top["tables"][0].rows[0][1]))
     context["key_figures"] = key_figures
-    context["banner"] = banner(model_name, record, clean_summary, quality_warnings)
+    context["banner"] = banner(model_name, record, clean_summary, [*solver_warnings(solver), *quality_warnings])
 
     html = _environment().get_template(TEMPLATE).render(**context)
     logger.info("report for model %s: %d characters", model_name, len(html))
     return html
+
+
+def solver_warnings(solver: dict | None) -> list[str]:
+    """A solve by PCG leaves the solutions without standard errors or reliabilities: say so."""
+    if not solver or solver.get("name") != "pcg":
+        return []
+    residual = solver.get("relative_residual")
+    return [
+        f"The equations were solved by PCG ({solver.get('iterations')} iterations, relative residual "
+        f"{residual:.1e}): the solutions have no standard errors or reliabilities."
+        if residual is not None else
+        "The equations were solved by PCG: the solutions have no standard errors or reliabilities."
+    ]
 
 
 def banner(
