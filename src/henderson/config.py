@@ -73,6 +73,7 @@ class ModelSpec:
     trait_covariates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     solver: str = "auto"
     pcg: Mapping[str, float] = field(default_factory=dict)
+    weights: str | None = None
 
     @property
     def multitrait(self) -> bool:
@@ -91,9 +92,10 @@ class ModelSpec:
             (e.name, e.column) for e in self.random
             if e.type in ("iid", "maternal") and e.missing == "keep" and e.column not in required
         )
+        covariates = tuple(self.covariates) + ((self.weights,) if self.weights else ())
         return ModelColumns(
-            traits=tuple(self.traits), classes=tuple(classes), covariates=tuple(self.covariates),
-            optional=optional,
+            traits=tuple(self.traits), classes=tuple(classes), covariates=covariates,
+            optional=optional, weights=self.weights,
         )
 
     @property
@@ -155,6 +157,7 @@ class ModelSpec:
             "reml": dict(self.reml),
             "solver": self.solver,
             "pcg": dict(self.pcg),
+            **({"weights": self.weights} if self.weights else {}),
         }
 
 
@@ -540,6 +543,7 @@ def _model_spec(
             pcg=dict(block.get("pcg", {})),
             trait_fixed=trait_fixed,
             trait_covariates=trait_covariates,
+            weights=_weights(block, traits, fixed, covariates, random, where),
         )
     variances = {}
     covariance_keys = {f"{e.of}.{e.name}": f"{e.of}.{e.name}" for e in maternal}
@@ -585,7 +589,22 @@ def _model_spec(
         pcg=dict(block.get("pcg", {})),
         trait_fixed=trait_fixed,
         trait_covariates=trait_covariates,
+        weights=_weights(block, traits, fixed, covariates, random, where),
     )
+
+
+def _weights(block, traits, fixed, covariates, random, where: str) -> str | None:
+    """The record-weight column: not also a trait, an effect or a covariate of the model."""
+    column = block.get("weights")
+    if column is None:
+        return None
+    used = set(traits) | set(fixed) | set(covariates) | {e.column for e in random}
+    if column in used:
+        raise ConfigError(
+            f"{where}.weights: {column!r} is also a trait, effect or covariate of the model; the weight "
+            "column holds w_i of the residual variance σ²e / w_i and must be a column of its own."
+        )
+    return column
 
 
 def _solver(block: Mapping[str, Any], where: str) -> str:

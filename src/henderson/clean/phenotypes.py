@@ -55,13 +55,16 @@ class ModelColumns:
     them, e.g. for a permanent-environment effect); ``covariates`` are numeric, continuous.
     ``optional``: (effect, column) of the random effects whose missing level keeps the record
     without a level of that effect (``missing: keep``; a zero row of Z). A missing value in any
-    other class column drops the record.
+    other class column drops the record. ``weights``: the record-weight column (one of
+    ``covariates`` too, so it is read as a number); a missing, non-numeric or non-positive weight
+    drops the record.
     """
 
     traits: tuple[str, ...]
     classes: tuple[str, ...] = ()
     covariates: tuple[str, ...] = ()
     optional: tuple[tuple[str, str], ...] = ()
+    weights: str | None = None
 
     @property
     def optional_columns(self) -> tuple[str, ...]:
@@ -403,8 +406,14 @@ def model_records(
     for column in covariates:
         absent, value, bad, raw_text = _parse_numbers(table[column])
         numbers[column] = value
-        note(absent, "missing covariate", f"column {column}: missing")
-        note(bad, "non-numeric covariate", _not_a_number(column, raw_text))
+        what = "weight" if column == columns.weights else "covariate"
+        note(absent, f"missing {what}", f"column {column}: missing")
+        note(bad, f"non-numeric {what}", _not_a_number(column, raw_text))
+        if column == columns.weights:
+            with np.errstate(invalid="ignore"):
+                low = ~absent & ~bad & ~(value > 0)
+            note(low, "non-positive weight", lambda m, v=value, c=column: pd.Series(v[m]).map(
+                lambda x: f"column {c}: {x:g} (weights must be positive)").to_numpy(dtype=object))
 
     trait_absent: dict[str, np.ndarray] = {}
     trait_bad: dict[str, np.ndarray] = {}

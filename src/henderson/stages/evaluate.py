@@ -91,7 +91,8 @@ def build_model(
                 effects.append(iid_effect(effect.name, records[effect.column]))
         terms.append(effects)
     fixed = {t: (spec.trait_fixed.get(t, spec.fixed), spec.trait_covariates.get(t, spec.covariates)) for t in spec.traits}
-    model = build_mixed_model(records, spec.traits, fixed, terms, id_column=id_column)
+    weights = records[spec.weights].to_numpy(dtype=float) if spec.weights else None
+    model = build_mixed_model(records, spec.traits, fixed, terms, weights=weights, id_column=id_column)
     log.info(
         "model %s: %d records, %d observed values of %d trait(s), %d unknowns",
         spec.name, model.n_records, model.n_observed, model.n_traits, model.n_unknowns,
