@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,14 @@ class RandomEffect:
     of: str | None = None
     missing: str = "keep"
     """iid/maternal: `keep` a record whose column is missing (no level of this effect) or `drop` it."""
+    on_id: bool = True
+    """additive: on the ID column (animal model), or False: on another column of pedigree
+    animals, e.g. the sire (sire model; its variance is σ²a / 4)."""
+
+    @property
+    def kind(self) -> str:
+        """The effect's type in the model: `sire` for an additive effect off the ID column."""
+        return "sire" if self.type == "additive" and not self.on_id else self.type
 
 
 @dataclass(frozen=True)
@@ -84,13 +92,13 @@ class ModelSpec:
         """Phenotype-table columns the model reads (for cleaning and record selection)."""
         classes = list(self.fixed)
         for effect in self.random:
-            if effect.type in ("iid", "maternal") and effect.column not in classes:
+            if effect.kind in ("iid", "maternal", "sire") and effect.column not in classes:
                 classes.append(effect.column)
         # a column stays required when a fixed effect or an effect with `missing: drop` reads it
         required = set(self.fixed) | {e.column for e in self.random if e.missing == "drop"}
         optional = tuple(
             (e.name, e.column) for e in self.random
-            if e.type in ("iid", "maternal") and e.missing == "keep" and e.column not in required
+            if e.kind in ("iid", "maternal", "sire") and e.missing == "keep" and e.column not in required
         )
         covariates = tuple(self.covariates) + ((self.weights,) if self.weights else ())
         return ModelColumns(
@@ -118,7 +126,7 @@ class ModelSpec:
             TermLayout(
                 group[0].name,
                 tuple(e.name for e in group),
-                tuple(e.type for e in group),
+                tuple(e.kind for e in group),
                 tuple((e, j) for e in range(len(group)) for j in range(t)),
             )
             for group in self.terms
@@ -495,10 +503,14 @@ def _model_spec(
     if len(additive) > 1:
         raise ConfigError(f"{where}.random: more than one additive effect ({[e.name for e in additive]}).")
     if additive and additive[0].column != id_column:
-        raise ConfigError(
-            f"{where}.random.{additive[0].name}: an additive effect is on the id column "
-            f"'{id_column}', not '{additive[0].column}'."
-        )
+        # a sire model: the additive effect on the column of each record's sire (pedigree animals)
+        random = [replace(e, on_id=False) if e is additive[0] else e for e in random]
+        additive = [e for e in random if e.type == "additive"]
+        if any(e.type == "maternal" for e in random):
+            raise ConfigError(
+                f"{where}.random.{additive[0].name}: a maternal effect needs the additive effect on the id column "
+                f"'{id_column}' (an animal model), not on '{additive[0].column}'."
+            )
     if additive and not has_pedigree:
         raise ConfigError(f"{where}: the additive effect needs a pedigree; set `pedigree:`.")
     names = [e.name for e in random]

@@ -18,7 +18,8 @@ upper triangle above it row by row. Names:
 
 Phenotypic variance of trait j (Willham 1972): σ²p_j = Σ over terms of the variances of their
 components on trait j + the direct–maternal covariance on trait j (an additive and a maternal
-effect of one term), + R0_jj. Ratios: h² = σ²_a/σ²p for the first additive effect, ``<effect>_ratio``
+effect of one term), + R0_jj. Ratios: h² = σ²_a/σ²p for the first additive effect (4σ²_s/σ²p for an
+additive effect on the sire column, a sire model), ``<effect>_ratio``
 for every other effect, correlations within each matrix; standard errors by the delta method,
 √(∇f' Cov(θ) ∇f) with Cov(θ) = AI⁻¹.
 """
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 RESIDUAL = "residual"
+# h² of a sire model: the sire transmits half its breeding value, σ²s = σ²a / 4.
+SIRE_SCALE = 4.0
 # A matrix is inside the parameter space when its variances are positive and the smallest
 # eigenvalue of its correlation matrix exceeds this (|r| < 1 with a margin, G0⁻¹ well defined).
 PD_MARGIN = 1e-8
@@ -272,7 +275,8 @@ class VarianceComponents:
         single = layout.t == 1
         out: dict[str, Any] = {}
         first_additive = next(
-            ((m_, e) for m_, term in enumerate(layout.terms) for e, ty in enumerate(term.types) if ty == "additive"),
+            ((m_, e) for m_, term in enumerate(layout.terms) for e, ty in enumerate(term.types)
+             if ty in ("additive", "sire")),
             None,
         )
         # variance ratios, per effect and trait
@@ -284,10 +288,12 @@ class VarianceComponents:
                     if ec != e:
                         continue
                     k = index[(mi, c, c)]
+                    # a sire model's h²: the sire variance is σ²a / 4
+                    scale = SIRE_SCALE if label == "h2" and term.types[e] == "sire" else 1.0
                     if sigma_p[j] > 0:
-                        ratio = theta[k] / sigma_p[j]
+                        ratio = scale * theta[k] / sigma_p[j]
                         grad = -ratio * weights[j] / sigma_p[j]
-                        grad[k] += 1.0 / sigma_p[j]
+                        grad[k] += scale / sigma_p[j]
                     else:
                         ratio, grad = float("nan"), np.zeros(m)
                     entry[layout.traits[j]] = summarise(ratio, grad, bool(fixed[k]))

@@ -81,7 +81,12 @@ def build_model(
                         "`pedigree:` in the config."
                     )
                 kinship = kinship or relationships.relationship()
-            if effect.type == "additive":
+            if effect.kind == "sire":  # a sire model: the sire of each record, K = A among pedigree animals
+                sires = records[effect.column].astype(object)
+                sires = sires.where(~sires.astype(str).isin(list(unknown_parent)), None)
+                sire = additive_effect(effect.name, sires, kinship)
+                effects.append(RandomEffect(sire.name, "sire", sire.incidence, sire.relationship))
+            elif effect.type == "additive":
                 effects.append(additive_effect(effect.name, records[id_column], kinship))
             elif effect.type == "maternal":
                 dams = records[effect.column].astype(object)
