@@ -53,6 +53,8 @@ class RandomEffect:
     on_id: bool = True
     """additive: on the ID column (animal model), or False: on another column of pedigree
     animals, e.g. the sire (sire model; its variance is σ²a / 4)."""
+    mgs: str | None = None
+    """sire model: the maternal grandsire column (its animal enters with weight ½)."""
 
     @property
     def kind(self) -> str:
@@ -94,12 +96,14 @@ class ModelSpec:
         for effect in self.random:
             if effect.kind in ("iid", "maternal", "sire") and effect.column not in classes:
                 classes.append(effect.column)
+            if effect.mgs is not None and effect.mgs not in classes:
+                classes.append(effect.mgs)
         # a column stays required when a fixed effect or an effect with `missing: drop` reads it
         required = set(self.fixed) | {e.column for e in self.random if e.missing == "drop"}
         optional = tuple(
             (e.name, e.column) for e in self.random
             if e.kind in ("iid", "maternal", "sire") and e.missing == "keep" and e.column not in required
-        )
+        ) + tuple((e.name, e.mgs) for e in self.random if e.mgs is not None and e.mgs not in required)
         covariates = tuple(self.covariates) + ((self.weights,) if self.weights else ())
         return ModelColumns(
             traits=tuple(self.traits), classes=tuple(classes), covariates=covariates,
@@ -146,6 +150,8 @@ class ModelSpec:
         random = {}
         for e in self.random:
             random[e.name] = {"type": e.type, "column": e.column}
+            if e.mgs is not None:
+                random[e.name]["mgs"] = e.mgs
             if e.of is not None:
                 random[e.name]["of"] = e.of
             if e.missing != "keep":
@@ -493,7 +499,13 @@ def _model_spec(
                 f"{where}.random.{effect}: `missing` applies to iid and maternal effects only (the "
                 "additive effect is on the id column, which is never missing); remove it."
             )
-        random.append(RandomEffect(name=effect, type=kind, column=column, of=of, missing=missing))
+        mgs = value.get("mgs")
+        if mgs is not None and (kind != "additive" or column == id_column):
+            raise ConfigError(
+                f"{where}.random.{effect}: `mgs` applies to an additive effect on the sire column (a "
+                f"sire–maternal-grandsire model), e.g. `{effect}: {{type: additive, column: sire, mgs: mgs}}`."
+            )
+        random.append(RandomEffect(name=effect, type=kind, column=column, of=of, missing=missing, mgs=mgs))
     traits = tuple(block["traits"])
     if len(set(traits)) != len(traits):
         raise ConfigError(f"{where}.traits: a trait is listed twice ({list(traits)}).")

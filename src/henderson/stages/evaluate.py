@@ -85,7 +85,12 @@ def build_model(
                 sires = records[effect.column].astype(object)
                 sires = sires.where(~sires.astype(str).isin(list(unknown_parent)), None)
                 sire = additive_effect(effect.name, sires, kinship)
-                effects.append(RandomEffect(sire.name, "sire", sire.incidence, sire.relationship))
+                incidence = sire.incidence
+                if effect.mgs is not None:  # sire–maternal-grandsire model: y = … + s + ½ mgs
+                    mgs = records[effect.mgs].astype(object)
+                    mgs = mgs.where(~mgs.astype(str).isin(list(unknown_parent)), None)
+                    incidence = incidence + 0.5 * additive_effect(effect.name, mgs, kinship).incidence
+                effects.append(RandomEffect(sire.name, "sire", incidence.tocsr(), sire.relationship))
             elif effect.type == "additive":
                 effects.append(additive_effect(effect.name, records[id_column], kinship))
             elif effect.type == "maternal":
