@@ -99,3 +99,11 @@ def _index(values: Any) -> pd.Index:
 def _missing_mask(series: pd.Series) -> np.ndarray:
     """True where a cell is null or one of :data:`MISSING_VALUES`."""
     return (series.isna() | series.isin(MISSING_VALUES)).to_numpy(dtype=bool)
+
+
+def _strings(series: pd.Series) -> pd.Series:
+    """A column as strings without nulls (null cells become ``""``), index dropped."""
+    if isinstance(series.dtype, pd.StringDtype) and not series.isna().any():
+        return series.reset_index(drop=True)
+    text = series.astype(object).where(series.notna(), "").astype(str)
+    return text.reset_index(drop=True)

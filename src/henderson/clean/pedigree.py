@@ -11,7 +11,6 @@ in the summary.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from henderson.clean.birth import _birth_date_years, _birth_years, _merge_years
 from henderson.clean.cells import (
     _LIST_LIMIT,
     MISSING_VALUES,
@@ -28,6 +28,7 @@ from henderson.clean.cells import (
     _missing_mask,
     _q,
     _quote_list,
+    _strings,
     _text,
     float_columns,
 )
@@ -36,6 +37,16 @@ from henderson.clean.ids import (
     check_forms,
     check_phenotyped_forms,
     factorize_ids,
+)
+from henderson.clean.pedigree_checks import (
+    _check_birth_order,
+    _check_cycles,
+    _check_missing_code_parents,
+    _check_own_parent,
+    _check_parent_sex,
+    _check_selfing,
+    _check_sire_and_dam,
+    _PedigreeRows,
 )
 from henderson.clean.rejected import _empty_rejected, _rejected_frame, combine_rejected
 from henderson.errors import ConfigError, InputError
@@ -54,22 +65,11 @@ ORIGINS = ("pedigree", "added parent", "added phenotyped")
 #: Values of the ``sexes`` config key: ``separate`` (an ID is a sire or a dam, never both; no
 #: selfing) or ``monoecious`` (plants and trees: a parent may be both, selfing allowed).
 SEXES = ("separate", "monoecious")
-_MONOECIOUS_HINT = "If this species is monoecious (plants, trees), set `sexes: monoecious` in the config."
 
 #: A parent added as a founder with at least this many offspring, and more than
 #: ``_SUSPECT_RATIO`` times the median family size, is likely an unknown-parent code.
 _SUSPECT_OFFSPRING = 50
 _SUSPECT_RATIO = 10
-
-# Birth dates: (pattern, day first) with groups y (year), a (month) and b (day). Only the year is
-# kept, so a day-first form also accepts a month-first date (12/31/2019): its year is the same.
-_DATE_FORMS = (
-    (re.compile(r"(?P<y>\d{4})-(?P<a>\d{1,2})-(?P<b>\d{1,2})(?:[T ]\S*)?"), False),  # ISO
-    (re.compile(r"(?P<y>\d{4})/(?P<a>\d{1,2})/(?P<b>\d{1,2})"), False),
-    (re.compile(r"(?P<y>\d{4})(?P<a>\d{2})(?P<b>\d{2})"), False),  # YYYYMMDD
-    (re.compile(r"(?P<b>\d{1,2})[/.-](?P<a>\d{1,2})[/.-](?P<y>\d{4})"), True),  # DD/MM/YYYY
-)
-
 
 @dataclass(frozen=True)
 class CleanedPedigree:
@@ -93,35 +93,6 @@ class CleanedPedigree:
     table: pd.DataFrame
     rejected: pd.DataFrame
     summary: dict
-
-
-@dataclass(frozen=True)
-class _PedigreeRows:
-    """Pedigree rows as integer codes: one code per distinct ID string (``names[code]``).
-
-    ``sire``/``dam`` are codes, -1 for an unknown parent. ``year`` is float64 (NaN = missing),
-    ``sex`` an object array (``None`` = missing) and ``sex_class`` int8 (1 male, 2 female, 0
-    missing or another code); ``None`` when the column is absent.
-    """
-
-    lines: np.ndarray
-    id: np.ndarray
-    sire: np.ndarray
-    dam: np.ndarray
-    year: np.ndarray | None
-    sex: np.ndarray | None
-    sex_class: np.ndarray | None
-
-    def take(self, rows: np.ndarray) -> _PedigreeRows:
-        return _PedigreeRows(
-            lines=self.lines[rows],
-            id=self.id[rows],
-            sire=self.sire[rows],
-            dam=self.dam[rows],
-            year=None if self.year is None else self.year[rows],
-            sex=None if self.sex is None else self.sex[rows],
-            sex_class=None if self.sex_class is None else self.sex_class[rows],
-        )
 
 
 def clean_pedigree(
@@ -288,14 +259,6 @@ def _phenotyped(phenotype_ids: Iterable[str], unknown: Sequence[str], source: st
     return pheno
 
 
-def _strings(series: pd.Series) -> pd.Series:
-    """A column as strings without nulls (null cells become ``""``), index dropped."""
-    if isinstance(series.dtype, pd.StringDtype) and not series.isna().any():
-        return series.reset_index(drop=True)
-    text = series.astype(object).where(series.notna(), "").astype(str)
-    return text.reset_index(drop=True)
-
-
 def _pedigree_roles(
     raw: pd.DataFrame, columns: Mapping[str, str] | None, source: str
 ) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -365,92 +328,6 @@ def _unknown_sex_codes(
     ]
 
 
-def _birth_date_years(
-    column: pd.Series, lines: np.ndarray, ids: pd.Series, source: str, name: str
-) -> np.ndarray:
-    """Years of birth dates as float64 (missing codes -> NaN); a value that is not a date in
-    one of the forms of :data:`_DATE_FORMS` is an error naming its lines."""
-    missing = _missing_mask(column)
-    text = _strings(column).str.strip()
-    year = np.full(len(text), np.nan)
-    todo = ~missing
-    for pattern, day_first in _DATE_FORMS:
-        if not todo.any():
-            break
-        parts = text[todo].str.fullmatch(pattern)
-        at = np.flatnonzero(todo)[parts.to_numpy(dtype=bool)]
-        if not len(at):
-            continue
-        got = text.iloc[at].str.extract(pattern).astype(np.int64)
-        y, a, b = (got[k].to_numpy() for k in ("y", "a", "b"))
-        ok = _valid_dates(y, a, b)
-        if day_first:
-            ok = ok | _valid_dates(y, b, a)
-        year[at[ok]] = y[ok]
-        todo[at] = False
-    bad = ~missing & np.isnan(year)
-    if bad.any():
-        listed = _listing(np.flatnonzero(bad), lambda i: f"line {lines[i]} ({_q(ids.iloc[i])}: {_q(text.iloc[i])})")
-        raise InputError(
-            f"{source}: {name} is not a date on {listed}. Write dates as "
-            "YYYY-MM-DD (e.g. 2019-03-28), DD/MM/YYYY or YYYYMMDD, with a four-digit year, or "
-            "leave the cell empty."
-        )
-    return year
-
-
-def _listing(positions: np.ndarray, describe) -> str:
-    """The first _LIST_LIMIT of `positions` described, and how many there are in all."""
-    shown = ", ".join(describe(i) for i in positions[:_LIST_LIMIT])
-    return shown + (f", ... ({len(positions)} in all)" if len(positions) > _LIST_LIMIT else "")
-
-
-def _valid_dates(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """True where (year, month, day) is a calendar date."""
-    dates = pd.to_datetime(
-        pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce"
-    )
-    return dates.notna().to_numpy(dtype=bool)
-
-
-def _merge_years(
-    year: np.ndarray,
-    dated: np.ndarray,
-    lines: np.ndarray,
-    ids: pd.Series,
-    source: str,
-    name: Mapping[str, str],
-) -> np.ndarray:
-    """Birth years from the year column, else from the date; the two disagreeing is an error."""
-    with np.errstate(invalid="ignore"):
-        clash = np.flatnonzero(~np.isnan(year) & ~np.isnan(dated) & (year != dated))
-    if len(clash):
-        listed = _listing(clash, lambda i: f"line {lines[i]} ({_q(ids.iloc[i])}: {int(year[i])} and {int(dated[i])})")
-        raise InputError(
-            f"{source}: {name['birth_year']} and the year of {name['birth_date']} differ on "
-            f"{listed}. Correct one of them (or keep only one of the columns)."
-        )
-    return np.where(np.isnan(year), dated, year)
-
-
-def _birth_years(
-    column: pd.Series, lines: np.ndarray, ids: pd.Series, source: str, name: str = "birth_year"
-) -> np.ndarray:
-    """Birth years as float64 (missing codes -> NaN); a non-integer value is an error."""
-    missing = _missing_mask(column)
-    text = column.astype(object).where(~missing, None)
-    number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    with np.errstate(invalid="ignore"):
-        bad = ~missing & ~(np.isfinite(number) & (number == np.round(number)))
-    if bad.any():
-        listed = _listing(np.flatnonzero(bad), lambda i: f"line {lines[i]} ({_q(ids.iloc[i])}: {_q(text.iloc[i])})")
-        raise InputError(
-            f"{source}: {name} is not a whole number on {listed}. "
-            "Write years as integers (e.g. 2019) or leave the cell empty."
-        )
-    return np.where(missing, np.nan, number)
-
-
 def _merge_duplicates(
     rows: _PedigreeRows, names: np.ndarray, source: str
 ) -> tuple[_PedigreeRows, pd.DataFrame]:
@@ -489,142 +366,6 @@ def _merge_duplicates(
     keep = np.ones(len(rows.id), dtype=bool)
     keep[merged] = False
     return rows.take(np.flatnonzero(keep)), rejected
-
-
-def _check_own_parent(rows: _PedigreeRows, names: np.ndarray, source: str) -> None:
-    own = np.flatnonzero((rows.sire == rows.id) | (rows.dam == rows.id))
-    if len(own):
-        shown = [f"{_q(names[rows.id[i]])} (line {rows.lines[i]})" for i in own[:_LIST_LIMIT]]
-        more = f", ... ({len(own)} in all)" if len(own) > _LIST_LIMIT else ""
-        raise InputError(
-            f"{source}: animal(s) recorded as their own parent: {', '.join(shown)}{more}. "
-            "Correct the sire/dam or set it to the unknown-parent code."
-        )
-
-
-def _check_sire_and_dam(rows: _PedigreeRows, names: np.ndarray, source: str) -> None:
-    as_sire = np.zeros(len(names), dtype=bool)
-    as_dam = np.zeros(len(names), dtype=bool)
-    as_sire[rows.sire[rows.sire >= 0]] = True
-    as_dam[rows.dam[rows.dam >= 0]] = True
-    both = np.flatnonzero(as_sire & as_dam)
-    if len(both):
-        shown = []
-        for code in both[:_LIST_LIMIT]:
-            sire_line = rows.lines[np.argmax(rows.sire == code)]
-            dam_line = rows.lines[np.argmax(rows.dam == code)]
-            shown.append(f"{_q(names[code])} (sire on line {sire_line}, dam on line {dam_line})")
-        more = f", ... ({len(both)} IDs in all)" if len(both) > _LIST_LIMIT else ""
-        raise InputError(
-            f"{source}: ID(s) used both as sire and as dam: {'; '.join(shown)}{more}. "
-            f"An animal has one sex; correct the parent IDs. {_MONOECIOUS_HINT}"
-        )
-
-
-def _check_selfing(rows: _PedigreeRows, names: np.ndarray, source: str) -> None:
-    """An animal with the same sire and dam (selfing), which separate sexes rule out."""
-    selfed = np.flatnonzero((rows.sire >= 0) & (rows.sire == rows.dam))
-    if len(selfed):
-        shown = [
-            f"{_q(names[rows.id[i]])} (line {rows.lines[i]}, sire and dam {_q(names[rows.sire[i]])})"
-            for i in selfed[:_LIST_LIMIT]
-        ]
-        more = f", ... ({len(selfed)} in all)" if len(selfed) > _LIST_LIMIT else ""
-        raise InputError(
-            f"{source}: animal(s) with the same sire and dam (selfing): {', '.join(shown)}{more}. "
-            f"Correct the sire or the dam. {_MONOECIOUS_HINT}"
-        )
-
-
-def _check_parent_sex(
-    rows: _PedigreeRows,
-    names: np.ndarray,
-    sire_pos: np.ndarray,
-    dam_pos: np.ndarray,
-    source: str,
-    column: str = "sex",
-) -> None:
-    """A sire recorded as female, or a dam as male (by the sex codes)."""
-    problems = []
-    for pos, role, wrong in ((sire_pos, "sire", 2), (dam_pos, "dam", 1)):
-        child = np.flatnonzero(pos >= 0)
-        child = child[rows.sex_class[pos[child]] == wrong]
-        for c in child[:_LIST_LIMIT]:
-            p = pos[c]
-            problems.append(
-                f"{_q(names[rows.id[p]])} has sex {_q(rows.sex[p])} (line {rows.lines[p]}) but is "
-                f"the {role} of {_q(names[rows.id[c]])} (line {rows.lines[c]})"
-            )
-        if len(child) > _LIST_LIMIT:
-            problems.append(f"... ({len(child)} such {role} records in all)")
-    if problems:
-        raise InputError(
-            f"{source}: parent sex contradicts the {column} column: {'; '.join(problems)}. "
-            "Correct the sex or the parent ID (or `sex_codes` in the config)."
-        )
-
-
-def _check_birth_order(
-    rows: _PedigreeRows, names: np.ndarray, sire_pos: np.ndarray, dam_pos: np.ndarray, source: str
-) -> None:
-    """A parent born in a later year than its offspring (same year is allowed)."""
-    year = rows.year
-    problems = []
-    count = 0
-    for pos, role in ((sire_pos, "sire"), (dam_pos, "dam")):
-        child = np.flatnonzero(pos >= 0)
-        with np.errstate(invalid="ignore"):
-            child = child[year[pos[child]] > year[child]]
-        count += len(child)
-        for c in child[: _LIST_LIMIT - len(problems)]:
-            p = pos[c]
-            problems.append(
-                f"{_q(names[rows.id[c]])} (born {int(year[c])}, line {rows.lines[c]}) has {role} "
-                f"{_q(names[rows.id[p]])} born {int(year[p])} (line {rows.lines[p]})"
-            )
-    if problems:
-        more = f"; ... ({count} in all)" if count > len(problems) else ""
-        raise InputError(
-            f"{source}: parent(s) born after their offspring: {'; '.join(problems)}{more}. "
-            "Correct the birth years or the parent IDs."
-        )
-
-
-def _check_cycles(
-    rows: _PedigreeRows, names: np.ndarray, sire_pos: np.ndarray, dam_pos: np.ndarray, source: str
-) -> None:
-    """An animal that is its own ancestor; the message prints the loop, child -> parent."""
-    from henderson.pedigree import find_cycle  # imported late: pedigree builds on clean
-
-    loop = find_cycle(sire_pos, dam_pos)
-    if loop is None:
-        return
-    path = " -> ".join(str(names[rows.id[i]]) for i in [*loop, loop[0]])
-    at = ", ".join(f"{_q(names[rows.id[i]])} line {rows.lines[i]}" for i in loop[:_LIST_LIMIT])
-    raise InputError(
-        f"{source}: the pedigree has a cycle: {path} (each animal followed by one of its "
-        f"parents; {at}). An animal cannot be its own ancestor: fix the parent of one of them."
-    )
-
-
-def _check_missing_code_parents(
-    rows: _PedigreeRows, names: np.ndarray, added_parents: np.ndarray, source: str
-) -> None:
-    """A parent without a row whose ID is a missing-value code ("NA", ".") is almost surely an
-    unknown parent that ``unknown_parent`` does not list; adding it as an animal would give
-    all its "offspring" a common parent."""
-    suspect = added_parents[_isin(names[added_parents], MISSING_VALUES)]
-    if len(suspect):
-        shown = []
-        for code in suspect[:_LIST_LIMIT]:
-            first = np.flatnonzero((rows.sire == code) | (rows.dam == code))
-            shown.append(f"{_q(names[code])} (first on line {rows.lines[first[0]]}, "
-                         f"{len(first)} rows)")
-        raise InputError(
-            f"{source}: parent ID(s) {', '.join(shown)} look like missing-value codes but are "
-            "not unknown-parent codes. Add them to unknown_parent in the config, or give the "
-            "parent a row of its own if it is a real animal."
-        )
 
 
 def _phenotyped_to_add(pheno: np.ndarray, names: np.ndarray, known: np.ndarray) -> np.ndarray:
