@@ -35,8 +35,6 @@ from henderson.errors import ConfigError
 RANDOM_TYPES = ("additive", "iid", "maternal")
 ESTIMATE_METHODS = ("ai", "em", "none")
 
-"""Most values (mappings, lists and scalars, aliases expanded) a configuration may hold."""
-
 
 def config_schema() -> dict:
     """The configuration JSON Schema (package data, also linked from workflow/schemas/)."""
@@ -394,21 +392,30 @@ def _model_spec(
     if overlap:
         raise ConfigError(f"{where}: {sorted(overlap)} is both a class effect and a covariate.")
     if len(traits) > 1:
-        return ModelSpec(
-            name=name,
-            traits=traits,
-            fixed=fixed,
-            covariates=covariates,
-            random=tuple(random),
-            variances=_matrix_variances(block["variances"], random, traits, block["estimate"], where),
-            estimate=block["estimate"],
-            reml=dict(block.get("reml", {})),
-            solver=_solver(block, where),
-            pcg=dict(block.get("pcg", {})),
-            trait_fixed=trait_fixed,
-            trait_covariates=trait_covariates,
-            weights=_weights(block, traits, fixed, covariates, random, where),
-        )
+        variances = _matrix_variances(block["variances"], random, traits, block["estimate"], where)
+    else:
+        variances = _scalar_variances(block, random, maternal, names, where)
+    return ModelSpec(
+        name=name,
+        traits=traits,
+        fixed=fixed,
+        covariates=covariates,
+        random=tuple(random),
+        variances=variances,
+        estimate=block["estimate"],
+        reml=dict(block.get("reml", {})),
+        solver=_solver(block, where),
+        pcg=dict(block.get("pcg", {})),
+        trait_fixed=trait_fixed,
+        trait_covariates=trait_covariates,
+        weights=_weights(block, traits, fixed, covariates, random, where),
+    )
+
+
+def _scalar_variances(block: Mapping[str, Any], random: list[RandomEffect], maternal: list[RandomEffect],
+                      names: list[str], where: str) -> dict[str, float]:
+    """One trait's variances: a number per random effect, the direct–maternal covariance
+    `<direct>.<maternal>` (also accepted as `<maternal>.<direct>`) and `residual`."""
     variances = {}
     covariance_keys = {f"{e.of}.{e.name}": f"{e.of}.{e.name}" for e in maternal}
     covariance_keys.update({f"{e.name}.{e.of}": f"{e.of}.{e.name}" for e in maternal})
@@ -440,21 +447,7 @@ def _model_spec(
         raise ConfigError(
             f"{where}.variances: {zero} must be positive; remove an effect with no variance from the model."
         )
-    return ModelSpec(
-        name=name,
-        traits=traits,
-        fixed=fixed,
-        covariates=covariates,
-        random=tuple(random),
-        variances={k: variances[k] for k in needed if k in variances},
-        estimate=block["estimate"],
-        reml=dict(block.get("reml", {})),
-        solver=_solver(block, where),
-        pcg=dict(block.get("pcg", {})),
-        trait_fixed=trait_fixed,
-        trait_covariates=trait_covariates,
-        weights=_weights(block, traits, fixed, covariates, random, where),
-    )
+    return {k: variances[k] for k in needed if k in variances}
 
 
 def _weights(block, traits, fixed, covariates, random, where: str) -> str | None:

@@ -12,6 +12,7 @@ from henderson.clean.pedigree import PEDIGREE_REQUIRED
 from henderson.errors import ConfigError
 
 MAX_CONFIG_VALUES = 100_000
+"""Most values (mappings, lists and scalars, aliases expanded) a configuration may hold."""
 
 
 def check_size(raw: Any, *, source: str = "config", limit: int = MAX_CONFIG_VALUES) -> int:
