@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 import scipy.linalg as sl
 import scipy.optimize as so
-from test_multitrait import _indices, fd_gradient
+from test_multitrait import _indices, dense_records, fd_gradient
 from test_multitrait import _unpack as _matrices
 
 from henderson.covariance import VarianceComponents
@@ -102,13 +102,7 @@ class DenseREML:
 
     def __init__(self, model: MixedModel, kmat: np.ndarray, incidence: list[np.ndarray]):
         t = model.n_traits
-        obs = [(j, i) for j in range(t) for i in range(model.n_records) if model.observed[i, j]]
-        self.y = np.array([model.y[i, j] for j, i in obs])
-        p_off = np.concatenate([[0], np.cumsum([f.n_columns for f in model.fixed])])
-        self.x = np.zeros((len(obs), p_off[-1]))
-        for row, (j, i) in enumerate(obs):
-            r = int(np.searchsorted(model.fixed_rows[j], i))
-            self.x[row, p_off[j] : p_off[j + 1]] = model.fixed[j].matrix[r].toarray().ravel()
+        obs, self.y, self.x = dense_records(model)
         rec = np.array([i for _, i in obs])
         trait = np.array([j for j, _ in obs])
         comps = [(e, j) for e in range(len(incidence)) for j in range(t)]

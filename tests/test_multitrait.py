@@ -123,6 +123,20 @@ def simulated(n_animals: int, seed: int, traits: int = 2, iid: bool = False, mis
 # --------------------------------------------------------------------------------------------
 # Parameter packing (θ: per matrix, diagonal then upper triangle by rows)
 # --------------------------------------------------------------------------------------------
+def dense_records(model: MixedModel) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """The observed values as (trait, record) pairs in trait-major order, their y, and the dense
+    fixed-effect design of each (each trait's own X_j in its own columns)."""
+    t = model.n_traits
+    obs = [(j, i) for j in range(t) for i in range(model.n_records) if model.observed[i, j]]
+    y = np.array([model.y[i, j] for j, i in obs])
+    p_off = np.concatenate([[0], np.cumsum([f.n_columns for f in model.fixed])])
+    x = np.zeros((len(obs), p_off[-1]))
+    for row, (j, i) in enumerate(obs):
+        r = int(np.searchsorted(model.fixed_rows[j], i))
+        x[row, p_off[j] : p_off[j + 1]] = model.fixed[j].matrix[r].toarray().ravel()
+    return obs, y, x
+
+
 def fd_gradient(model: MixedModel, theta: np.ndarray) -> np.ndarray:
     """Central differences of the engine's logL (step 1e-4 × max(|θ_i|, 1))."""
     fd = np.zeros_like(theta)
@@ -183,14 +197,8 @@ class Dense:
     def __init__(self, model: MixedModel):
         self.model = model
         t = model.n_traits
-        obs = [(j, i) for j in range(t) for i in range(model.n_records) if model.observed[i, j]]
+        obs, self.y, self.x = dense_records(model)
         self.obs = obs
-        self.y = np.array([model.y[i, j] for j, i in obs])
-        p_off = np.concatenate([[0], np.cumsum([f.n_columns for f in model.fixed])])
-        self.x = np.zeros((len(obs), p_off[-1]))
-        for row, (j, i) in enumerate(obs):
-            r = int(np.searchsorted(model.fixed_rows[j], i))
-            self.x[row, p_off[j] : p_off[j + 1]] = model.fixed[j].matrix[r].toarray().ravel()
         self.z = []  # per term: (N_obs × k q), component-major
         self.k = []
         for term in model.terms:
