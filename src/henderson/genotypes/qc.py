@@ -9,8 +9,8 @@ The edits, in this order (each on what the previous ones kept):
    minor allele frequency below ``min_maf``;
 4. with a pedigree: parent–offspring pairs whose share of opposite homozygotes exceeds
    ``max_parent_conflict_rate`` are reported (the pedigree is never changed) and the offspring's
-   genotype is removed (``parent_conflict: remove_offspring``, as BLUPF90's genomic module does
-   with animals in conflict; ``report`` keeps it); then, when at least
+   genotype is removed (``parent_conflict: remove_offspring``; BLUPF90's genomic module also
+   drops genotypes in conflict by default; ``report`` keeps it); then, when at least
    ``min_pairs_snp_conflicts`` consistent pairs are genotyped, SNPs with conflicts in more than
    ``max_snp_conflict_rate`` of them;
 5. duplicate genotypes: of two animals whose calls agree at a share ≥ ``duplicate_threshold`` of
