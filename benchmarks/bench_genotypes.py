@@ -58,12 +58,15 @@ def make_files(folder: Path, n: int, m: int, seed: int) -> dict[str, Path]:
         codes[start:start + k] = block
     ids = np.array([f"A{k:07d}" for k in range(n)], dtype=object)
     genotypes = Genotypes(ids, snp_names(m), codes)
-    csv = folder / "genotypes.csv"
-    write_genotype_csv(genotypes, csv)
+    one_char = folder / "one_char.csv"
+    write_genotype_csv(genotypes, one_char, missing="9")
+    empty = folder / "empty_cells.csv"
+    write_genotype_csv(genotypes, empty)
     bed = folder / "genotypes.bed"
     to_bed(bed, np.where(codes < 0, -127, codes).astype(np.int8),
            properties={"iid": list(ids), "sid": list(genotypes.snps)})
-    return {"csv": csv, "plink": bed}
+    return {"CSV, missing as 9 (one-character cells)": one_char, "CSV, missing as empty cells": empty,
+            "PLINK": bed}
 
 
 def run(path: Path, step: str, out: Path) -> dict:
@@ -83,8 +86,8 @@ def main() -> None:
         folder = Path(tmp)
         start = time.perf_counter()
         files = make_files(folder, n, m, args.seed)
-        print(f"# data written in {time.perf_counter() - start:.1f} s; CSV {files['csv'].stat().st_size / 2**20:.0f} MiB, "
-              f".bed {files['plink'].stat().st_size / 2**20:.0f} MiB, int8 matrix {n * m / 2**20:.0f} MiB")
+        sizes = ", ".join(f"{p.name} {p.stat().st_size / 2**20:.0f} MiB" for p in files.values())
+        print(f"# data written in {time.perf_counter() - start:.1f} s; {sizes}; int8 matrix {n * m / 2**20:.0f} MiB")
         print("| input | animals | SNPs | read (s) | read peak RSS (MiB) | QC (s) | save (s) | read+QC+save peak RSS (MiB) |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for kind, path in files.items():

@@ -117,20 +117,23 @@ def simulate_genotypes(
     return genotypes, table
 
 
-def write_genotype_csv(genotypes: Genotypes, path, id_column: str = "id") -> None:
-    """Write an ID column and one 0/1/2 column per SNP (missing as empty), comma separated;
-    rows are formatted as byte arrays, a block at a time."""
+def write_genotype_csv(genotypes: Genotypes, path, id_column: str = "id", missing: str = "") -> None:
+    """Write an ID column and one 0/1/2 column per SNP, comma separated; a missing call as
+    ``missing`` (empty, or one character such as ``9``). Rows are formatted as byte arrays, a
+    block at a time."""
     m = genotypes.shape[1]
+    if len(missing) > 1:
+        raise ValueError("missing must be empty or one character")
     with open(path, "wb") as handle:
         handle.write((",".join([id_column, *map(str, genotypes.snps)]) + "\n").encode())
         for start in range(0, genotypes.shape[0], _BLOCK):
             codes = genotypes.codes[start:start + _BLOCK]
             text = np.full((codes.shape[0], 2 * m + 1), ord(","), dtype=np.uint8)
-            text[:, 1:2 * m:2] = np.where(codes >= 0, codes + ord("0"), ord(" ")).astype(np.uint8)
+            text[:, 1:2 * m:2] = np.where(codes >= 0, codes + ord("0"), ord(missing or "\0")).astype(np.uint8)
             text[:, -1] = ord("\n")
             for animal, line in zip(genotypes.ids[start:start + _BLOCK], text, strict=True):
                 handle.write(str(animal).encode())
-                handle.write(line.tobytes().replace(b", ", b",") if (line == ord(" ")).any() else line.tobytes())
+                handle.write(line.tobytes().replace(b"\0", b""))
 
 
 def write_genotype_plink(genotypes: Genotypes, path) -> None:
