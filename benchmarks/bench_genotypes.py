@@ -1,8 +1,9 @@
 """Time reading genotypes (CSV through pyarrow, PLINK through bed-reader), the genotype QC and
 saving the kept matrix, with the peak resident memory of each step.
 
-Data: n animals × m SNPs with allele frequencies uniform on [0.05, 0.95], 1 % of calls missing
-(empty CSV cells, PLINK missing), written once per size into a temporary folder (CSV by
+Data: n animals × m SNPs with allele frequencies uniform on [0.05, 0.95], 1 % of calls missing:
+in one CSV as ``9`` (one character per cell: the reader's fast path), in another as empty cells
+(pyarrow's column parser), in PLINK as missing; written once into a temporary folder (CSV by
 ``henderson.simulate.genotypes.write_genotype_csv``, PLINK by bed-reader's ``to_bed``). Each
 measurement runs in a fresh subprocess so its peak RSS (``resource.getrusage``) is its own;
 "matrix" is the n × m int8 matrix's size for comparison.
