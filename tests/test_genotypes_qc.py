@@ -195,3 +195,20 @@ def test_summary_distributions():
     assert maf["n"] == M and maf["mean"] == pytest.approx(np.minimum(p, 1 - p).mean())
     assert sum(maf["histogram"]["counts"]) == M
     assert result.summary["call_rate_snp"]["quantiles"]["p0"] == 1.0
+
+
+def test_counts_against_numpy():
+    """The one-pass counts of a row and column subset against numpy on the subset."""
+    from henderson.genotypes import count
+
+    rng = np.random.default_rng(21)
+    codes = rng.integers(-1, 3, (57, 233)).astype(np.int8)
+    rows, columns = rng.random(57) < 0.6, rng.random(233) < 0.4
+    stats = count(codes, rows, columns)
+    sub = codes[rows][:, columns]
+    for g in range(3):
+        np.testing.assert_array_equal(stats.genotype_counts[g], (sub == g).sum(axis=0))
+    np.testing.assert_array_equal(stats.called_animal, (sub >= 0).sum(axis=1))
+    called = np.where(sub >= 0, sub, 0).sum(axis=0) / (2 * (sub >= 0).sum(axis=0))
+    np.testing.assert_allclose(stats.allele_frequency, called, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(stats.call_rate_snp, (sub >= 0).mean(axis=0), rtol=0, atol=1e-15)

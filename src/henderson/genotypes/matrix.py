@@ -1,8 +1,8 @@
 """The genotype matrix: `Genotypes` and per-SNP / per-animal counts computed in row blocks.
 
 Codes are allele counts in int8: 0, 1, 2 copies of the counted allele (PLINK: allele 1 of the
-.bim file; CSV/Parquet: as written), and -1 for a missing genotype. Statistics are computed over
-blocks of rows so that no temporary array of the matrix's size is made (a 10k × 50k matrix is
+.bim file; CSV/Parquet: as written), and -1 for a missing genotype. Statistics are computed in
+one pass (numba) or over blocks of rows, so that no temporary array of the matrix's size is made (a 10k × 50k matrix is
 500 MB as int8; one boolean temporary of it would be as large again).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 MISSING = -1
@@ -122,27 +123,30 @@ class Counts:
         return np.minimum(p, 1.0 - p)
 
 
+@numba.njit(cache=True)
+def _count_codes(codes, rows, cols, genotype_counts, called_animal):  # pragma: no cover (numba)
+    """One pass over codes[rows][:, cols]: genotype_counts[g, k] += [code == g],
+    called_animal[a] = number of calls of row a."""
+    for a in range(rows.size):
+        r = rows[a]
+        called = 0
+        for k in range(cols.size):
+            value = codes[r, cols[k]]
+            if value >= 0:
+                genotype_counts[value, k] += 1
+                called += 1
+        called_animal[a] = called
+
+
 def count(codes: np.ndarray, rows: np.ndarray | None = None, columns: np.ndarray | None = None) -> Counts:
-    """Counts of ``codes[rows][:, columns]`` (boolean masks or None for all), block by block."""
+    """Counts of ``codes[rows][:, columns]`` (boolean masks or None for all) in one pass
+    (a numba loop: no temporary array of the matrix's size)."""
     n, m = codes.shape
-    rows_mask = np.ones(n, dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
-    cols = None if columns is None else np.flatnonzero(columns)
-    width = m if cols is None else cols.size
-    genotype_counts = np.zeros((3, width), dtype=np.int64)
-    called_animal = np.zeros(int(rows_mask.sum()), dtype=np.int64)
-    at = 0
-    for block in row_blocks(n, m):
-        keep = rows_mask[block]
-        if not keep.any():
-            continue
-        part = codes[block][keep]
-        if cols is not None:
-            part = part[:, cols]
-        for g in range(3):
-            genotype_counts[g] += np.count_nonzero(part == g, axis=0)
-        ok = part >= 0
-        called_animal[at:at + part.shape[0]] = ok.sum(axis=1)
-        at += part.shape[0]
+    row_index = np.arange(n) if rows is None else np.flatnonzero(rows)
+    col_index = np.arange(m) if columns is None else np.flatnonzero(columns)
+    genotype_counts = np.zeros((3, col_index.size), dtype=np.int64)
+    called_animal = np.zeros(row_index.size, dtype=np.int64)
+    _count_codes(codes, row_index.astype(np.int64), col_index.astype(np.int64), genotype_counts, called_animal)
     called_snp = genotype_counts.sum(axis=0)
     alleles = genotype_counts[1] + 2 * genotype_counts[2]
     return Counts(called_snp, alleles, genotype_counts, called_animal)
