@@ -130,6 +130,10 @@ def genotype_inputs(wildcards):
 
 
 def genotypes_mem_mb(wildcards, input, attempt):
-    """Memory of the genotype QC: the int8 matrix is about half a CSV file's size and four
-    times a .bed file's; the stage peaks at a few times the matrix (benchmarks/README.md)."""
-    return int(max(4000, 8 * input.size_mb) * attempt)
+    """Memory of the genotype QC, from the input's size: at 10,000 animals × 50,000 SNPs the
+    stage peaked at about 2.5 times a CSV file's size and 14 times a .bed file's (the int8 matrix
+    is 4 times the .bed; benchmarks/README.md); 4 and 16 times, at least 4 GB, doubled on a retry."""
+    from henderson.genotypes import genotype_source
+
+    factor = 16 if genotype_source(EVALUATION.genotypes).kind == "plink" else 4
+    return int(max(4000, factor * input.size_mb) * attempt)
