@@ -14,6 +14,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/clean.smk"
+include: "workflow/rules/genotypes.smk"
 include: "workflow/rules/relationships.smk"
 include: "workflow/rules/variance.smk"
 include: "workflow/rules/report.smk"
@@ -27,3 +28,4 @@ rule all:
         expand("results/{model}/solutions.parquet", model=MODEL_NAMES),
         expand("results/{model}/report.html", model=MODEL_NAMES),
         expand("results/{model}/animals.parquet", model=MODEL_NAMES),
+        GENOTYPE_OUTPUTS,

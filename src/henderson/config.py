@@ -23,6 +23,7 @@ import yaml
 
 from henderson.clean import PEDIGREE_COLUMNS, SEX_CODES, ModelColumns
 from henderson.config_checks import (
+    _genotype_qc,
     _name_problems,
     _pedigree_columns,
     _phenotype_columns,
@@ -201,6 +202,9 @@ class EvaluationConfig:
     sex_codes: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: {k: tuple(v) for k, v in SEX_CODES.items()}
     )
+    genotypes: str | None = None
+    genotype_qc: Mapping[str, Any] = field(default_factory=dict)
+    """The genotype QC settings (``genotype_qc`` with defaults, ``id_column`` resolved)."""
 
     @property
     def pedigree_sex_column(self) -> str:
@@ -314,6 +318,8 @@ def validate_config(raw: Mapping[str, Any], *, source: str = "config") -> Evalua
         pedigree_columns=_pedigree_columns(full["pedigree_columns"], source),
         phenotype_columns=_phenotype_columns(full["phenotype_columns"], id_column, source),
         sex_codes=_sex_codes(full["sex_codes"], source),
+        genotypes=full.get("genotypes"),
+        genotype_qc=_genotype_qc(full, source),
     )
 
 

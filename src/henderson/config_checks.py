@@ -122,6 +122,9 @@ def _name_problems(raw: Mapping[str, Any]) -> list[str]:
     many("pedigree_columns", raw.get("pedigree_columns"))
     many("phenotype_columns", raw.get("phenotype_columns"))
     many("sex_codes", raw.get("sex_codes"), "a text code")
+    qc = raw.get("genotype_qc")
+    if isinstance(qc, Mapping) and qc.get("id_column") is not None:
+        one("genotype_qc.id_column", qc["id_column"])
     models = raw.get("models")
     for name, block in (models.items() if isinstance(models, Mapping) else ()):
         if not isinstance(block, Mapping):
@@ -179,3 +182,23 @@ def _sex_codes(value: Mapping[str, Any], source: str) -> dict[str, tuple[str, ..
     if both:
         raise ConfigError(f"{source}: sex_codes: {both} is both a male and a female code.")
     return codes
+
+
+def _genotype_qc(full: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``genotype_qc`` with its defaults, the ID column resolved (the pedigree's ID column, or
+    ``id_column`` without a pedigree) and missing codes that are not genotypes."""
+    qc = dict(full["genotype_qc"])
+    genotypes = {0, 1, 2} & set(qc["missing_codes"])
+    if genotypes:
+        raise ConfigError(
+            f"{source}: genotype_qc.missing_codes: {sorted(genotypes)} is a genotype (0, 1, 2 copies "
+            "of the allele), not a missing code; use e.g. [5, 9]."
+        )
+    if qc.get("id_column") is None:
+        columns = full["pedigree_columns"]
+        if full.get("pedigree") and isinstance(columns, Mapping):
+            qc["id_column"] = columns.get("id", "id")
+        else:
+            qc["id_column"] = "id" if full.get("pedigree") else full["id_column"]
+    qc["missing_codes"] = list(qc["missing_codes"])
+    return qc

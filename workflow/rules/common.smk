@@ -29,6 +29,7 @@ except HendersonError as error:
 
 MODEL_NAMES = sorted(EVALUATION.models)
 HAS_PEDIGREE = EVALUATION.pedigree is not None
+HAS_GENOTYPES = EVALUATION.genotypes is not None
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 # the package code each rule's script runs (a rerun trigger when it changes)
 CODE = {
@@ -38,6 +39,7 @@ CODE = {
     "variance": script_digest(SCRIPTS / "variance.py"),
     "report": script_digest(SCRIPTS / "report.py", ["templates/report.html"]),
     "animals": script_digest(SCRIPTS / "animals.py"),
+    "clean_genotypes": script_digest(SCRIPTS / "clean_genotypes.py"),
 }
 ENV = "../../envs/henderson.yaml"
 
@@ -101,3 +103,37 @@ def variance_mem_mb(wildcards, input, attempt):
     stage peaked at about 50 MB per MB of input for a one-trait model and 220 for two traits with
     maternal effects (benchmarks/README.md); 100 per MB, at least 4 GB, doubled on a retry."""
     return int(max(4000, 100 * input.size_mb) * attempt)
+
+
+# Genotypes (rule clean_genotypes in genotypes.smk), when the config sets `genotypes:`.
+GENOTYPE_OUTPUTS = (
+    [
+        "results/clean/genotypes.npy",
+        "results/clean/genotypes.ids.parquet",
+        "results/clean/genotypes.snps.parquet",
+        "results/clean/genotype_qc.json",
+    ]
+    if HAS_GENOTYPES
+    else []
+)
+
+
+def genotype_inputs(wildcards):
+    """The genotype file (or the PLINK .bed, .bim and .fam), and the cleaned pedigree when there
+    is one (parent–offspring conflicts, genotyped animals not in the pedigree)."""
+    from henderson.genotypes import genotype_source
+
+    inputs = {"genotypes": list(genotype_source(EVALUATION.genotypes).files)}
+    if HAS_PEDIGREE:
+        inputs["pedigree"] = "results/clean/pedigree.parquet"
+    return inputs
+
+
+def genotypes_mem_mb(wildcards, input, attempt):
+    """Memory of the genotype QC, from the input's size: at 10,000 animals × 50,000 SNPs the
+    stage peaked at about 2.5 times a CSV file's size and 14 times a .bed file's (the int8 matrix
+    is 4 times the .bed; benchmarks/README.md); 4 and 16 times, at least 4 GB, doubled on a retry."""
+    from henderson.genotypes import genotype_source
+
+    factor = 16 if genotype_source(EVALUATION.genotypes).kind == "plink" else 4
+    return int(max(4000, factor * input.size_mb) * attempt)

@@ -51,6 +51,19 @@ def _parser() -> argparse.ArgumentParser:
         "--missing-fraction", type=float, default=None, metavar="P",
         help="fraction of trait values missing per record (default 0.1 with several traits)",
     )
+    parser.add_argument(
+        "--genotyped", type=float, default=0.0, metavar="F",
+        help="fraction of animals with SNP genotypes (with --snps; writes genotypes.csv and snps.csv)",
+    )
+    parser.add_argument("--snps", type=int, default=0, metavar="M", help="number of SNPs (with --genotyped)")
+    parser.add_argument(
+        "--ld", action="store_true",
+        help="SNPs linked on 10 chromosomes of 1 Morgan (recombination); default unlinked",
+    )
+    parser.add_argument(
+        "--genotype-format", choices=("csv", "plink"), default="csv",
+        help="genotypes.csv (default) or PLINK genotypes.bed/.bim/.fam",
+    )
     return parser
 
 
@@ -67,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             n_herds=args.herds, traits=args.traits, maternal=args.maternal,
             records_per_animal=args.records_per_animal, h2=args.h2, selection=args.selection,
             fraction_phenotyped=args.fraction_phenotyped, missing_fraction=args.missing_fraction,
+            genotyped=args.genotyped, snps=args.snps, ld=args.ld, genotype_format=args.genotype_format,
         )
         data = simulate(spec)
         write_simulation(data, args.out)
@@ -87,5 +101,6 @@ _FLAGS = {
     "n_animals": "--animals", "n_generations": "--generations", "n_herds": "--herds",
     "records_per_animal": "--records-per-animal", "fraction_phenotyped": "--fraction-phenotyped",
     "missing_fraction": "--missing-fraction", "traits": "--traits", "seed": "--seed", "h2": "--h2",
-    "residual_covariance": "the residual covariance",
+    "residual_covariance": "the residual covariance", "genotyped": "--genotyped", "snps": "--snps",
+    "genotype_format": "--genotype-format",
 }

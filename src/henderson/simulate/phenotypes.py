@@ -44,7 +44,9 @@ import pandas as pd
 import pyarrow as pa
 
 from henderson import __version__
+from henderson.genotypes import Genotypes
 from henderson.pedigree import inbreeding_from_parents
+from henderson.simulate.genotypes import simulate_genotypes
 from henderson.simulate.population import (
     _SEX_LABELS,
     DAM_KEEP,
@@ -97,6 +99,11 @@ class SimulatedData:
     phenotypes: pd.DataFrame
     truth: pd.DataFrame
     parameters: dict[str, Any]
+    genotypes: Genotypes | None = None
+    """SNP genotypes of the genotyped animals (``spec.snps > 0``), see
+    :mod:`henderson.simulate.genotypes`."""
+    snps: pd.DataFrame | None = None
+    """One row per SNP: snp, chromosome, position, allele_frequency (the drawn p)."""
 
 
 def _fixed_effect_values(spec: SimulationSpec) -> dict[str, np.ndarray]:
@@ -242,7 +249,13 @@ def simulate(spec: SimulationSpec) -> SimulatedData:
     truth = pd.DataFrame(truth_cols)
 
     parameters = _parameters(spec, fixed, herd_year, herd_labels, structure, f, len(phenotypes))
-    return SimulatedData(pedigree=pedigree, phenotypes=phenotypes, truth=truth, parameters=parameters)
+    genotypes = snps = None
+    if spec.snps:
+        # a fourth random stream: the pedigree, genetic values and records stay as without genotypes
+        rng_snp = np.random.default_rng(np.random.SeedSequence(int(spec.seed)).spawn(4)[3])
+        genotypes, snps = simulate_genotypes(pedigree, spec.genotyped, spec.snps, rng_snp, ld=spec.ld)
+    return SimulatedData(pedigree=pedigree, phenotypes=phenotypes, truth=truth, parameters=parameters,
+                         genotypes=genotypes, snps=snps)
 
 
 def _per_trait(names: list[str], values: np.ndarray) -> dict[str, float]:

@@ -132,6 +132,10 @@ class SimulationSpec:
         unknown_sire: fraction of non-base animals whose sire is recorded as unknown.
         unknown_dam: fraction of non-base animals whose dam is recorded as unknown.
         start_year: birth year of the base cohort.
+        genotyped: fraction of the animals with SNP genotypes (0: none).
+        snps: number of SNPs (0: no genotypes); both set or both 0.
+        ld: SNPs linked on chromosomes (recombination), else unlinked.
+        genotype_format: ``csv`` (genotypes.csv) or ``plink`` (genotypes.bed/.bim/.fam).
     """
 
     n_animals: int
@@ -155,6 +159,10 @@ class SimulationSpec:
     unknown_sire: float = 0.03
     unknown_dam: float = 0.02
     start_year: int = 2010
+    genotyped: float = 0.0
+    snps: int = 0
+    ld: bool = False
+    genotype_format: str = "csv"
 
     def __post_init__(self) -> None:
         _check_pedigree_args(
@@ -241,6 +249,7 @@ class SimulationSpec:
         object.__setattr__(self, "pe_covariance", None if pe is None else _to_tuple(pe))
         object.__setattr__(self, "maternal", bool(self.maternal))
         object.__setattr__(self, "fraction_phenotyped", float(self.fraction_phenotyped))
+        _check_genotype_args(self)
 
     @property
     def trait_names(self) -> list[str]:
@@ -309,13 +318,41 @@ def _command_line(spec: SimulationSpec) -> str:
     default_missing = 0.1 if spec.traits > 1 else 0.0
     if spec.missing_fraction != default_missing:
         args.append(f"--missing-fraction {spec.missing_fraction:g}")
+    if spec.snps:
+        args.append(f"--genotyped {spec.genotyped:g} --snps {spec.snps}")
+        if spec.ld:
+            args.append("--ld")
+        if spec.genotype_format != "csv":
+            args.append(f"--genotype-format {spec.genotype_format}")
     reference = SimulationSpec(
         n_animals=spec.n_animals, seed=spec.seed, n_generations=spec.n_generations,
         n_herds=spec.n_herds, traits=spec.traits, maternal=spec.maternal,
         records_per_animal=spec.records_per_animal, fraction_phenotyped=spec.fraction_phenotyped,
         selection=spec.selection, missing_fraction=spec.missing_fraction, h2=spec.h2,
+        genotyped=spec.genotyped, snps=spec.snps, ld=spec.ld, genotype_format=spec.genotype_format,
     )
     text = " ".join(args)
     if asdict(reference) != asdict(spec):
         text += " (plus SimulationSpec settings the command line does not offer; see truth.json)"
     return text
+
+
+GENOTYPE_FORMATS = ("csv", "plink")
+
+
+def _check_genotype_args(spec: SimulationSpec) -> None:
+    """Genotype settings: a fraction in [0, 1], a non-negative SNP count, both set or neither."""
+    _check_fraction("genotyped", spec.genotyped)
+    if not _is_int(spec.snps) or spec.snps < 0:
+        raise ConfigError(f"SimulationSpec.snps must be an integer >= 0, got {spec.snps!r}.")
+    if (spec.snps > 0) != (spec.genotyped > 0):
+        raise ConfigError(
+            "SimulationSpec.genotyped and SimulationSpec.snps go together: give both (e.g. "
+            "--genotyped 0.2 --snps 2000) or neither."
+        )
+    if spec.genotype_format not in GENOTYPE_FORMATS:
+        raise ConfigError(
+            f"SimulationSpec.genotype_format must be one of {list(GENOTYPE_FORMATS)}, got {spec.genotype_format!r}."
+        )
+    object.__setattr__(spec, "genotyped", float(spec.genotyped))
+    object.__setattr__(spec, "ld", bool(spec.ld))

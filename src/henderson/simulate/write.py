@@ -7,6 +7,7 @@ from pathlib import Path
 from henderson import __version__
 from henderson.errors import ConfigError
 from henderson.io import write_json
+from henderson.simulate.genotypes import write_genotype_csv, write_genotype_plink
 from henderson.simulate.phenotypes import SimulatedData
 from henderson.simulate.spec import Matrix, SimulationSpec, _command_line
 
@@ -38,6 +39,7 @@ def config_yaml(spec: SimulationSpec) -> str:
         "# (true values in truth.csv, every parameter in truth.json).",
         "pedigree: pedigree.csv",
         "phenotypes: phenotypes.csv",
+        *([f"genotypes: {_genotype_file(spec)}"] if spec.snps else []),
         "id_column: id",
         'unknown_parent: ["0", "NA", "", "."]',
         "models:",
@@ -68,9 +70,15 @@ def config_yaml(spec: SimulationSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _genotype_file(spec: SimulationSpec) -> str:
+    return "genotypes.bed" if spec.genotype_format == "plink" else "genotypes.csv"
+
+
 def write_simulation(data: SimulatedData, out_dir: str | Path) -> None:
     """Write ``pedigree.csv``, ``phenotypes.csv``, ``truth.csv``, ``truth.json`` and
     ``config/config.yaml`` into ``out_dir`` (created if needed). Same data, same bytes.
+    With genotypes also ``genotypes.csv`` (or ``genotypes.bed/.bim/.fam``) and ``snps.csv``
+    (each SNP's chromosome, position and drawn allele frequency).
 
     Missing trait values are written as empty cells.
     """
@@ -85,6 +93,12 @@ def write_simulation(data: SimulatedData, out_dir: str | Path) -> None:
         data.phenotypes.to_csv(out / "phenotypes.csv", **csv)
         data.truth.to_csv(out / "truth.csv", **csv)
         write_json(data.parameters, out / "truth.json")
+        if data.genotypes is not None:
+            if spec.genotype_format == "plink":
+                write_genotype_plink(data.genotypes, out / "genotypes.bed")
+            else:
+                write_genotype_csv(data.genotypes, out / "genotypes.csv")
+            data.snps.to_csv(out / "snps.csv", **csv)
         with open(out / "config" / "config.yaml", "w", encoding="utf-8") as handle:
             handle.write(config_yaml(spec))
     except OSError as exc:

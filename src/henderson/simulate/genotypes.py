@@ -1,0 +1,150 @@
+"""Simulated SNP genotypes that follow the pedigree (Mendelian transmission).
+
+Allele frequencies p_j of the counted allele are drawn uniform on [``P_LOW``, ``P_HIGH``]. Every
+animal carries two haplotypes: one from its sire, one from its dam; a parent recorded as unknown
+is replaced by a base-population gamete (each allele 1 with probability p_j, independently). A
+parent's gamete takes each SNP from one of its two haplotypes:
+
+- unlinked (default): independently at every SNP with probability ½;
+- with ``ld``: SNPs lie on ``CHROMOSOMES`` chromosomes of ``MORGANS`` Morgan at sorted uniform
+  positions; a gamete starts on a random haplotype of each chromosome and switches at
+  Poisson(``MORGANS``) uniform crossovers (Haldane's model), so linked SNPs travel together and
+  drift builds linkage disequilibrium.
+
+Genotypes (0/1/2 = copies of the counted allele) are kept for a random ``fraction`` of the
+animals. Haplotypes are stored bit-packed (m / 8 bytes each); animals are processed cohort by
+cohort (parents are always in earlier cohorts), in blocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from henderson.genotypes import Genotypes
+
+P_LOW, P_HIGH = 0.05, 0.95
+CHROMOSOMES = 10
+MORGANS = 1.0
+CHROMOSOME_BP = 100_000_000
+_BLOCK = 2048
+
+
+def snp_names(m: int) -> np.ndarray:
+    """``snp00001``, ``snp00002``, ... (at least 5 digits)."""
+    width = max(5, len(str(m)))
+    return np.array([f"snp{k:0{width}d}" for k in range(1, m + 1)], dtype=object)
+
+
+def _layout(m: int, ld: bool, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(chromosome (m,) int, position (m,) in Morgan within the chromosome, sorted)."""
+    chromosomes = CHROMOSOMES if ld else 1
+    chromosome = np.repeat(np.arange(1, chromosomes + 1), np.diff(np.linspace(0, m, chromosomes + 1).astype(int)))
+    position = np.empty(m)
+    for c in range(1, chromosomes + 1):
+        where = chromosome == c
+        position[where] = np.sort(rng.uniform(0.0, MORGANS, where.sum()))
+    return chromosome, position
+
+
+def _origin(k: int, chromosome: np.ndarray, position: np.ndarray, ld: bool,
+            rng: np.random.Generator) -> np.ndarray:
+    """(k, m) bool: for each of k gametes, whether each SNP comes from the parent's second
+    haplotype."""
+    m = chromosome.size
+    if not ld:
+        return np.unpackbits(rng.integers(0, 256, (k, (m + 7) // 8), dtype=np.uint8), axis=1, count=m).astype(bool)
+    out = np.empty((k, m), dtype=bool)
+    for c in np.unique(chromosome):
+        cols = np.flatnonzero(chromosome == c)
+        pos = position[cols]
+        n_cross = rng.poisson(MORGANS, k)
+        gamete = np.repeat(np.arange(k), n_cross)
+        at = np.searchsorted(pos, rng.uniform(0.0, MORGANS, n_cross.sum()))
+        toggles = np.zeros((k, cols.size + 1), dtype=np.int32)
+        np.add.at(toggles, (gamete, at), 1)
+        start = rng.integers(0, 2, k)
+        out[:, cols] = ((np.cumsum(toggles[:, :-1], axis=1) + start[:, None]) % 2).astype(bool)
+    return out
+
+
+def simulate_genotypes(
+    pedigree: pd.DataFrame, fraction: float, n_snps: int, rng: np.random.Generator, *, ld: bool = False
+) -> tuple[Genotypes, pd.DataFrame]:
+    """Genotypes of a random ``fraction`` of the pedigree's animals at ``n_snps`` SNPs, and the
+    SNP table (snp, chromosome, position in bp, allele_frequency = the drawn p_j).
+
+    ``pedigree``: columns id, sire, dam ("0" unknown), birth_year; parents born in earlier
+    years (as :func:`henderson.simulate.simulate_pedigree` makes them)."""
+    n, m = len(pedigree), int(n_snps)
+    width = (m + 7) // 8
+    p = rng.uniform(P_LOW, P_HIGH, m)
+    chromosome, position = _layout(m, ld, rng)
+    row = pd.Series(np.arange(n), index=pedigree["id"].astype(str).to_numpy())
+    sire = row.reindex(pedigree["sire"].astype(str).to_numpy()).fillna(-1).to_numpy(np.int64)
+    dam = row.reindex(pedigree["dam"].astype(str).to_numpy()).fillna(-1).to_numpy(np.int64)
+    haplotypes = np.zeros((n, 2, width), dtype=np.uint8)
+    years = pedigree["birth_year"].to_numpy()
+    for year in np.unique(years):
+        members = np.flatnonzero(years == year)
+        step = max(16, (8 << 20) // max(1, m))
+        for start in range(0, members.size, step):
+            block = members[start:start + step]
+            for side, parents in enumerate((sire[block], dam[block])):
+                gamete = np.empty((block.size, m), dtype=bool)
+                known = parents >= 0
+                if (~known).any():  # base-population gametes for unknown parents
+                    gamete[~known] = rng.random((int((~known).sum()), m)) < p
+                if known.any():
+                    hap = np.unpackbits(haplotypes[parents[known]], axis=2, count=m).astype(bool)
+                    second = _origin(int(known.sum()), chromosome, position, ld, rng)
+                    gamete[known] = np.where(second, hap[:, 1], hap[:, 0])
+                haplotypes[block, side] = np.packbits(gamete, axis=1)
+    chosen = np.sort(rng.choice(n, round(fraction * n), replace=False))
+    codes = np.empty((chosen.size, m), dtype=np.int8)
+    step = max(16, (64 << 20) // max(1, 2 * m))
+    for start in range(0, chosen.size, step):
+        rows = chosen[start:start + step]
+        bits = np.unpackbits(haplotypes[rows], axis=2, count=m)
+        codes[start:start + rows.size] = bits.sum(axis=1, dtype=np.int8)
+    names = snp_names(m)
+    bp = np.floor(position / MORGANS * (CHROMOSOME_BP - 1)).astype(np.int64) + 1
+    genotypes = Genotypes(
+        ids=pedigree["id"].astype(str).to_numpy(dtype=object)[chosen], snps=names, codes=codes,
+        chromosome=chromosome.astype(str).astype(object), position=bp,
+    )
+    table = pd.DataFrame({"snp": names, "chromosome": chromosome, "position": bp, "allele_frequency": p})
+    return genotypes, table
+
+
+def write_genotype_csv(genotypes: Genotypes, path, id_column: str = "id", missing: str = "") -> None:
+    """Write an ID column and one 0/1/2 column per SNP, comma separated; a missing call as
+    ``missing`` (empty, or one character such as ``9``). Rows are formatted as byte arrays, a
+    block at a time."""
+    m = genotypes.shape[1]
+    if len(missing) > 1:
+        raise ValueError("missing must be empty or one character")
+    with open(path, "wb") as handle:
+        handle.write((",".join([id_column, *map(str, genotypes.snps)]) + "\n").encode())
+        for start in range(0, genotypes.shape[0], _BLOCK):
+            codes = genotypes.codes[start:start + _BLOCK]
+            text = np.full((codes.shape[0], 2 * m + 1), ord(","), dtype=np.uint8)
+            text[:, 1:2 * m:2] = np.where(codes >= 0, codes + ord("0"), ord(missing or "\0")).astype(np.uint8)
+            text[:, -1] = ord("\n")
+            for animal, line in zip(genotypes.ids[start:start + _BLOCK], text, strict=True):
+                handle.write(str(animal).encode())
+                handle.write(line.tobytes().replace(b"\0", b""))
+
+
+def write_genotype_plink(genotypes: Genotypes, path) -> None:
+    """Write PLINK .bed/.bim/.fam (``path`` ends in .bed) with bed-reader (allele 1 counted)."""
+    from bed_reader import to_bed
+
+    codes = np.where(genotypes.codes >= 0, genotypes.codes, -127).astype(np.int8)
+    properties = {"iid": [str(v) for v in genotypes.ids], "fid": [str(v) for v in genotypes.ids],
+                  "sid": [str(v) for v in genotypes.snps]}
+    if genotypes.chromosome is not None:
+        properties["chromosome"] = [str(v) for v in genotypes.chromosome]
+    if genotypes.position is not None:
+        properties["bp_position"] = np.asarray(genotypes.position, dtype=np.int32)
+    to_bed(str(path), codes, properties=properties, count_A1=True)
