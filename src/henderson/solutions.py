@@ -88,6 +88,9 @@ def group_rows(frame: pd.DataFrame, rel, direct: bool) -> pd.DataFrame:
     frame.loc[n:, "effect"] = label
     if rel.n_fixed:
         frame.loc[n:, "reliability"] = np.nan
+        # PEV of a + Qg includes the error of the fixed group estimates: with poorly estimated
+        # groups 1 − PEV/(σ²a(1 + F)) can be negative; reported as 0
+        frame.loc[: n - 1, "reliability"] = frame.loc[: n - 1, "reliability"].clip(lower=0.0)
     zero = list(rel.groups.zero)
     if zero:
         frame = pd.concat([frame, _frame(frame["trait"].iloc[0], label, np.asarray(zero, dtype=object),

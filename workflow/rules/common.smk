@@ -40,6 +40,23 @@ CODE = {
     "animals": script_digest(SCRIPTS / "animals.py"),
 }
 ENV = "../../envs/henderson.yaml"
+# unknown parent groups: the relationships rule's extra outputs (and the raw pedigree when the
+# group rules read one of its columns); the groups block reaches the script as a param
+GROUPS = EVALUATION.groups
+GROUPS_PARAMS = GROUPS.to_dict() if GROUPS is not None else None
+GROUP_OUTPUTS = (
+    {
+        "groups": "results/relationships/groups.parquet",
+        "group_pedigree": "results/relationships/group_pedigree.parquet",
+        "ainv_groups": "results/relationships/ainv_groups.npz",
+        "ainv_groups_meta": "results/relationships/ainv_groups.npz.meta.json",
+    }
+    if GROUPS is not None
+    else {}
+)
+GROUP_INPUTS = (
+    {"raw_pedigree": EVALUATION.pedigree} if GROUPS is not None and GROUPS.columns else {}
+)
 
 
 wildcard_constraints:
@@ -59,6 +76,7 @@ def relationship_inputs(wildcards):
         "ainv": "results/relationships/ainv.npz",
         "ainv_meta": "results/relationships/ainv.npz.meta.json",
         "inbreeding": "results/relationships/inbreeding.parquet",
+        **{k: v for k, v in GROUP_OUTPUTS.items() if k in ("ainv_groups", "group_pedigree")},
     }
 
 

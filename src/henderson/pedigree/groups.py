@@ -26,7 +26,7 @@ from henderson.pedigree.structure import sort_pedigree
 
 log = logging.getLogger("henderson")
 
-__all__ = ["GroupAssignment", "GroupsSpec", "assign_groups", "grouped_pedigree", "groups_spec"]
+__all__ = ["GroupAssignment", "GroupsSpec", "assign_groups", "grouped_pedigree", "groups_spec", "without_group_codes"]
 
 _YEAR, _SEX = "birth_year", "sex_of_parent"
 _ROLES = ("sire", "dam")
@@ -223,9 +223,10 @@ def _year_bins(years: np.ndarray, spec: GroupsSpec, ids: np.ndarray, source: str
     k = np.searchsorted(lows, years, side="right") - 1
     outside = (k < 0) | (years > highs[np.maximum(k, 0)])
     if outside.any():
-        bad = [f"{i} ({int(y)})" for i, y in zip(ids[outside], years[outside])]
+        bad = list(dict.fromkeys(f"'{i}' ({int(y)})" for i, y in zip(ids[outside], years[outside])))
+        shown = ", ".join(bad[:_LISTED]) + (f" and {len(bad) - _LISTED} more" if len(bad) > _LISTED else "")
         raise InputError(
-            f"{source}: animal(s) {_listed(bad)} with an unknown parent are born outside every interval of "
+            f"{source}: animal(s) {shown} with an unknown parent are born outside every interval of "
             "`groups.birth_year_intervals`; widen the intervals."
         )
     return k, intervals
@@ -371,6 +372,19 @@ def _summary(table: pd.DataFrame, sire_group: np.ndarray, dam_group: np.ndarray,
     out["first_year"] = out["first_year"].astype("Int64")
     out["last_year"] = out["last_year"].astype("Int64")
     return out
+
+
+def without_group_codes(pedigree: pd.DataFrame, spec: GroupsSpec | None) -> pd.DataFrame:
+    """The pedigree of the ordinary A⁻¹: with explicit groups, the rows the clean stage added for
+    the group codes are removed and the codes in the sire/dam fields read as unknown parents;
+    otherwise `pedigree` itself."""
+    if spec is None or spec.assign != "explicit":
+        return pedigree
+    codes = list(spec.codes)
+    out = pedigree.loc[~pedigree["id"].astype(str).isin(codes)].copy()
+    for role in _ROLES:
+        out[role] = out[role].where(~out[role].astype(str).isin(codes), None)
+    return out.reset_index(drop=True)
 
 
 def grouped_pedigree(assignment: GroupAssignment) -> GroupedPedigree:

@@ -119,7 +119,7 @@ def load_relationships(ainv_path: str | Path, inbreeding_path: str | Path,
         from henderson.stages.groups import load_group_relationship
 
         grouped = load_group_relationship(groups_ainv_path, group_pedigree_path)
-        if list(grouped.levels[: len(ids)]) != list(ids):
+        if grouped.groups.grouped.n != len(ids):
             raise InputError(f"{groups_ainv_path}: does not match {ainv_path}; rerun the relationships stage.")
     return Relationships(
         ids=ids, ainv=matrix, inbreeding=table["F"].to_numpy(dtype=float),
