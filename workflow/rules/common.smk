@@ -110,6 +110,14 @@ def report_inputs(wildcards):
         "pedigree": "results/clean/pedigree.parquet",
         "inbreeding": "results/relationships/inbreeding.parquet",
         "relationships": "results/relationships/summary.json",
+        **(
+            {
+                "groups": GROUP_OUTPUTS["groups"],
+                "groups_meta": GROUP_OUTPUTS["ainv_groups_meta"],
+            }
+            if GROUP_OUTPUTS
+            else {}
+        ),
     }
 
 

@@ -180,9 +180,15 @@ def ainv_metafounders(grouped: GroupedPedigree, gamma: np.ndarray) -> tuple[sp.c
     out = _csc(indptr, indices, data, n + g)
     logdet = float(np.sum(np.log(b)))
     if np.any(gamma != 0):
-        block = sp.coo_matrix(np.linalg.inv(gamma))
-        extra = sp.csc_matrix((block.data, (block.row + n, block.col + n)), shape=(n + g, n + g))
-        out = (out + extra).tocsc()
+        inverse = np.linalg.inv(gamma)
+        inverse = 0.5 * (inverse + inverse.T)
+        rows, cols = np.divmod(np.arange(g * g), g)
+        base = out.tocoo()
+        # summed as triplets, so a sum that cancels stays an explicit entry (a symmetric pattern)
+        out = sp.csc_matrix(
+            (np.r_[base.data, inverse.ravel()], (np.r_[base.row, rows + n], np.r_[base.col, cols + n])),
+            shape=(n + g, n + g),
+        )
         out.sort_indices()
         logdet += float(np.linalg.slogdet(gamma)[1])
     return out, F, b, logdet
