@@ -57,6 +57,10 @@ GROUP_OUTPUTS = (
 GROUP_INPUTS = (
     {"raw_pedigree": EVALUATION.pedigree} if GROUPS is not None and GROUPS.columns else {}
 )
+# how the raw pedigree is read, only for rules that read one of its columns (a rerun trigger)
+GROUP_PEDIGREE_COLUMNS = (
+    EVALUATION.reading_params()["pedigree_columns"] if GROUP_INPUTS else None
+)
 
 
 wildcard_constraints:

@@ -25,7 +25,7 @@ rule relationships:
         runtime=60,
     params:
         groups=GROUPS_PARAMS,
-        reading=EVALUATION.reading_params(),
+        pedigree_columns=GROUP_PEDIGREE_COLUMNS,
         code=CODE["relationships"],
     script:
         "../scripts/relationships.py"

@@ -23,7 +23,7 @@ with stage_logging(sm.log[0], "relationships"):
     if spec is not None:  # check the groups (codes that are animals, empty groups) before any work
         raw = None
         if spec.columns:
-            raw, names = read_pedigree(sm.input.raw_pedigree, sm.params.reading["pedigree_columns"])
+            raw, names = read_pedigree(sm.input.raw_pedigree, sm.params.pedigree_columns)
             raw = raw.rename(columns={names["id"]: "id"})
         source = Path(sm.input.get("raw_pedigree", sm.input.pedigree)).name
         groups = groups_stage(pedigree_with_columns(cleaned, raw, spec.columns, source), spec, source=source)
