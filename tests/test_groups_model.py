@@ -46,26 +46,29 @@ def _pedigree(seed: int = 5) -> pd.DataFrame:
 
 
 def _records(grouped, seed: int = 9) -> pd.DataFrame:
-    """Two records on most animals: y = herd + a + Qg + e with a ~ N(0, 4A), e ~ N(0, 1)."""
+    """Two records on most animals (none on "x…" animals): y = herd + a + Qg + e with
+    a ~ N(0, 4A), e ~ N(0, 1)."""
     rng = np.random.default_rng(seed)
     ids = list(grouped.ped.ids)
     a = np.linalg.cholesky(relationship_matrix_dense(grouped.ped)) @ rng.normal(0, 2, len(ids))
-    u = a + group_contributions(grouped, np.array([1.0, -1.0, 2.0]))
-    rows = [(i, f"h{(k + rep) % 3}") for k, i in enumerate(ids) if not i.startswith("f") or k % 2 == 0 for rep in range(2)]
+    u = a + group_contributions(grouped, np.resize([1.0, -1.0, 2.0, 0.5], grouped.n_groups))
+    with_records = [not i.startswith(("f", "x")) or (i.startswith("f") and k % 2 == 0) for k, i in enumerate(ids)]
+    rows = [(i, f"h{(k + rep) % 3}") for k, i in enumerate(ids) if with_records[k] for rep in range(2)]
     herd = np.array([int(h[1]) for _, h in rows])
     index = {i: k for k, i in enumerate(ids)}
     y = 10 + 0.5 * herd + np.array([u[index[i]] for i, _ in rows]) + rng.normal(0, 1, len(rows))
     return pd.DataFrame({"id": [i for i, _ in rows], "herd": [h for _, h in rows], "y": y})
 
 
-def _setup(kind: str, ratio: float | None = None, gamma=None):
-    block = {"assign": "explicit", "codes": ["G1", "G2", "G3"], "type": kind}
+def _setup(kind: str, ratio: float | None = None, gamma=None, pedigree: pd.DataFrame | None = None,
+           codes=("G1", "G2", "G3")):
+    block = {"assign": "explicit", "codes": list(codes), "type": kind}
     if ratio is not None:
         block["ratio"] = ratio
     if gamma is not None:
-        block = {"assign": "explicit", "codes": ["G1", "G2", "G3"], "metafounders": {"gamma": gamma}}
+        block = {"assign": "explicit", "codes": list(codes), "metafounders": {"gamma": gamma}}
     spec = groups_spec(block)
-    result = groups_stage(_pedigree(), spec)
+    result = groups_stage(_pedigree() if pedigree is None else pedigree, spec)
     grouped = result.grouped
     rel = group_relationship(grouped, spec.type, result.kinv, result.table["F"].to_numpy(), result.table["b"].to_numpy(),
                              ratio=spec.ratio, gamma=None if gamma is None else np.asarray(gamma))
@@ -242,3 +245,25 @@ def test_reml_loglik_with_random_groups_and_metafounders():
         ours = reml_loglik(model, {"animal": theta[0], "residual": theta[1]}).loglik
         dense = _dense_reml(x, lambda t: zkz * t[0] + np.eye(len(y)) * t[1], y, theta)
         assert ours == pytest.approx(dense, abs=1e-8)
+
+
+def test_fixed_groups_without_data_and_without_a_reference(caplog):
+    """A group whose only member has no recorded descendant is set to 0 with a warning; when one
+    unknown parent of a recorded animal's ancestry stays in the base population, Z Q 1 ≠ 1 and no
+    reference is needed: every group is estimated, as in the dense explicit model with all groups."""
+    table = _pedigree()
+    table.loc[table["id"] == "f3", "dam"] = None  # f3's dam in the base population (f3 has progeny)
+    extra = pd.DataFrame({"id": ["x1", "G4"], "sire": ["G4", None], "dam": ["G4", None],
+                          "origin": ["pedigree", "added parent"]})
+    table = pd.concat([table, extra], ignore_index=True)
+    with caplog.at_level("WARNING", logger="henderson"):
+        grouped, records, model = _setup("fixed", pedigree=table, codes=("G1", "G2", "G3", "G4"))
+    assert "G4 have no recorded descendant" in caplog.text
+    table_ = _table(model, {"animal": SIGMA_A, "residual": SIGMA_E})
+    groups = table_.loc["group"]
+    assert groups.loc["G4", "estimate"] == 0.0 and np.isnan(groups.loc["G4", "se"])
+    assert groups.loc[["G1", "G2", "G3"], "se"].notna().all()
+    x, z, a, q = _dense(grouped, records, model)
+    g, ebv = _explicit_fixed(x, z, a, q, records["y"].to_numpy(), [0, 1, 2])
+    assert np.allclose(groups.loc[["G1", "G2", "G3", "G4"], "estimate"].to_numpy(), g, atol=1e-9)
+    assert np.allclose(table_.loc["animal"].loc[list(grouped.ped.ids), "estimate"].to_numpy(), ebv, atol=1e-9)

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -160,17 +161,22 @@ def constrain_fixed_groups(relationship: Relationship, incidences: Sequence[sp.s
     return out, [sp.csr_matrix(sp.csr_matrix(z)[:, keep]) for z in incidences]
 
 
-def _reached_groups(grouped: GroupedPedigree, recorded: np.ndarray) -> np.ndarray:
-    """(G,) bool: the group is an ancestor of a recorded animal (offspring to parents)."""
-    n, g = grouped.n, grouped.n_groups
-    sire, dam = grouped.augmented()
-    mark = np.r_[recorded.astype(bool), np.zeros(g, dtype=bool)]
+@numba.njit(cache=True)
+def _mark_ancestors(sire: np.ndarray, dam: np.ndarray, mark: np.ndarray, n: int) -> None:
     for i in range(n - 1, -1, -1):  # offspring after parents: walk backwards
         if mark[i]:
             if sire[i] >= 0:
                 mark[sire[i]] = True
             if dam[i] >= 0:
                 mark[dam[i]] = True
+
+
+def _reached_groups(grouped: GroupedPedigree, recorded: np.ndarray) -> np.ndarray:
+    """(G,) bool: the group is an ancestor of a recorded animal (offspring to parents)."""
+    n, g = grouped.n, grouped.n_groups
+    sire, dam = grouped.augmented()
+    mark = np.r_[recorded.astype(bool), np.zeros(g, dtype=bool)]
+    _mark_ancestors(sire, dam, mark, n)
     return mark[n:]
 
 

@@ -180,6 +180,9 @@ def _explicit(table: pd.DataFrame, spec: GroupsSpec, source: str) -> GroupAssign
             "the pedigree or a phenotyped animal). A group code stands for an unknown parent; rename the "
             "group (e.g. G_2001) or the animal."
         )
+    if own.any():
+        log.info("groups: %s (added by the clean stage as parents without a row of their own) are group "
+                 "codes, not animals", ", ".join(table.loc[own, "id"].astype(str)))
     table = table.loc[~own].reset_index(drop=True)
     groups = {}
     sizes = dict.fromkeys(spec.codes, 0)
