@@ -267,7 +267,7 @@ def _rules(table: pd.DataFrame, spec: GroupsSpec, source: str) -> GroupAssignmen
                 )
                 years = np.where(unknown, fill, years)
             year_bin, intervals = _year_bins(years, spec, ids[animal], source)
-            parts.append(np.array([f"{intervals[k][0]}-{intervals[k][1]}" for k in year_bin], dtype=object))
+            parts.append(np.array([f"{a}-{b}" for a, b in intervals], dtype=object)[year_bin])
         elif key == _SEX:
             parts.append(np.array(_ROLES, dtype=object)[role])
         else:
@@ -279,7 +279,8 @@ def _rules(table: pd.DataFrame, spec: GroupsSpec, source: str) -> GroupAssignmen
                 messages.append(f"column '{key}' is missing for some animals with an unknown parent: level NA.")
             parts.append(text[animal])
     other = [p for key, p in zip(spec.by, parts) if key != _YEAR]
-    other_key = np.array(["|".join(t) for t in zip(*other)], dtype=object) if other else np.full(animal.size, "", dtype=object)
+    other_key = (pd.Series(other[0], dtype=object).str.cat([pd.Series(p, dtype=object) for p in other[1:]], sep="|")
+                 .to_numpy(dtype=object) if other else np.full(animal.size, "", dtype=object))
     # groups: (year bin, other key); labels joined in the order of `by`
     frame = pd.DataFrame({"bin": year_bin, "other": other_key})
     keys = frame.drop_duplicates().sort_values(["other", "bin"]).itertuples(index=False)
@@ -333,7 +334,8 @@ def _rules(table: pd.DataFrame, spec: GroupsSpec, source: str) -> GroupAssignmen
             if v == key:
                 target[k] = into
     final = {k: label(k) for k in members}
-    codes = np.array([final[target[(int(b), o)]] for b, o in zip(year_bin, other_key)], dtype=object)
+    keys = pd.DataFrame([(b, o, final[target[(b, o)]]) for b, o in target], columns=["bin", "other", "code"])
+    codes = frame.merge(keys, on=["bin", "other"], how="left")["code"].to_numpy(dtype=object)
     if len(set(final.values())) != len(final):
         raise InputError(f"{source}: the group rules give two groups one label; use other keys.")
     clash = sorted(set(final.values()) & set(ids))
