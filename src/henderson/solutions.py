@@ -62,7 +62,8 @@ def solutions_table(
             name, trait = term.effects[e], model.traits[j]
             where = blocks.get((term.name, (e, j)))
             if where is None or not g0[c, c] > 0:
-                frames.append(_frame(trait, name, levels, np.zeros(term.q), np.full(term.q, np.nan), np.full(term.q, np.nan)))
+                frame = _frame(trait, name, levels, np.zeros(term.q), np.full(term.q, np.nan), np.full(term.q, np.nan))
+                frames.append(frame if rel.groups is None else group_rows(frame, rel, e == 0))
                 continue
             lo, hi = where
             pev = diag[lo:hi]
