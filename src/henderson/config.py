@@ -32,6 +32,7 @@ from henderson.config_checks import (
 )
 from henderson.covariance import RESIDUAL, Layout, TermLayout
 from henderson.errors import ConfigError
+from henderson.pedigree.groups import GroupsSpec, groups_spec
 
 RANDOM_TYPES = ("additive", "iid", "maternal")
 ESTIMATE_METHODS = ("ai", "em", "none")
@@ -205,6 +206,7 @@ class EvaluationConfig:
     genotypes: str | None = None
     genotype_qc: Mapping[str, Any] = field(default_factory=dict)
     """The genotype QC settings (``genotype_qc`` with defaults, ``id_column`` resolved)."""
+    groups: GroupsSpec | None = None
 
     @property
     def pedigree_sex_column(self) -> str:
@@ -320,7 +322,26 @@ def validate_config(raw: Mapping[str, Any], *, source: str = "config") -> Evalua
         sex_codes=_sex_codes(full["sex_codes"], source),
         genotypes=full.get("genotypes"),
         genotype_qc=_genotype_qc(full, source),
+        groups=_groups(full.get("groups"), models, bool(full.get("pedigree")), source),
     )
+
+
+def _groups(block: Mapping[str, Any] | None, models: Mapping[str, ModelSpec], has_pedigree: bool,
+            source: str) -> GroupsSpec | None:
+    """The `groups:` block (:func:`henderson.pedigree.groups.groups_spec`); fixed groups need a
+    model without a maternal effect (its groups would need their own constraint)."""
+    spec = groups_spec(block, f"{source}: groups")
+    if spec is None:
+        return None
+    if not has_pedigree:
+        raise ConfigError(f"{source}: groups: unknown parent groups need a pedigree; set `pedigree:`.")
+    maternal = [name for name, m in models.items() if any(e.type == "maternal" for e in m.random)]
+    if spec.type == "fixed" and maternal:
+        raise ConfigError(
+            f"{source}: groups: fixed groups are not supported with a maternal effect (models {maternal}); "
+            "use `type: random` with a `ratio`, or metafounders."
+        )
+    return spec
 
 
 def _model_spec(

@@ -7,8 +7,11 @@ grows like q²:
 * ``kinv`` (q × q, sparse, both triangles): K⁻¹, the block that enters the MME;
 * ``logdet``: log|K|, for the REML log-likelihood (None where no cheap value exists);
 * ``diagonal`` (q,): diag(K), the prior variance factor of each level (reliabilities);
-* ``fixed`` (q,) bool or None: levels that carry no prior (e.g. genetic groups as fixed effects
-  in the QP-transformed equations); their rows of K⁻¹ still enter the equations.
+* ``fixed`` (q,) bool or None: levels that carry no prior (genetic groups as fixed effects in
+  the QP-transformed equations, :mod:`henderson.relationship_groups`); their rows of K⁻¹ still
+  enter the equations, but they count as fixed effects in REML (log|K| and the prior's rank are
+  over the other levels) and the random part of a solution excludes them (``random_part``);
+* ``groups``: unknown parent groups or metafounders among the levels (the last levels), or None.
 
 For the additive relationship A = T B T' (B the Mendelian-sampling variances b_i of the pedigree),
 ``log|A| = Σ_i log b_i`` and ``diag(A) = 1 + F``: both come free with the pedigree, no
@@ -18,7 +21,7 @@ factorisation of A⁻¹ is needed. The identity (iid levels) has log|I| = 0 and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,6 +43,8 @@ class Relationship:
     logdet: float | None
     diagonal: np.ndarray
     fixed: np.ndarray | None = None
+    groups: Any = None
+    """:class:`henderson.relationship_groups.GroupLevels` when the last levels are groups."""
 
     def __post_init__(self) -> None:
         q = len(self.levels)
@@ -59,6 +64,18 @@ class Relationship:
     @property
     def is_identity(self) -> bool:
         return self.kind == "identity"
+
+    @property
+    def n_fixed(self) -> int:
+        """Number of levels without a prior (fixed groups)."""
+        return 0 if self.fixed is None else int(np.count_nonzero(self.fixed))
+
+    def random_part(self, u: np.ndarray) -> np.ndarray:
+        """The random effects of solutions u (q × k): u itself, or with fixed groups the animal
+        deviations a = u − Q g (and 0 at the group levels)."""
+        if self.groups is None or self.n_fixed == 0:
+            return u
+        return self.groups.deviations(u)
 
 
 def identity_relationship(levels: np.ndarray) -> Relationship:

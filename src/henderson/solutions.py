@@ -62,18 +62,42 @@ def solutions_table(
             name, trait = term.effects[e], model.traits[j]
             where = blocks.get((term.name, (e, j)))
             if where is None or not g0[c, c] > 0:
-                frames.append(_frame(trait, name, levels, np.zeros(term.q), np.full(term.q, np.nan), np.full(term.q, np.nan)))
+                frame = _frame(trait, name, levels, np.zeros(term.q), np.full(term.q, np.nan), np.full(term.q, np.nan))
+                frames.append(frame if rel.groups is None else group_rows(frame, rel, e == 0))
                 continue
             lo, hi = where
             pev = diag[lo:hi]
             reliability = 1.0 - pev / (g0[c, c] * rel.diagonal)
             # an animal without information has PEV = prior: 1 − PEV/prior is 0 up to rounding
             reliability[(reliability < 0) & (reliability > -1e-9)] = 0.0
-            frames.append(_frame(trait, name, levels, estimates[lo:hi], np.sqrt(np.maximum(pev, 0.0)), reliability))
+            frame = _frame(trait, name, levels, estimates[lo:hi], np.sqrt(np.maximum(pev, 0.0)), reliability)
+            frames.append(frame if rel.groups is None else group_rows(frame, rel, e == 0))
     table = pd.concat(frames, ignore_index=True)
     for column in ("trait", "effect", "level"):
         table[column] = table[column].astype(object)
     return table[SOLUTION_COLUMNS]
+
+
+def group_rows(frame: pd.DataFrame, rel, direct: bool) -> pd.DataFrame:
+    """The rows of a component whose relationship has groups (:mod:`henderson.relationship_groups`):
+    the group levels under effect ``group`` (``group:<effect>`` for a maternal effect), without
+    reliability for fixed groups, and the groups set to zero (estimate 0, no se)."""
+    name = str(frame["effect"].iloc[0]) if len(frame) else ""
+    label = "group" if direct else f"group:{name}"
+    n = rel.groups.grouped.n
+    frame = frame.copy()
+    frame.loc[n:, "effect"] = label
+    if rel.n_fixed:
+        frame.loc[n:, "reliability"] = np.nan
+        # PEV of a + Qg includes the error of the fixed group estimates: with poorly estimated
+        # groups 1 − PEV/(σ²a(1 + F)) can be negative; reported as 0
+        frame.loc[: n - 1, "reliability"] = frame.loc[: n - 1, "reliability"].clip(lower=0.0)
+    zero = list(rel.groups.zero)
+    if zero:
+        frame = pd.concat([frame, _frame(frame["trait"].iloc[0], label, np.asarray(zero, dtype=object),
+                                         np.zeros(len(zero)), np.full(len(zero), np.nan), np.full(len(zero), np.nan))],
+                          ignore_index=True)
+    return frame
 
 
 def solution_vector(solved: MixedModel, table: pd.DataFrame) -> tuple[np.ndarray, int]:

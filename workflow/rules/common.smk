@@ -42,6 +42,28 @@ CODE = {
     "clean_genotypes": script_digest(SCRIPTS / "clean_genotypes.py"),
 }
 ENV = "../../envs/henderson.yaml"
+# unknown parent groups: the relationships rule's extra outputs (and the raw pedigree when the
+# group rules read one of its columns); the groups block reaches the script as a param
+GROUPS = EVALUATION.groups
+GROUPS_PARAMS = GROUPS.to_dict() if GROUPS is not None else None
+GROUP_OUTPUTS = (
+    {
+        "groups": "results/relationships/groups.parquet",
+        "group_pedigree": "results/relationships/group_pedigree.parquet",
+        "ainv_groups": "results/relationships/ainv_groups.npz",
+        "ainv_groups_meta": "results/relationships/ainv_groups.npz.meta.json",
+    }
+    if GROUPS is not None
+    else {}
+)
+GROUP_INPUTS = (
+    {"raw_pedigree": EVALUATION.pedigree} if GROUPS is not None and GROUPS.columns else {}
+)
+# how the raw pedigree is read, only for rules that read one of its columns (a rerun trigger)
+GROUP_PEDIGREE_COLUMNS = (
+    EVALUATION.reading_params()["pedigree_columns"] if GROUP_INPUTS else None
+)
+
 
 
 wildcard_constraints:
@@ -61,6 +83,7 @@ def relationship_inputs(wildcards):
         "ainv": "results/relationships/ainv.npz",
         "ainv_meta": "results/relationships/ainv.npz.meta.json",
         "inbreeding": "results/relationships/inbreeding.parquet",
+        **{k: v for k, v in GROUP_OUTPUTS.items() if k in ("ainv_groups", "group_pedigree")},
     }
 
 
@@ -94,6 +117,14 @@ def report_inputs(wildcards):
         "pedigree": "results/clean/pedigree.parquet",
         "inbreeding": "results/relationships/inbreeding.parquet",
         "relationships": "results/relationships/summary.json",
+        **(
+            {
+                "groups": GROUP_OUTPUTS["groups"],
+                "groups_meta": GROUP_OUTPUTS["ainv_groups_meta"],
+            }
+            if GROUP_OUTPUTS
+            else {}
+        ),
     }
 
 
@@ -105,7 +136,7 @@ def variance_mem_mb(wildcards, input, attempt):
     return int(max(4000, 100 * input.size_mb) * attempt)
 
 
-# Genotypes (rule clean_genotypes in genotypes.smk), when the config sets `genotypes:`.
+# Genotypes, when the config sets `genotypes`: the outputs of clean_genotypes (genotypes.smk).
 GENOTYPE_OUTPUTS = (
     [
         "results/clean/genotypes.npy",

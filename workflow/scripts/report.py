@@ -42,5 +42,7 @@ with stage_logging(sm.log[0], f"report {sm.wildcards.model}"):
         id_column=sm.params.id_column,
         run_info=run_info,
         solver=read_json(sm.input.mme_summary).get("solver"),
+        groups=pd.read_parquet(sm.input.groups) if sm.input.get("groups") else None,
+        gamma=read_json(sm.input.groups_meta).get("gamma") if sm.input.get("groups_meta") else None,
     )
     write_report(html, sm.output.html)

@@ -25,6 +25,8 @@ with stage_logging(sm.log[0], f"variance {sm.wildcards.model}"):
         ainv_path=sm.input.get("ainv"),
         inbreeding_path=sm.input.get("inbreeding"),
         source=sm.params.phenotypes_file,
+        groups_ainv_path=sm.input.get("ainv_groups"),
+        group_pedigree_path=sm.input.get("group_pedigree"),
     )
     folder = Path(sm.output.solutions).parent
     result = evaluate_stage(spec, model, memory_mb=sm.resources.get("mem_mb"), previous=read_warm_start(folder))

@@ -1,7 +1,8 @@
 """The REML objective of a mixed model at θ: log-likelihood, gradient, average information and
 the EM update, from one solve of the mixed model equations (:mod:`henderson.mme`).
 
-With N observed values and p fixed-effect columns::
+With N observed values and p fixed-effect columns (with fixed genetic groups, p includes the
+group levels of each component, and q of a term counts its levels with a prior only)::
 
     logL = -1/2 [(N - p) log 2π + log|V| + log|X'V⁻¹X| + y'Py]
     log|V| + log|X'V⁻¹X| = log|C| + Σ_terms [q log|G0| + k log|K|] + log|R|
@@ -115,11 +116,11 @@ class Objective(ParameterSpace):
             penalty = 0.0
             for t, (term, g0) in enumerate(zip(model.terms, vc.g0)):
                 u = self._u(sol, t)
-                logdet_g += term.q * float(np.linalg.slogdet(g0)[1]) + term.k * float(term.relationship.logdet)
+                logdet_g += _random_levels(term) * float(np.linalg.slogdet(g0)[1]) + term.k * float(term.relationship.logdet)
                 penalty += float(np.sum(np.linalg.inv(g0) * (u.T @ (term.relationship.kinv @ u))))
             ere = float(resid @ eq.rinv(resid, qs))
             loglik = -0.5 * (
-                (model.n_observed - model.n_fixed) * LOG_2PI + logdet + logdet_g + eq.log_det_r(vc) + ere + penalty
+                (model.n_observed - _fixed_rank(model)) * LOG_2PI + logdet + logdet_g + eq.log_det_r(vc) + ere + penalty
             )
         self._at, self._sol, self._resid, self._loglik, self._qs = theta.copy(), sol, resid, loglik, qs
 
@@ -167,8 +168,8 @@ class Objective(ParameterSpace):
             ginv = np.linalg.inv(g0)
             u = self._u(sol, ti)
             st = u.T @ (term.relationship.kinv @ u) + t_mat
-            d_mat = term.q * ginv - ginv @ st @ ginv
-            em_g = st / term.q
+            d_mat = _random_levels(term) * ginv - ginv @ st @ ginv
+            em_g = st / _random_levels(term)
             lo, _ = model.block(ti, 0)
             w_term = model.w[:, lo : lo + term.k * term.q]
             for i in range(term.k):
@@ -178,7 +179,7 @@ class Objective(ParameterSpace):
                     em[k] = em_g[i, j]
                     e = np.zeros((term.k, term.k))
                     e[i, j] = e[j, i] = 1.0
-                    work[:, k] = w_term @ (u @ (ginv @ e)).T.reshape(-1)
+                    work[:, k] = w_term @ (term.relationship.random_part(u) @ (ginv @ e)).T.reshape(-1)
         # residual
         trait_sets, record_sets = model.patterns
         py = eq.rinv(resid, qs)
@@ -221,3 +222,14 @@ class Objective(ParameterSpace):
         ai = 0.5 * (work.T @ rf - wrf.T @ self.solver.solve(wrf))
         ai = 0.5 * (ai + ai.T)
         return Evaluation(theta.copy(), self._loglik, gradient, ai, em)
+
+
+def _random_levels(term) -> int:
+    """Levels of a term with a prior (q less the fixed levels, e.g. fixed genetic groups)."""
+    return term.q - term.relationship.n_fixed
+
+
+def _fixed_rank(model: MixedModel) -> int:
+    """p of REML: the fixed-effect columns and, per component, the fixed levels of the terms
+    (fixed groups are fixed effects of the model y = Xb + ZQg + Za + e)."""
+    return model.n_fixed + sum(term.k * term.relationship.n_fixed for term in model.terms)

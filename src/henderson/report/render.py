@@ -19,6 +19,7 @@ from henderson.report.format import fmt_count
 from henderson.report.frames import check_solutions
 from henderson.report.runinfo import RunInfo
 from henderson.report.sections.fixed import fixed_section
+from henderson.report.sections.groups import groups_section
 from henderson.report.sections.inputs import data_section, pedigree_section
 from henderson.report.sections.model import equation_section
 from henderson.report.sections.provenance import provenance_section
@@ -76,6 +77,8 @@ def render_report(
     id_column: str = "id",
     run_info: RunInfo | None = None,
     solver: dict | None = None,
+    groups: pd.DataFrame | None = None,
+    gamma: Sequence[Sequence[float]] | None = None,
 ) -> str:
     """Render one model's report as a self-contained HTML document (a string).
 
@@ -104,6 +107,8 @@ def render_report(
         id_column: the phenotype table's animal ID column.
         run_info: run date, input checksums and package versions for the provenance section
             (a note when None); the only time-dependent input.
+        groups: the unknown parent groups (results/relationships/groups.parquet), or None;
+            gamma: Γ of metafounders, or None.
 
     Returns:
         The HTML document. Equal inputs give an equal string.
@@ -149,6 +154,7 @@ def render_report(
         "plots": plots_section(sol, spec, pedigree),
         "fixed": fixed_section(sol, spec),
         "other": other_random_section(sol, spec),
+        "groups": groups_section(sol, groups, gamma),
         "provenance": provenance_section(model_name, spec, run_info),
     }
     key_figures = []

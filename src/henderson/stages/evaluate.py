@@ -24,6 +24,7 @@ from henderson.design import (
 from henderson.errors import ConfigError, InputError
 from henderson.model import MixedModel
 from henderson.model import build_model as build_mixed_model
+from henderson.relationship_groups import constrain_effects
 from henderson.reml import (
     ConvergenceCriteria,
     REMLFit,
@@ -100,6 +101,7 @@ def build_model(
             else:
                 effects.append(iid_effect(effect.name, records[effect.column]))
         terms.append(effects)
+    terms = [constrain_effects(effects) for effects in terms]  # fixed genetic groups: reference, no data
     fixed = {t: (spec.trait_fixed.get(t, spec.fixed), spec.trait_covariates.get(t, spec.covariates)) for t in spec.traits}
     weights = records[spec.weights].to_numpy(dtype=float) if spec.weights else None
     model = build_mixed_model(records, spec.traits, fixed, terms, weights=weights, id_column=id_column)
@@ -120,13 +122,17 @@ def load_model(
     ainv_path: str | Path | None = None,
     inbreeding_path: str | Path | None = None,
     source: str = "phenotypes",
+    groups_ainv_path: str | Path | None = None,
+    group_pedigree_path: str | Path | None = None,
 ) -> tuple[ModelSpec, MixedModel]:
     """Validate a model's config block and build its `MixedModel` from the clean stage's
-    phenotypes and (for pedigree models) the relationships stage's A⁻¹ and inbreeding."""
+    phenotypes and (for pedigree models) the relationships stage's A⁻¹ and inbreeding (with
+    unknown parent groups: its `ainv_groups.npz` and `group_pedigree.parquet`)."""
     from henderson.config import model_from_dict
 
     spec = model_from_dict(name, block, id_column=id_column, has_pedigree=ainv_path is not None)
-    relationships = load_relationships(ainv_path, inbreeding_path) if ainv_path is not None else None
+    relationships = (load_relationships(ainv_path, inbreeding_path, groups_ainv_path, group_pedigree_path)
+                     if ainv_path is not None else None)
     model = build_model(
         spec,
         pd.read_parquet(phenotypes_path),

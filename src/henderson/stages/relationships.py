@@ -37,6 +37,8 @@ class Relationships:
     inbreeding: np.ndarray
     mendelian: np.ndarray
     summary: dict
+    grouped: Relationship | None = None
+    """K of the additive effect with unknown parent groups or metafounders, when configured."""
 
     @property
     def log_det(self) -> float:
@@ -44,7 +46,10 @@ class Relationships:
         return float(np.sum(np.log(self.mendelian)))
 
     def relationship(self) -> Relationship:
-        """A as the relationship of a random term (A⁻¹, log|A|, diag(A) = 1 + F)."""
+        """A as the relationship of a random term (A⁻¹, log|A|, diag(A) = 1 + F), or A with the
+        groups (:mod:`henderson.relationship_groups`) when they are configured."""
+        if self.grouped is not None:
+            return self.grouped
         return pedigree_relationship(self.ids, self.ainv, self.inbreeding, self.mendelian)
 
 
@@ -97,9 +102,11 @@ def relationships_table(rel: Relationships) -> pd.DataFrame:
     return pd.DataFrame({"id": rel.ids.astype(str), "F": rel.inbreeding, "b": rel.mendelian})
 
 
-def load_relationships(ainv_path: str | Path, inbreeding_path: str | Path) -> Relationships:
+def load_relationships(ainv_path: str | Path, inbreeding_path: str | Path,
+                       groups_ainv_path: str | Path | None = None, group_pedigree_path: str | Path | None = None
+                       ) -> Relationships:
     """Reload A⁻¹, inbreeding and b written by the relationships stage; check their ID orders
-    agree."""
+    agree. With the groups' files, the additive effect's relationship has the groups."""
     from henderson.io import load_matrix
 
     matrix, meta = load_matrix(ainv_path)
@@ -107,9 +114,16 @@ def load_relationships(ainv_path: str | Path, inbreeding_path: str | Path) -> Re
     ids = np.asarray(meta["ids"], dtype=object)
     if list(table["id"].astype(str)) != list(ids) or "b" not in table.columns:
         raise InputError(f"{inbreeding_path}: does not match {ainv_path}; rerun the relationships stage.")
+    grouped = None
+    if groups_ainv_path is not None:
+        from henderson.stages.groups import load_group_relationship
+
+        grouped = load_group_relationship(groups_ainv_path, group_pedigree_path)
+        if grouped.groups.grouped.n != len(ids):
+            raise InputError(f"{groups_ainv_path}: does not match {ainv_path}; rerun the relationships stage.")
     return Relationships(
         ids=ids, ainv=matrix, inbreeding=table["F"].to_numpy(dtype=float),
-        mendelian=table["b"].to_numpy(dtype=float), summary={},
+        mendelian=table["b"].to_numpy(dtype=float), summary={}, grouped=grouped,
     )
 
 
