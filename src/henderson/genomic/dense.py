@@ -9,7 +9,10 @@ from scipy.linalg import lapack
 
 from henderson.errors import NumericalError
 
-__all__ = ["cholesky_inverse", "cholesky_logdet", "mirror_lower"]
+__all__ = ["SINGULAR", "cholesky_inverse", "cholesky_logdet", "mirror_lower"]
+
+#: A Cholesky pivot below SINGULAR × the largest diagonal entry marks the matrix as singular.
+SINGULAR = 1e-10
 
 
 def _factor(matrix: np.ndarray, what: str, remedy: str, overwrite: bool) -> np.ndarray:
@@ -25,6 +28,14 @@ def _factor(matrix: np.ndarray, what: str, remedy: str, overwrite: bool) -> np.n
         )
     if info < 0:
         raise ValueError(f"LAPACK potrf: illegal argument {-info}.")
+    pivots = np.diagonal(c).astype(np.float64) ** 2
+    scale = float(np.max(np.abs(np.diagonal(matrix)))) if matrix.shape[0] else 1.0
+    low = np.flatnonzero(pivots <= SINGULAR * scale)
+    if low.size:  # a singular PSD matrix can pass potrf with rounding-sized pivots
+        raise NumericalError(
+            f"{what} ({matrix.shape[0]} × {matrix.shape[0]}) is singular to working precision (Cholesky pivot "
+            f"{pivots[low[0]]:.3g} at row {low[0]}, 0-based, against a largest diagonal of {scale:.3g}). {remedy}"
+        )
     return c
 
 

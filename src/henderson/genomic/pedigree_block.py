@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from henderson.errors import InputError
+from henderson.genomic.dense import mirror_lower
 from henderson.linalg import SparseCholesky
 from henderson.pedigree import Pedigree, ainv, inbreeding, mendelian_variances
 
@@ -169,6 +170,7 @@ class PedigreeBlocks:
         for j in range(0, geno.size, step):
             x = chol.solve(a12[:, j : j + step].toarray())
             out[:, j : j + step] = a22[:, j : j + step].toarray() - a21 @ x
+        mirror_lower(out)  # exactly symmetric (the solves leave rounding differences)
         return out, self._logdet_sub + chol.logdet()
 
 
