@@ -115,9 +115,9 @@ def _apy(codes: np.ndarray, options: GenomicOptions, blocks: PedigreeBlocks | No
     core = choose_core(n, size, options.apy_seed)
     noncore = np.setdiff1d(np.arange(n), core)
     log.info("APY: %d core and %d non-core animals", core.size, noncore.size)
-    gcc = cross_g(codes[core], codes[core], p, s, block_bytes=options.block_bytes)
-    gcn = cross_g(codes[core], codes[noncore], p, s, block_bytes=options.block_bytes)
-    dnn = diagonal_g(codes[noncore], p, s)
+    gcc = cross_g(codes, core, core, p, s, block_bytes=options.block_bytes)
+    gcn = cross_g(codes, core, noncore, p, s, block_bytes=options.block_bytes)
+    dnn = diagonal_g(codes, p, s, noncore)
     if options.needs_a22:
         if blocks is None:
             adjust_g(gcc, None, options)  # raises the ConfigError naming the missing pedigree

@@ -158,9 +158,11 @@ def single_step_parts(
     diagonal[blocks.genotyped] = h22_diag
     exact = blocks.genotyped.size == blocks.ids.size
     if not exact:
-        chol = SparseCholesky(hinv)
-        predicted = chol.predicted_factor_nnz()
-        if predicted <= max_factor_entries:
+        # the dense genotyped block alone puts n_g (n_g + 1) / 2 entries in the factor
+        ng = blocks.genotyped.size
+        chol = SparseCholesky(hinv) if ng * (ng + 1) // 2 <= max_factor_entries else None
+        predicted = chol.predicted_factor_nnz() if chol is not None else ng * (ng + 1) // 2
+        if chol is not None and predicted <= max_factor_entries:
             chol.factorize(hinv)
             inverse_diag = chol.inverse_diagonal()
             rest = blocks.ungenotyped
@@ -168,7 +170,7 @@ def single_step_parts(
             exact = True
         else:
             log.warning(
-                "single step: the factor of H⁻¹ would hold %d entries (> %d); diag(H) of the %d ungenotyped "
+                "single step: the factor of H⁻¹ would hold at least %d entries (> %d); diag(H) of the %d ungenotyped "
                 "animals is approximated by diag(A) = 1 + F (reliabilities of their relatives' genomic "
                 "information are ignored).", predicted, max_factor_entries, blocks.ids.size - blocks.genotyped.size,
             )

@@ -126,23 +126,26 @@ def vanraden_g(
     return VanRaden(g=g, frequencies=p, scale=s)
 
 
-def cross_g(rows: np.ndarray, cols: np.ndarray, p: np.ndarray, s: float, *, block_bytes: int = 256 * 2**20) -> np.ndarray:
-    """G[r, c] = Z_r Z_c' / s (n_r × n_c) for two sets of animals' codes, by SNP blocks."""
-    out = np.zeros((rows.shape[0], cols.shape[0]))
-    step = _columns_per_block(rows.shape[0] + cols.shape[0], block_bytes, 8)
-    for j in range(0, rows.shape[1], step):
-        zr = centred_block(rows[:, j : j + step], p[j : j + step])
-        zc = centred_block(cols[:, j : j + step], p[j : j + step])
-        out += zr @ zc.T
+def cross_g(
+    codes: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: np.ndarray, s: float, *, block_bytes: int = 256 * 2**20
+) -> np.ndarray:
+    """G[rows, cols] = Z_r Z_c' / s (n_r × n_c) by SNP blocks; only one block of each set of
+    animals' codes is copied at a time."""
+    out = np.zeros((rows.size, cols.size))
+    step = _columns_per_block(rows.size + cols.size, block_bytes, 8)
+    for j in range(0, codes.shape[1], step):
+        blk = codes[:, j : j + step]
+        out += centred_block(blk[rows], p[j : j + step]) @ centred_block(blk[cols], p[j : j + step]).T
     out /= s
     return out
 
 
-def diagonal_g(codes: np.ndarray, p: np.ndarray, s: float, *, block: int = 2048) -> np.ndarray:
-    """diag(G)_i = Σ_j z_ij² / s, shape (n,)."""
-    out = np.empty(codes.shape[0])
-    for i in range(0, codes.shape[0], block):
-        z = centred_block(codes[i : i + block], p)
+def diagonal_g(codes: np.ndarray, p: np.ndarray, s: float, rows: np.ndarray | None = None, *, block: int = 2048) -> np.ndarray:
+    """diag(G)_i = Σ_j z_ij² / s for the animals `rows` (default all), shape (n_r,)."""
+    rows = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
+    out = np.empty(rows.size)
+    for i in range(0, rows.size, block):
+        z = centred_block(codes[rows[i : i + block]], p)
         out[i : i + block] = np.einsum("ij,ij->i", z, z) / s
     return out
 
