@@ -93,7 +93,7 @@ def case_single_step(args, step) -> None:
     codes = random_codes(args.genotyped, args.snps, 2)
     step("simulate pedigree and codes (not timed)")
     blocks = pedigree_blocks(ped, genotyped)
-    step("pedigree blocks (F, A⁻¹, prune to ancestors)", pruned=int(blocks._ainv_sub.shape[0]))
+    step("pedigree blocks (F, A⁻¹, prune to ancestors)", pruned=blocks.pruned_size)
     a22 = blocks.a22()
     step("A22 (Colleau, dense n_g²)")
     a22inv, logdet_a22 = blocks.a22_inverse()

@@ -114,3 +114,14 @@ def test_singular_g_names_the_remedy():
         genomic_relationship([f"a{i}" for i in range(30)], codes, GenomicOptions(blend=0.0))
     rel = genomic_relationship([f"a{i}" for i in range(30)], codes, GenomicOptions(blend=0.0, ridge=0.05))
     assert np.isfinite(rel.logdet)
+
+
+def test_single_precision_product_gives_a_double_inverse(population):
+    _, codes, _ = population
+    ids = [f"x{i}" for i in range(codes.shape[0])]
+    double = genomic_relationship(ids, codes, GenomicOptions(blend=0.0, ridge=0.01))
+    single = genomic_relationship(ids, codes, GenomicOptions(blend=0.0, ridge=0.01, float32=True))
+    assert single.kinv.dtype == np.float64
+    want = double.kinv.toarray()
+    np.testing.assert_allclose(single.kinv.toarray(), want, rtol=0, atol=1e-4 * np.abs(want).max())
+    assert single.logdet == pytest.approx(double.logdet, abs=1e-3)

@@ -42,8 +42,9 @@ class GenomicOptions:
         its trace); apy_fraction: default 0.98; apy_seed: seed of the random choice of core
         animals.
     block_bytes: memory of one block of centred genotypes or pedigree columns (default 256 MiB).
-    float32: form the products Z Z' in single precision (G then stored in float32; half the
-        memory and about twice the speed, relative error ~1e-6).
+    float32: form the product Z Z' in single precision (about twice the speed, relative error
+        ~1e-6); G is then converted to double for blending and the inverse (peak 12 n² bytes
+        instead of 8 n²).
     max_factor_entries: single-step diag(H) of the ungenotyped animals is exact (selected
         inverse of H⁻¹) when the predicted sparse Cholesky factor of H⁻¹ has at most this many
         entries; else diag(A11) = 1 + F (the documented fallback, logged).

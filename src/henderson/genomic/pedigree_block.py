@@ -100,6 +100,11 @@ class PedigreeBlocks:
         return int(self.genotyped.size)
 
     @property
+    def pruned_size(self) -> int:
+        """Animals that enter A22: the genotyped and their ancestors (all, given only A⁻¹)."""
+        return int(self._ainv_sub.shape[0])
+
+    @property
     def ungenotyped(self) -> np.ndarray:
         """Positions (in pedigree order) of the animals without genotypes, increasing."""
         mask = np.ones(self.ids.size, dtype=bool)

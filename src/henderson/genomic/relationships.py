@@ -94,7 +94,11 @@ def genomic_inverse(
         return _apy(codes, options, blocks, frequencies)
     a22 = blocks.a22() if options.needs_a22 and blocks is not None else None
     vr = vanraden_g(codes, frequencies, block_bytes=options.block_bytes, float32=options.float32)
-    g = adjust_g(vr.g, a22, options)
+    g = vr.g
+    if g.dtype != np.float64:  # single precision for the product only; adjust and invert in double
+        g = g.astype(np.float64, order="F")
+        del vr
+    g = adjust_g(g, a22, options)
     del a22
     diag = np.diagonal(g).astype(float)
     ginv, logdet = cholesky_inverse(g, what="G*", remedy=_REMEDY, overwrite=True)
