@@ -13,7 +13,7 @@ from test_genomic_data import (
     vanraden_oracle,
 )
 
-from henderson.errors import NumericalError
+from henderson.errors import InputError, NumericalError
 from henderson.genomic import (
     GenomicOptions,
     apy_core_size,
@@ -109,3 +109,15 @@ def test_apy_gebv_correlate_with_full_g_on_3000_genotyped():
             for name, rel in (("full", full), ("apy", apy))}
     assert apy.kinv.nnz < 0.8 * len(ids) ** 2  # the 98 % rule puts well under n animals in the core
     assert np.corrcoef(gebv["full"], gebv["apy"])[0, 1] >= 0.99
+
+
+def test_given_core_animals(small):
+    ped, geno, codes = small
+    ids = [str(i) for i in ped.ids[geno]]
+    core = np.array([3, 10, 11, 40, 41, 42, 77, 90, 100, 105, 2, 60, 61, 62, 63, 20, 21, 22, 23, 24])
+    opts = GenomicOptions(blend=0.0, ridge=0.05, apy="always", apy_core_ids=tuple(ids[i] for i in core))
+    rel = genomic_relationship(ids, codes, opts)
+    want = np.linalg.inv(apy_g_oracle(vanraden_oracle(codes) + 0.05 * np.eye(len(ids)), np.sort(core)))
+    np.testing.assert_allclose(rel.kinv.toarray(), want, rtol=0, atol=1e-9 * np.abs(want).max())
+    with pytest.raises(InputError, match="not genotyped"):
+        genomic_relationship(ids, codes, GenomicOptions(blend=0.0, apy="always", apy_core_ids=("zz",)))

@@ -40,7 +40,7 @@ class GenomicOptions:
         animals).
     apy_core: core size (None: the number of eigenvalues of G* explaining ``apy_fraction`` of
         its trace); apy_fraction: default 0.98; apy_seed: seed of the random choice of core
-        animals.
+        animals; apy_core_ids: the core animals' IDs instead (then size and seed are unused).
     block_bytes: memory of one block of centred genotypes or pedigree columns (default 256 MiB).
     float32: form the product Z Z' in single precision (about twice the speed, relative error
         ~1e-6); G is then converted to double for blending and the inverse (peak 12 n² bytes
@@ -60,6 +60,7 @@ class GenomicOptions:
     apy_core: int | None = None
     apy_fraction: float = 0.98
     apy_seed: int = 0
+    apy_core_ids: tuple[str, ...] | None = None
     block_bytes: int = 256 * 2**20
     float32: bool = False
     max_factor_entries: int = 200_000_000

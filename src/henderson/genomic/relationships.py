@@ -79,19 +79,33 @@ def _ids(ids: Sequence[str] | np.ndarray, n: int) -> np.ndarray:
     return arr
 
 
+def _core(options: GenomicOptions, ids: np.ndarray) -> np.ndarray | None:
+    """Positions of ``options.apy_core_ids`` among the genotyped `ids` (InputError if absent)."""
+    if options.apy_core_ids is None:
+        return None
+    index = {v: k for k, v in enumerate(ids)}
+    absent = [c for c in options.apy_core_ids if str(c) not in index]
+    if absent:
+        raise InputError(f"genomic: APY core animal(s) {absent[:10]} are not genotyped; list genotyped animals only.")
+    return np.unique([index[str(c)] for c in options.apy_core_ids])
+
+
 def genomic_inverse(
     codes: np.ndarray,
     options: GenomicOptions,
     blocks: PedigreeBlocks | None = None,
     frequencies: np.ndarray | None = None,
+    *,
+    core: np.ndarray | None = None,
 ) -> tuple[np.ndarray | APYInverse, float, np.ndarray]:
     """(G*⁻¹ dense n_g × n_g — or the factored G_APY⁻¹ when ``options.use_apy(n_g)`` —, log|G*|,
     diag(G*)) for the genotyped animals in the row order of `codes`; `blocks`: the pedigree
-    blocks over the same animals in the same order (needed for blending and tuning)."""
+    blocks over the same animals in the same order (needed for blending and tuning); `core`:
+    positions of given APY core animals."""
     codes = check_codes(codes)
     n = codes.shape[0]
     if options.use_apy(n):
-        return _apy(codes, options, blocks, frequencies)
+        return _apy(codes, options, blocks, frequencies, core)
     a22 = blocks.a22() if options.needs_a22 and blocks is not None else None
     vr = vanraden_g(codes, frequencies, block_bytes=options.block_bytes, float32=options.float32)
     g = vr.g
@@ -105,18 +119,21 @@ def genomic_inverse(
     return ginv, logdet, diag
 
 
-def _apy(codes: np.ndarray, options: GenomicOptions, blocks: PedigreeBlocks | None, frequencies: np.ndarray | None):
+def _apy(codes: np.ndarray, options: GenomicOptions, blocks: PedigreeBlocks | None, frequencies: np.ndarray | None,
+         given: np.ndarray | None):
     n = codes.shape[0]
     p = allele_frequencies(codes) if frequencies is None else np.asarray(frequencies, dtype=float)
     s = scale_of(p)
-    if options.apy_core is None:
+    if given is not None:
+        size = 0
+    elif options.apy_core is None:
         vr = vanraden_g(codes, p, block_bytes=options.block_bytes)
         size = apy_core_size(adjust_g(vr.g, blocks.a22() if options.needs_a22 and blocks else None, options),
                              options.apy_fraction)
         del vr
     else:
         size = min(options.apy_core, n)
-    core = choose_core(n, size, options.apy_seed)
+    core = np.sort(np.asarray(given, dtype=np.int64)) if given is not None else choose_core(n, size, options.apy_seed)
     noncore = np.setdiff1d(np.arange(n), core)
     log.info("APY: %d core and %d non-core animals", core.size, noncore.size)
     gcc = cross_g(codes, core, core, p, s, block_bytes=options.block_bytes)
@@ -165,7 +182,7 @@ def genomic_relationship(
     blocks = None
     if options.needs_a22 and pedigree is not None:
         blocks = pedigree_blocks(pedigree, ids_arr, block_bytes=options.block_bytes)
-    ginv, logdet, diag = genomic_inverse(codes, options, blocks, frequencies)
+    ginv, logdet, diag = genomic_inverse(codes, options, blocks, frequencies, core=_core(options, ids_arr))
     kinv = ginv.to_sparse() if isinstance(ginv, APYInverse) else dense_as_csc(ginv)
     return Relationship(kind="genomic", levels=ids_arr, kinv=kinv, logdet=logdet, diagonal=diag)
 
@@ -186,7 +203,7 @@ def single_step_relationship(
     codes = check_codes(codes, np.asarray(genotyped_ids, dtype=object))
     ids_arr = _ids(genotyped_ids, codes.shape[0])
     blocks = pedigree_blocks(relationships, ids_arr, block_bytes=options.block_bytes)
-    ginv, logdet_g, diag_g = genomic_inverse(codes, options, blocks, frequencies)
+    ginv, logdet_g, diag_g = genomic_inverse(codes, options, blocks, frequencies, core=_core(options, ids_arr))
     if isinstance(ginv, APYInverse):
         ginv = ginv.to_dense()
     parts = single_step_parts(
