@@ -31,11 +31,11 @@ from henderson.genomic.options import (
 from henderson.genomic.pedigree_block import PedigreeBlocks, pedigree_blocks
 from henderson.genomic.singlestep import single_step_parts
 from henderson.genomic.vanraden import (
-    allele_frequencies,
     check_codes,
     column_sums_z,
     cross_g,
     diagonal_g,
+    frequencies_for,
     scale_of,
     vanraden_g,
 )
@@ -122,7 +122,7 @@ def genomic_inverse(
 def _apy(codes: np.ndarray, options: GenomicOptions, blocks: PedigreeBlocks | None, frequencies: np.ndarray | None,
          given: np.ndarray | None):
     n = codes.shape[0]
-    p = allele_frequencies(codes) if frequencies is None else np.asarray(frequencies, dtype=float)
+    p = frequencies_for(codes, frequencies)
     s = scale_of(p)
     if given is not None:
         size = 0

@@ -19,9 +19,9 @@ import pandas as pd
 
 from henderson.errors import InputError
 from henderson.genomic.vanraden import (
-    allele_frequencies,
     centred_block,
     check_codes,
+    frequencies_for,
     scale_of,
 )
 from henderson.relationship import Relationship
@@ -54,7 +54,7 @@ def snp_effects(
         a = np.asarray(gebv, dtype=float)
     if a.shape != (n,):
         raise InputError(f"SNP effects: {a.shape} GEBV for {n} genotyped animals.")
-    p = allele_frequencies(codes) if frequencies is None else np.asarray(frequencies, dtype=float)
+    p = frequencies_for(codes, frequencies)
     s = scale_of(p)
     alpha = genomic.kinv @ a
     g = np.zeros(m)

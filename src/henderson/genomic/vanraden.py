@@ -28,6 +28,7 @@ __all__ = [
     "column_sums_z",
     "cross_g",
     "diagonal_g",
+    "frequencies_for",
     "scale_of",
     "vanraden_g",
 ]
@@ -111,7 +112,7 @@ def vanraden_g(
     given p (m,) in [0, 1], else from the data. float32: Z and G in single precision."""
     codes = check_codes(codes)
     n, m = codes.shape
-    p = allele_frequencies(codes) if frequencies is None else _given(frequencies, m)
+    p = frequencies_for(codes, frequencies)
     s = scale_of(p)
     dtype = np.float32 if float32 else np.float64
     syrk = blas.ssyrk if float32 else blas.dsyrk
@@ -156,6 +157,11 @@ def column_sums_z(codes: np.ndarray, p: np.ndarray, *, block: int = 2048) -> np.
     for i in range(0, codes.shape[0], block):
         out += centred_block(codes[i : i + block], p).sum(axis=0)
     return out
+
+
+def frequencies_for(codes: np.ndarray, frequencies: np.ndarray | None) -> np.ndarray:
+    """The given allele frequencies (checked: m values in [0, 1]) or those of the data."""
+    return allele_frequencies(codes) if frequencies is None else _given(frequencies, codes.shape[1])
 
 
 def _given(frequencies: np.ndarray, m: int) -> np.ndarray:
