@@ -68,7 +68,12 @@ def case_g(args, step) -> None:
     flops = args.genotyped**2 * args.snps  # syrk: n(n+1)/2 · m multiply-adds
     step("G = ZZ'/2Σpq", gflop=round(flops / 1e9, 1))
     del codes
-    g = adjust_g(vr.g, None, GenomicOptions(blend=0.0, ridge=0.01))
+    g = vr.g
+    if args.float32:  # as genomic_inverse does: single precision for the product only
+        g = g.astype(np.float64, order="F")
+        del vr
+        step("G to double precision")
+    g = adjust_g(g, None, GenomicOptions(blend=0.0, ridge=0.01))
     step("G* = G + 0.01 I")
     cholesky_inverse(g, what="G*", overwrite=True)
     step("G*⁻¹ and log|G*| (Cholesky)", gflop=round(args.genotyped**3 / 1e9, 1))
