@@ -150,7 +150,8 @@ def test_ssgblup_through_the_model_and_snp_effects_from_the_genotyped():
     rel = single_step_relationship(ped, ped.ids[geno], codes, opts, frequencies=p)
     records = pd.DataFrame({"id": ped.ids[30:], "y": rng.normal(10, 3, 120)})
     model = build_model(records, ["y"], ((), ()), [additive_effect("animal", records["id"], rel)])
-    table = solve(model, VarianceComponents.from_named(model.layout, {"animal": 2.0, "residual": 6.0})).table
+    solved = solve(model, VarianceComponents.from_named(model.layout, {"animal": 2.0, "residual": 6.0}))
+    table = solved.table
     gebv = table[table["effect"] == "animal"].set_index("level")["estimate"]
     a = relationship_matrix_dense(ped)
     h = h_oracle(a, geno, vanraden_oracle(codes, p))
@@ -160,6 +161,15 @@ def test_ssgblup_through_the_model_and_snp_effects_from_the_genotyped():
     lhs[1:, 1:] += np.linalg.inv(h) * 3.0
     sol = np.linalg.solve(lhs, x.T @ records["y"].to_numpy())
     _close(gebv.reindex(ped.ids).to_numpy(), sol[1:], 1e-9)
+    # the REML log-likelihood uses log|H|: against −½[(n − 1) log 2π + log|V| + log|1'V⁻¹1| + y'Py]
+    y = records["y"].to_numpy()
+    v = 2.0 * z @ h @ z.T + 6.0 * np.eye(len(y))
+    vi = np.linalg.inv(v)
+    one = np.ones((len(y), 1))
+    proj = vi - vi @ one @ np.linalg.solve(one.T @ vi @ one, one.T @ vi)
+    dense_loglik = -0.5 * ((len(y) - 1) * np.log(2 * np.pi) + np.linalg.slogdet(v)[1]
+                           + np.linalg.slogdet(one.T @ vi @ one)[1] + y @ proj @ y)
+    assert solved.log_likelihood == pytest.approx(dense_loglik, abs=1e-8)
     genomic = genomic_relationship(ped.ids[geno], codes, opts, frequencies=p)
     snp = snp_effects(codes, gebv, genomic, frequencies=p)
     centred = np.where(codes < 0, 0.0, codes - 2 * p)
