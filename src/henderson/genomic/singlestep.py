@@ -171,7 +171,7 @@ def single_step_parts(
         else:
             log.warning(
                 "single step: the factor of H⁻¹ would hold at least %d entries (> %d); diag(H) of the %d ungenotyped "
-                "animals is approximated by diag(A) = 1 + F (reliabilities of their relatives' genomic "
-                "information are ignored).", predicted, max_factor_entries, blocks.ids.size - blocks.genotyped.size,
+                "animals is approximated by diag(A) = 1 + F (the genomic information reaching them through "
+                "genotyped relatives is ignored in their reliabilities).", predicted, max_factor_entries, blocks.ids.size - blocks.genotyped.size,
             )
     return SingleStep(hinv, float(logdet), diagonal, exact)
