@@ -150,12 +150,18 @@ class APYInverse:
 
 def apy_inverse(gcc: np.ndarray, gcn: np.ndarray, gnn_diagonal: np.ndarray, core: np.ndarray, noncore: np.ndarray) -> APYInverse:
     """G_APY⁻¹ from Gcc (n_c × n_c), Gcn (n_c × n_n) and diag(Gnn) (n_n,) (module docstring);
-    `gcc` is overwritten by its inverse."""
+    `gcc` is overwritten by its inverse and `gcn` by Gcc⁻¹ Gcn (column block by column block, so
+    memory stays n_c² + n_c n_n)."""
     gcc_inv, logdet_cc = cholesky_inverse(
         gcc, what="the APY core block Gcc", remedy="Use a smaller core (fewer animals than the rank of G), "
         "or add a ridge or blend A22 (genomic: ridge / blend).", overwrite=True)
-    p = gcc_inv @ gcn
-    m = gnn_diagonal - np.einsum("ij,ij->j", gcn, p)
+    p = gcn
+    m = np.array(gnn_diagonal, dtype=float)
+    step = max(1, (64 * 2**20) // (8 * max(1, gcn.shape[0])))
+    for j in range(0, gcn.shape[1], step):
+        blk = gcc_inv @ gcn[:, j : j + step]
+        m[j : j + step] -= np.einsum("ij,ij->j", gcn[:, j : j + step], blk)
+        p[:, j : j + step] = blk
     if np.any(~(m > 0)):
         bad = int(noncore[np.flatnonzero(~(m > 0))[0]])
         raise ConfigError(
