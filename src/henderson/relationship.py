@@ -16,6 +16,8 @@ grows like q²:
 For the additive relationship A = T B T' (B the Mendelian-sampling variances b_i of the pedigree),
 ``log|A| = Σ_i log b_i`` and ``diag(A) = 1 + F``: both come free with the pedigree, no
 factorisation of A⁻¹ is needed. The identity (iid levels) has log|I| = 0 and unit diagonal.
+The genomic kinds are built in :mod:`henderson.genomic` (``genomic_relationship``,
+``single_step_relationship``); their K⁻¹ holds a dense block of the genotyped animals.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ __all__ = ["Relationship", "identity_relationship", "pedigree_relationship", "pe
 @dataclass(frozen=True, eq=False)
 class Relationship:
     """K of one random term (see module docstring). ``kind`` names it in outputs and messages:
-    ``"pedigree"`` (A), ``"identity"`` (I), later ``"genomic"``, ``"single_step"``."""
+    ``"pedigree"`` (A), ``"identity"`` (I), ``"genomic"`` (G* of the genotyped animals) and
+    ``"single_step"`` (H over the pedigree): see :mod:`henderson.genomic`."""
 
     kind: str
     levels: np.ndarray

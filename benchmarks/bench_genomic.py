@@ -1,0 +1,169 @@
+"""Benchmark of the genomic relationships: G and G⁻¹, A22 / A22⁻¹ / H⁻¹, and APY.
+
+Each case runs in its own Python process, which reports seconds per step and its peak resident
+memory after each step (``resource.getrusage(RUSAGE_SELF).ru_maxrss``: it sees BLAS and numba
+buffers, which tracemalloc does not). Genotype codes are random with a U-shaped allele-frequency
+spread (p ~ Beta(0.8, 0.8) clipped to [0.01, 0.99], Hardy–Weinberg codes); pedigrees come from
+:func:`henderson.simulate.simulate_pedigree` with the youngest animals genotyped.
+
+    python benchmarks/bench_genomic.py                       # every case at its default size
+    python benchmarks/bench_genomic.py --case g --genotyped 10000 --snps 50000
+    python benchmarks/bench_genomic.py --case single_step --animals 100000 --genotyped 20000
+    python benchmarks/bench_genomic.py --case apy --genotyped 60000 --core 10000 --snps 10000
+
+Run heavy sizes one at a time: ``flock /tmp/bench.lock python benchmarks/bench_genomic.py ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+DEFAULTS = [
+    ["--case", "g", "--genotyped", "10000", "--snps", "50000"],
+    ["--case", "g", "--genotyped", "10000", "--snps", "50000", "--float32"],
+    ["--case", "single_step", "--animals", "100000", "--genotyped", "20000", "--snps", "10000"],
+    ["--case", "apy", "--genotyped", "60000", "--core", "10000", "--snps", "10000"],
+]
+
+
+def _peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+class _Steps:
+    def __init__(self) -> None:
+        self.mark = time.perf_counter()
+
+    def __call__(self, step: str, **extra) -> None:
+        now = time.perf_counter()
+        print(json.dumps({"step": step, "seconds": round(now - self.mark, 2), "peak_gib": round(_peak_gib(), 2), **extra}),
+              flush=True)
+        self.mark = time.perf_counter()
+
+
+def random_codes(n: int, m: int, seed: int, rows: int = 2000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    p = np.clip(rng.beta(0.8, 0.8, m), 0.01, 0.99).astype(np.float32)
+    codes = np.empty((n, m), dtype=np.int8)
+    for i in range(0, n, rows):
+        k = min(rows, n - i)
+        codes[i : i + k] = (rng.random((k, m), dtype=np.float32) < p).astype(np.int8)
+        codes[i : i + k] += rng.random((k, m), dtype=np.float32) < p
+    return codes
+
+
+def case_g(args, step) -> None:
+    from henderson.genomic import GenomicOptions, adjust_g, cholesky_inverse, vanraden_g
+
+    codes = random_codes(args.genotyped, args.snps, 1)
+    step("simulate codes (not part of G)")
+    vr = vanraden_g(codes, float32=args.float32)
+    flops = args.genotyped**2 * args.snps  # syrk: n(n+1)/2 · m multiply-adds
+    step("G = ZZ'/2Σpq", gflop=round(flops / 1e9, 1))
+    del codes
+    g = vr.g
+    if args.float32:  # as genomic_inverse does: single precision for the product only
+        g = g.astype(np.float64, order="F")
+        del vr
+        step("G to double precision")
+    g = adjust_g(g, None, GenomicOptions(blend=0.0, ridge=0.01))
+    step("G* = G + 0.01 I")
+    cholesky_inverse(g, what="G*", overwrite=True)
+    step("G*⁻¹ and log|G*| (Cholesky)", gflop=round(args.genotyped**3 / 1e9, 1))
+
+
+def case_single_step(args, step) -> None:
+    from henderson.genomic import (
+        GenomicOptions,
+        genomic_inverse,
+        pedigree_blocks,
+        single_step_parts,
+    )
+    from henderson.genomic.dense import cholesky_inverse
+    from henderson.pedigree import sort_pedigree
+    from henderson.simulate import simulate_pedigree
+
+    frame = simulate_pedigree(args.animals, 3, n_generations=max(10, args.animals // 10000))
+    unknown = frame["sire"] == "0"
+    ped = sort_pedigree(frame["id"].to_numpy(), frame["sire"].where(~unknown, None).to_numpy(),
+                        frame["dam"].where(frame["dam"] != "0", None).to_numpy())
+    genotyped = ped.ids[-args.genotyped:]
+    codes = random_codes(args.genotyped, args.snps, 2)
+    step("simulate pedigree and codes (not timed)")
+    blocks = pedigree_blocks(ped, genotyped)
+    step("pedigree blocks (F, A⁻¹, prune to ancestors)", pruned=blocks.pruned_size)
+    a22 = blocks.a22()
+    step("A22 (Colleau, dense n_g²)")
+    a22inv, logdet_a22 = blocks.a22_inverse()
+    step("A22⁻¹ (Schur complement of A⁻¹, sparse Cholesky)")
+    _, logdet_check = cholesky_inverse(a22.copy(), what="A22", overwrite=True)
+    step("comparison: A22⁻¹ by dense Cholesky of A22", agree=bool(abs(logdet_check - logdet_a22) < 1e-6 * abs(logdet_a22)))
+    del a22, a22inv
+    opts = GenomicOptions(blend=0.05)
+    ginv, logdet_g, diag_g = genomic_inverse(codes, opts, blocks)
+    step("G* (VanRaden, blend 0.05 A22) and G*⁻¹")
+    parts = single_step_parts(blocks, ginv, logdet_g, diag_g)
+    step("H⁻¹ = A⁻¹ + [0 0; 0 G*⁻¹ − A22⁻¹], log|H|, diag(H)", nnz=int(parts.hinv.nnz),
+         diagonal_exact=parts.diagonal_exact)
+
+
+def case_apy(args, step) -> None:
+    from henderson.genomic import GenomicOptions, genomic_inverse
+
+    codes = random_codes(args.genotyped, args.snps, 3)
+    step("simulate codes (not timed)")
+    opts = GenomicOptions(blend=0.0, ridge=0.01, apy="always", apy_core=args.core)
+    inv, _, _ = genomic_inverse(codes, opts)
+    step("APY: Gcc, Gcn, diag(Gnn), Gcc⁻¹, M (factored G_APY⁻¹)",
+         gflop=round(2 * args.core * args.genotyped * args.snps / 1e9, 1))
+    x = np.random.default_rng(0).normal(size=args.genotyped)
+    inv.matvec(x)
+    step("G_APY⁻¹ x (one product)")
+
+
+def child(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--case", choices=["g", "single_step", "apy"], required=True)
+    parser.add_argument("--genotyped", type=int, default=10000)
+    parser.add_argument("--snps", type=int, default=50000)
+    parser.add_argument("--animals", type=int, default=100000)
+    parser.add_argument("--core", type=int, default=10000)
+    parser.add_argument("--float32", action="store_true")
+    args = parser.parse_args(argv)
+    step = _Steps()
+    {"g": case_g, "single_step": case_single_step, "apy": case_apy}[args.case](args, step)
+
+
+def run(argv: list[str]) -> None:
+    label = " ".join(argv)
+    print(f"\n## {label}")
+    print(f"{'step':<58} {'seconds':>9} {'peak GiB':>9}  notes")
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--child", *argv], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        row = json.loads(line)
+        notes = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("step", "seconds", "peak_gib"))
+        print(f"{row['step']:<58} {row['seconds']:>9.2f} {row['peak_gib']:>9.2f}  {notes}", flush=True)
+    if proc.wait() != 0:
+        print(f"(failed with exit code {proc.returncode})")
+    print(f"{'total (including simulation)':<58} {time.perf_counter() - start:>9.2f}")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2:])
+        return
+    for argv in [sys.argv[1:]] if len(sys.argv) > 1 else DEFAULTS:
+        run(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""The genomic (GBLUP) and single-step (ssGBLUP) :class:`~henderson.relationship.Relationship`.
+
+``genomic``: K = G* over the genotyped animals (in the order of the IDs given): kinv = G*⁻¹
+(stored as a sparse matrix holding the dense block), or G_APY⁻¹ with APY; log|G*| (log|G_APY|);
+diag(G*). ``single_step``: K = H over the pedigree's animals (pedigree order), kinv = H⁻¹,
+log|H| and diag(H) (:mod:`henderson.genomic.singlestep`).
+
+G* = ((1 − blend) G + blend A22, tuned, + ridge I) (:mod:`henderson.genomic.options`); G by
+VanRaden method 1 (:mod:`henderson.genomic.vanraden`); A22 by Colleau's method
+(:mod:`henderson.genomic.pedigree_block`); G*⁻¹ by Cholesky (:mod:`henderson.genomic.dense`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+from henderson.errors import InputError
+from henderson.genomic.apy import APYInverse, apy_core_size, apy_inverse, choose_core
+from henderson.genomic.dense import cholesky_inverse
+from henderson.genomic.options import (
+    GenomicOptions,
+    TuneStats,
+    adjust_g,
+    tuning_coefficients,
+)
+from henderson.genomic.pedigree_block import PedigreeBlocks, pedigree_blocks
+from henderson.genomic.singlestep import single_step_parts
+from henderson.genomic.vanraden import (
+    check_codes,
+    column_sums_z,
+    cross_g,
+    diagonal_g,
+    frequencies_for,
+    scale_of,
+    vanraden_g,
+)
+from henderson.relationship import Relationship
+
+if TYPE_CHECKING:
+    from henderson.pedigree import Pedigree
+    from henderson.stages.relationships import Relationships
+
+__all__ = ["dense_as_csc", "genomic_inverse", "genomic_relationship", "single_step_relationship"]
+
+log = logging.getLogger("henderson")
+
+_REMEDY = (
+    "G* must be positive definite: add a ridge (genomic: ridge, e.g. 0.01) or blend with A22 (genomic: "
+    "blend, e.g. 0.05); G is singular when there are more animals than independent SNPs, or identical "
+    "genotypes (clones, duplicates)."
+)
+
+
+def dense_as_csc(matrix: np.ndarray) -> sp.csc_matrix:
+    """A dense symmetric n × n matrix as CSC with every entry stored (no copy of the values
+    when `matrix` is in Fortran order or symmetric C order)."""
+    n = matrix.shape[0]
+    values = matrix.T.reshape(-1) if matrix.flags.c_contiguous else matrix.reshape(-1, order="F")
+    index_dtype = np.int32 if n * n < np.iinfo(np.int32).max else np.int64
+    indices = np.tile(np.arange(n, dtype=index_dtype), n)
+    indptr = np.arange(0, n * n + 1, n, dtype=index_dtype)
+    out = sp.csc_matrix((values, indices, indptr), shape=(n, n))
+    out.has_sorted_indices = True
+    return out
+
+
+def _ids(ids: Sequence[str] | np.ndarray, n: int) -> np.ndarray:
+    arr = np.asarray([str(i) for i in ids], dtype=object)
+    if arr.size != n:
+        raise InputError(f"genotypes: {arr.size} IDs for {n} rows of genotype codes.")
+    uniq, counts = np.unique(arr, return_counts=True)
+    if np.any(counts > 1):
+        raise InputError(f"genotypes: animal(s) {list(uniq[counts > 1][:10])} are genotyped more than once; keep one row each.")
+    return arr
+
+
+def _core(options: GenomicOptions, ids: np.ndarray) -> np.ndarray | None:
+    """Positions of ``options.apy_core_ids`` among the genotyped `ids` (InputError if absent)."""
+    if options.apy_core_ids is None:
+        return None
+    index = {v: k for k, v in enumerate(ids)}
+    absent = [c for c in options.apy_core_ids if str(c) not in index]
+    if absent:
+        raise InputError(f"genomic: APY core animal(s) {absent[:10]} are not genotyped; list genotyped animals only.")
+    return np.unique([index[str(c)] for c in options.apy_core_ids])
+
+
+def genomic_inverse(
+    codes: np.ndarray,
+    options: GenomicOptions,
+    blocks: PedigreeBlocks | None = None,
+    frequencies: np.ndarray | None = None,
+    *,
+    core: np.ndarray | None = None,
+) -> tuple[np.ndarray | APYInverse, float, np.ndarray]:
+    """(G*⁻¹ dense n_g × n_g — or the factored G_APY⁻¹ when ``options.use_apy(n_g)`` —, log|G*|,
+    diag(G*)) for the genotyped animals in the row order of `codes`; `blocks`: the pedigree
+    blocks over the same animals in the same order (needed for blending and tuning); `core`:
+    positions of given APY core animals."""
+    codes = check_codes(codes)
+    n = codes.shape[0]
+    if options.use_apy(n):
+        return _apy(codes, options, blocks, frequencies, core)
+    a22 = blocks.a22() if options.needs_a22 and blocks is not None else None
+    vr = vanraden_g(codes, frequencies, block_bytes=options.block_bytes, float32=options.float32)
+    g = vr.g
+    if g.dtype != np.float64:  # single precision for the product only; adjust and invert in double
+        g = g.astype(np.float64, order="F")
+        del vr
+    g = adjust_g(g, a22, options)
+    del a22
+    diag = np.diagonal(g).astype(float)
+    ginv, logdet = cholesky_inverse(g, what="G*", remedy=_REMEDY, overwrite=True)
+    return ginv, logdet, diag
+
+
+def _apy(codes: np.ndarray, options: GenomicOptions, blocks: PedigreeBlocks | None, frequencies: np.ndarray | None,
+         given: np.ndarray | None):
+    n = codes.shape[0]
+    p = frequencies_for(codes, frequencies)
+    s = scale_of(p)
+    if given is not None:
+        size = 0
+    elif options.apy_core is None:
+        vr = vanraden_g(codes, p, block_bytes=options.block_bytes)
+        size = apy_core_size(adjust_g(vr.g, blocks.a22() if options.needs_a22 and blocks else None, options),
+                             options.apy_fraction)
+        del vr
+    else:
+        size = min(options.apy_core, n)
+    core = np.sort(np.asarray(given, dtype=np.int64)) if given is not None else choose_core(n, size, options.apy_seed)
+    noncore = np.setdiff1d(np.arange(n), core)
+    log.info("APY: %d core and %d non-core animals", core.size, noncore.size)
+    gcc = cross_g(codes, core, core, p, s, block_bytes=options.block_bytes)
+    gcn = cross_g(codes, core, noncore, p, s, block_bytes=options.block_bytes)
+    dnn = diagonal_g(codes, p, s, noncore)
+    if options.needs_a22:
+        if blocks is None:
+            adjust_g(gcc, None, options)  # raises the ConfigError naming the missing pedigree
+        w = options.blend
+        acol = blocks.a22(columns=core)
+        adiag = blocks.a22_diagonal()
+        a, b = 0.0, 1.0
+        if options.tune == "mean":
+            dg = np.concatenate([np.diagonal(gcc), dnn])
+            mean_g = float(np.sum(column_sums_z(codes, p) ** 2)) / (s * n * n)
+            stats_b = TuneStats((1 - w) * dg.mean() + w * adiag.mean(), (1 - w) * mean_g + w * blocks.a22_mean())
+            a, b = tuning_coefficients(stats_b, TuneStats(float(adiag.mean()), blocks.a22_mean()))
+        gcc = b * ((1 - w) * gcc + w * acol[core]) + a
+        gcn = b * ((1 - w) * gcn + w * acol[noncore].T) + a
+        dnn = b * ((1 - w) * dnn + w * adiag[noncore]) + a
+    if options.ridge > 0:
+        gcc[np.diag_indices_from(gcc)] += options.ridge
+        dnn = dnn + options.ridge
+    diag = np.empty(n)
+    diag[core] = np.diagonal(gcc)
+    diag[noncore] = dnn
+    inv = apy_inverse(gcc, gcn, dnn, core, noncore)
+    return inv, inv.logdet, diag
+
+
+def genomic_relationship(
+    ids: Sequence[str] | np.ndarray,
+    codes: np.ndarray,
+    options: GenomicOptions,
+    *,
+    pedigree: Pedigree | Relationships | None = None,
+    frequencies: np.ndarray | None = None,
+) -> Relationship:
+    """K = G* of the genotyped animals `ids` (n_g,) with int8 `codes` (n_g × m; −1 missing),
+    kind ``"genomic"``. `pedigree` (a sorted Pedigree or the relationships stage's A⁻¹ + IDs)
+    is needed for blending and tuning (every genotyped animal must be in it); `frequencies`:
+    given allele frequencies (m,), else from the data. GBLUP without a pedigree needs
+    ``GenomicOptions(blend=0.0)`` (the default blend is 0.05)."""
+    codes = check_codes(codes, np.asarray(ids, dtype=object))
+    ids_arr = _ids(ids, codes.shape[0])
+    blocks = None
+    if options.needs_a22 and pedigree is not None:
+        blocks = pedigree_blocks(pedigree, ids_arr, block_bytes=options.block_bytes)
+    ginv, logdet, diag = genomic_inverse(codes, options, blocks, frequencies, core=_core(options, ids_arr))
+    kinv = ginv.to_sparse() if isinstance(ginv, APYInverse) else dense_as_csc(ginv)
+    return Relationship(kind="genomic", levels=ids_arr, kinv=kinv, logdet=logdet, diagonal=diag)
+
+
+def single_step_relationship(
+    relationships: Pedigree | Relationships,
+    genotyped_ids: Sequence[str] | np.ndarray,
+    codes: np.ndarray,
+    options: GenomicOptions | None = None,
+    *,
+    frequencies: np.ndarray | None = None,
+) -> Relationship:
+    """K = H over the pedigree's animals (pedigree order), kind ``"single_step"``: kinv = H⁻¹ =
+    A⁻¹ + [0 0; 0 τ G*⁻¹ − ω A22⁻¹], log|H|, diag(H) (:mod:`henderson.genomic.singlestep`).
+    `relationships`: a sorted Pedigree or the relationships stage's result; genotyped animals
+    missing from it are an InputError. `options` default: ``GenomicOptions()``."""
+    options = GenomicOptions() if options is None else options
+    codes = check_codes(codes, np.asarray(genotyped_ids, dtype=object))
+    ids_arr = _ids(genotyped_ids, codes.shape[0])
+    blocks = pedigree_blocks(relationships, ids_arr, block_bytes=options.block_bytes)
+    ginv, logdet_g, diag_g = genomic_inverse(codes, options, blocks, frequencies, core=_core(options, ids_arr))
+    if isinstance(ginv, APYInverse):
+        ginv = ginv.to_dense()
+    parts = single_step_parts(
+        blocks, ginv, logdet_g, diag_g, tau=options.tau, omega=options.omega,
+        max_factor_entries=options.max_factor_entries,
+    )
+    return Relationship(kind="single_step", levels=blocks.ids, kinv=parts.hinv, logdet=parts.logdet, diagonal=parts.diagonal)
