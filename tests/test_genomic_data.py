@@ -17,9 +17,8 @@ from henderson.pedigree import (
 )
 from henderson.simulate import simulate_pedigree
 
-MRODE = Path("/work/shared/data/mrode/mrode_11_3_gblup")
-if not MRODE.exists():  # the data beside the repository in a checkout of the shared tree
-    MRODE = Path(__file__).resolve().parents[2] / "shared/data/mrode/mrode_11_3_gblup"
+# Mrode (2014) chapter 11 data (source and printed values in its README.md)
+MRODE = Path(__file__).resolve().parent / "data" / "mrode_11_3_gblup"
 
 
 def pedigree_from_frame(frame: pd.DataFrame) -> Pedigree:

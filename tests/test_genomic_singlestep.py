@@ -174,3 +174,17 @@ def test_ssgblup_through_the_model_and_snp_effects_from_the_genotyped():
     snp = snp_effects(codes, gebv, genomic, frequencies=p)
     centred = np.where(codes < 0, 0.0, codes - 2 * p)
     _close(centred @ snp["estimate"].to_numpy(), gebv.reindex(ped.ids[geno]).to_numpy(), 1e-8)
+
+
+def test_single_step_pair_keeps_g_inverse_intact(case):
+    """(H, G*) from one G*⁻¹: H as single_step_relationship gives it, G*⁻¹ as genomic_relationship
+    gives it (building H⁻¹ must not alter the genomic relationship's G*⁻¹)."""
+    from henderson.genomic import genomic_relationship, single_step_relationships
+
+    ped, geno, codes = case
+    options = GenomicOptions(blend=0.05, tune="mean", ridge=0.01)
+    single, genomic = single_step_relationships(ped, ped.ids[geno], codes, options)
+    alone = genomic_relationship(ped.ids[geno], codes, options, pedigree=ped)
+    _close(genomic.kinv.toarray(), alone.kinv.toarray())
+    assert genomic.logdet == pytest.approx(alone.logdet, abs=1e-9)
+    _close(single.kinv.toarray(), single_step_relationship(ped, ped.ids[geno], codes, options).kinv.toarray())

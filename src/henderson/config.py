@@ -61,6 +61,9 @@ class RandomEffect:
     animals, e.g. the sire (sire model; its variance is σ²a / 4)."""
     mgs: str | None = None
     """sire model: the maternal grandsire column (its animal enters with weight ½)."""
+    relationship: str = "pedigree"
+    """additive: the covariance of its levels: `pedigree` (A), `genomic` (G*, GBLUP) or
+    `single_step` (H, ssGBLUP)."""
 
     @property
     def kind(self) -> str:
@@ -90,6 +93,9 @@ class ModelSpec:
     solver: str = "auto"
     pcg: Mapping[str, float] = field(default_factory=dict)
     weights: str | None = None
+    genomic: Mapping[str, Any] = field(default_factory=dict)
+    """Settings of G* (:class:`henderson.genomic.GenomicOptions`) for a genomic or single-step
+    relationship."""
 
     @property
     def multitrait(self) -> bool:
@@ -162,6 +168,8 @@ class ModelSpec:
                 random[e.name]["of"] = e.of
             if e.missing != "keep":
                 random[e.name]["missing"] = e.missing
+            if e.relationship != "pedigree":
+                random[e.name]["relationship"] = e.relationship
         def per_trait(by_trait: Mapping[str, tuple[str, ...]], union: tuple[str, ...]) -> Any:
             if all(tuple(by_trait.get(t, union)) == union for t in self.traits):
                 return list(union)
@@ -178,7 +186,14 @@ class ModelSpec:
             "solver": self.solver,
             "pcg": dict(self.pcg),
             **({"weights": self.weights} if self.weights else {}),
+            **({"genomic": dict(self.genomic)} if self.relationship != "pedigree" else {}),
         }
+
+    @property
+    def relationship(self) -> str:
+        """The additive effect's relationship (`pedigree`, `genomic`, `single_step`), `pedigree`
+        without one."""
+        return self.additive.relationship if self.additive is not None else "pedigree"
 
 
 @dataclass(frozen=True)
@@ -307,7 +322,8 @@ def validate_config(raw: Mapping[str, Any], *, source: str = "config") -> Evalua
     full = _with_defaults(raw, schema, schema)
     id_column = full["id_column"]
     models = {
-        name: _model_spec(name, block, id_column, bool(full.get("pedigree")), source)
+        name: _model_spec(name, block, id_column, bool(full.get("pedigree")), source,
+                          has_genotypes=bool(full.get("genotypes")))
         for name, block in full["models"].items()
     }
     return EvaluationConfig(
@@ -335,6 +351,12 @@ def _groups(block: Mapping[str, Any] | None, models: Mapping[str, ModelSpec], ha
         return None
     if not has_pedigree:
         raise ConfigError(f"{source}: groups: unknown parent groups need a pedigree; set `pedigree:`.")
+    genomic = [name for name, m in models.items() if m.relationship != "pedigree"]
+    if genomic:
+        raise ConfigError(
+            f"{source}: groups: unknown parent groups are not supported with genomic or single-step relationships "
+            f"(models {genomic}) yet; remove `groups:` or use `relationship: pedigree`."
+        )
     maternal = [name for name, m in models.items() if any(e.type == "maternal" for e in m.random)]
     if spec.type == "fixed" and maternal:
         raise ConfigError(
@@ -345,7 +367,8 @@ def _groups(block: Mapping[str, Any] | None, models: Mapping[str, ModelSpec], ha
 
 
 def _model_spec(
-    name: str, block: Mapping[str, Any], id_column: str, has_pedigree: bool, source: str
+    name: str, block: Mapping[str, Any], id_column: str, has_pedigree: bool, source: str,
+    has_genotypes: bool | None = None,
 ) -> ModelSpec:
     where = f"{source}: models.{name}"
     random = []
@@ -370,7 +393,14 @@ def _model_spec(
                 f"{where}.random.{effect}: `mgs` applies to an additive effect on the sire column (a "
                 f"sire–maternal-grandsire model), e.g. `{effect}: {{type: additive, column: sire, mgs: mgs}}`."
             )
-        random.append(RandomEffect(name=effect, type=kind, column=column, of=of, missing=missing, mgs=mgs))
+        relationship = value.get("relationship", "pedigree")
+        if relationship != "pedigree" and (kind != "additive" or column != id_column or mgs is not None):
+            raise ConfigError(
+                f"{where}.random.{effect}: `relationship: {relationship}` applies to an additive effect on the "
+                f"id column '{id_column}' (an animal model); a maternal effect shares it."
+            )
+        random.append(RandomEffect(name=effect, type=kind, column=column, of=of, missing=missing, mgs=mgs,
+                                   relationship=relationship))
     traits = tuple(block["traits"])
     if len(set(traits)) != len(traits):
         raise ConfigError(f"{where}.traits: a trait is listed twice ({list(traits)}).")
@@ -388,8 +418,7 @@ def _model_spec(
                 f"{where}.random.{additive[0].name}: a maternal effect needs the additive effect on the id column "
                 f"'{id_column}' (an animal model), not on '{additive[0].column}'."
             )
-    if additive and not has_pedigree:
-        raise ConfigError(f"{where}: the additive effect needs a pedigree; set `pedigree:`.")
+    _check_relationship(block, additive[0] if additive else None, has_pedigree, has_genotypes, where)
     names = [e.name for e in random]
     if RESIDUAL in names:
         raise ConfigError(f"{where}.random: 'residual' is reserved for the residual variance.")
@@ -436,7 +465,36 @@ def _model_spec(
         trait_fixed=trait_fixed,
         trait_covariates=trait_covariates,
         weights=_weights(block, traits, fixed, covariates, random, where),
+        genomic=dict(block.get("genomic", {})) if additive and additive[0].relationship != "pedigree" else {},
     )
+
+
+def _check_relationship(block: Mapping[str, Any], additive: RandomEffect | None, has_pedigree: bool,
+                        has_genotypes: bool | None, where: str) -> None:
+    """A pedigree relationship needs `pedigree:`; a genomic one `genotypes:` (and a pedigree for
+    blending or tuning G* with A22); a single-step one both. `has_genotypes` None: not checked
+    (a model block validated on its own)."""
+    if additive is None:
+        return
+    kind = additive.relationship
+    if kind in ("genomic", "single_step") and has_genotypes is False:
+        raise ConfigError(f"{where}.random.{additive.name}: `relationship: {kind}` needs genotypes; set `genotypes:`.")
+    if kind == "pedigree" and not has_pedigree:
+        raise ConfigError(f"{where}: the additive effect needs a pedigree; set `pedigree:`.")
+    if kind == "single_step" and not has_pedigree:
+        raise ConfigError(f"{where}.random.{additive.name}: `relationship: single_step` needs a pedigree; set "
+                          "`pedigree:` (or use `relationship: genomic` for GBLUP on the genotyped animals only).")
+    genomic = block.get("genomic", {})
+    blend = genomic.get("blend", 0.05)
+    if kind == "genomic" and not has_pedigree and (blend > 0 or genomic.get("tune", "none") != "none"):
+        raise ConfigError(
+            f"{where}.genomic: blending (blend {blend}) and tuning G* use A22 from a pedigree, and the config has "
+            "none: set `pedigree:`, or `genomic: {blend: 0, tune: none}` (add `ridge: 0.01` if G is singular)."
+        )
+    if kind == "genomic" and any(e.get("type") == "maternal" if isinstance(e, Mapping) else False
+                                 for e in block["random"].values()):
+        raise ConfigError(f"{where}: a maternal effect with `relationship: genomic` would need every dam genotyped; "
+                          "use `relationship: single_step`.")
 
 
 def _scalar_variances(block: Mapping[str, Any], random: list[RandomEffect], maternal: list[RandomEffect],
@@ -574,7 +632,8 @@ def _matrix_variances(
 
 
 def model_from_dict(
-    name: str, block: Mapping[str, Any], *, id_column: str = "id", has_pedigree: bool = True
+    name: str, block: Mapping[str, Any], *, id_column: str = "id", has_pedigree: bool = True,
+    has_genotypes: bool | None = None,
 ) -> ModelSpec:
     """Validate one model block (e.g. `ModelSpec.to_dict()` passed as a rule param) into a spec."""
     schema = config_schema()
@@ -583,7 +642,7 @@ def model_from_dict(
     if errors:
         raise ConfigError(f"models.{name}: " + "; ".join(_describe(e) for e in errors))
     full = _with_defaults(dict(block), schema["$defs"]["model"], schema)
-    return _model_spec(name, full, id_column, has_pedigree, "config")
+    return _model_spec(name, full, id_column, has_pedigree, "config", has_genotypes)
 
 
 def load_config(path: str | Path) -> EvaluationConfig:

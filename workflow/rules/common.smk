@@ -75,16 +75,33 @@ def model_params(wildcards):
     return EVALUATION.models[wildcards.model].to_dict()
 
 
+# models whose additive effect has a genomic (GBLUP) or single-step relationship: their
+# variance job also writes the SNP effects (rule variance_genomic)
+GENOMIC_MODELS = [m for m in MODEL_NAMES if EVALUATION.models[m].relationship != "pedigree"]
+NO_MODEL = "(?!)"  # a wildcard pattern that matches nothing
+
+
 def relationship_inputs(wildcards):
-    """A⁻¹ and inbreeding, for models with an additive genetic effect."""
-    if EVALUATION.models[wildcards.model].additive is None:
+    """A⁻¹ and inbreeding, for models with an additive genetic effect (when there is a
+    pedigree), and the clean genotypes for genomic and single-step models."""
+    spec = EVALUATION.models[wildcards.model]
+    if spec.additive is None:
         return {}
-    return {
-        "ainv": "results/relationships/ainv.npz",
-        "ainv_meta": "results/relationships/ainv.npz.meta.json",
-        "inbreeding": "results/relationships/inbreeding.parquet",
-        **{k: v for k, v in GROUP_OUTPUTS.items() if k in ("ainv_groups", "group_pedigree")},
-    }
+    inputs = {}
+    if HAS_PEDIGREE:
+        inputs = {
+            "ainv": "results/relationships/ainv.npz",
+            "ainv_meta": "results/relationships/ainv.npz.meta.json",
+            "inbreeding": "results/relationships/inbreeding.parquet",
+            **{k: v for k, v in GROUP_OUTPUTS.items() if k in ("ainv_groups", "group_pedigree")},
+        }
+    if spec.relationship != "pedigree":
+        inputs.update(
+            genotypes="results/clean/genotypes.npy",
+            genotype_ids="results/clean/genotypes.ids.parquet",
+            genotype_snps="results/clean/genotypes.snps.parquet",
+        )
+    return inputs
 
 
 def pedigree_clean_outputs(wildcards):

@@ -4,6 +4,8 @@
 
 
 rule variance:
+    wildcard_constraints:
+        model="|".join(m for m in MODEL_NAMES if m not in GENOMIC_MODELS) or NO_MODEL,
     input:
         unpack(relationship_inputs),
         phenotypes="results/clean/phenotypes.parquet",
@@ -35,3 +37,21 @@ rule variance:
         code=CODE["variance"],
     script:
         "../scripts/variance.py"
+
+
+# A genomic or single-step model: the same job, which also back-solves the SNP effects from the
+# GEBV of the genotyped animals.
+use rule variance as variance_genomic with:
+    wildcard_constraints:
+        model="|".join(GENOMIC_MODELS) or NO_MODEL,
+    output:
+        components=report(
+            "results/{model}/variance_components.json",
+            caption="../report/variance_components.rst",
+            category="Variance components",
+            subcategory="{model}",
+        ),
+        trace="results/{model}/reml_trace.parquet",
+        solutions="results/{model}/solutions.parquet",
+        summary="results/{model}/mme_summary.json",
+        snp_effects="results/{model}/snp_effects.parquet",

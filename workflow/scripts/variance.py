@@ -16,7 +16,8 @@ from henderson.stages.evaluate import (
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with stage_logging(sm.log[0], f"variance {sm.wildcards.model}"):
-    spec, model = load_model(
+    genotypes = sm.input.get("genotypes")
+    spec, model, genomic = load_model(
         sm.wildcards.model,
         sm.params.model,
         id_column=sm.params.id_column,
@@ -27,11 +28,15 @@ with stage_logging(sm.log[0], f"variance {sm.wildcards.model}"):
         source=sm.params.phenotypes_file,
         groups_ainv_path=sm.input.get("ainv_groups"),
         group_pedigree_path=sm.input.get("group_pedigree"),
+        genotypes_prefix=genotypes.removesuffix(".npy") if genotypes else None,
     )
     folder = Path(sm.output.solutions).parent
-    result = evaluate_stage(spec, model, memory_mb=sm.resources.get("mem_mb"), previous=read_warm_start(folder))
+    result = evaluate_stage(spec, model, memory_mb=sm.resources.get("mem_mb"), previous=read_warm_start(folder),
+                            genomic=genomic)
     write_json(result.components_json, sm.output.components)
     write_parquet(result.trace, sm.output.trace)
     write_parquet(result.solutions, sm.output.solutions)
     write_json(result.summary, sm.output.summary)
+    if sm.output.get("snp_effects"):
+        write_parquet(result.snp_effects, sm.output.snp_effects)
     write_warm_start(folder, result)

@@ -26,6 +26,7 @@ from henderson.genomic.relationships import (
     genomic_inverse,
     genomic_relationship,
     single_step_relationship,
+    single_step_relationships,
 )
 from henderson.genomic.singlestep import SingleStep, h_inverse, single_step_parts
 from henderson.genomic.snp_effects import snp_effects
@@ -58,6 +59,7 @@ __all__ = [
     "pedigree_blocks",
     "single_step_parts",
     "single_step_relationship",
+    "single_step_relationships",
     "snp_effects",
     "tuning_coefficients",
     "vanraden_g",

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from henderson.clean import model_records
@@ -34,6 +35,13 @@ from henderson.reml import (
     given_components_json,
 )
 from henderson.solutions import solve
+from henderson.stages.genomic import (
+    GenomicKinship,
+    genomic_kinship,
+    genotyped_records,
+    model_snp_effects,
+    read_genotypes,
+)
 from henderson.stages.relationships import Relationships, load_relationships
 
 log = logging.getLogger("henderson")
@@ -47,17 +55,25 @@ def build_model(
     relationships: Relationships | None = None,
     unknown_parent: tuple[str, ...] | list[str] = ("0",),
     source: str = "phenotypes",
+    genomic: GenomicKinship | None = None,
 ) -> MixedModel:
     """The model's records (as the clean stage selected them), X per trait and one random term
     per relationship: the additive effect with its maternal effect (K = A), each iid effect
     alone (K = I). A dam coded as unknown (`unknown_parent`) gives the record no maternal
     effect; a missing level of an iid or maternal effect with `missing: keep` gives the record no
     level of that effect (a zero row of Z; the clean stage kept the record). An iid effect with
-    fewer than two levels among the records is refused when its variance is to be estimated."""
+    fewer than two levels among the records is refused when its variance is to be estimated.
+    A genomic or single-step additive effect takes K from `genomic`
+    (:func:`henderson.stages.genomic.genomic_kinship`); GBLUP keeps the records of genotyped
+    animals only."""
     check_labels(spec.fixed, spec.covariates, [e.name for e in spec.random], where=f"models.{spec.name}")
     records, _ = model_records(phenotypes, spec.columns, source=source, model=spec.name, id_column=id_column)
     if len(records) == 0:
         raise InputError(f"model {spec.name}: no records left after cleaning; see results/clean/rejected.parquet.")
+    if spec.relationship != "pedigree" and genomic is None:
+        raise ConfigError(f"model {spec.name}: `relationship: {spec.relationship}` needs genotypes; set `genotypes:`.")
+    if spec.relationship == "genomic":
+        records = genotyped_records(spec, records, id_column, genomic.kinship.levels)
     for effect in spec.random:
         if effect.type != "iid" or spec.estimate == "none":
             continue
@@ -75,7 +91,9 @@ def build_model(
     for group in spec.terms:
         effects = []
         for effect in group:
-            if effect.type in ("additive", "maternal"):
+            if effect.type in ("additive", "maternal") and genomic is not None:
+                kinship = genomic.kinship
+            elif effect.type in ("additive", "maternal"):
                 if relationships is None:
                     raise ConfigError(
                         f"model {spec.name}: the {effect.type} effect {effect.name} needs a pedigree; set "
@@ -124,15 +142,22 @@ def load_model(
     source: str = "phenotypes",
     groups_ainv_path: str | Path | None = None,
     group_pedigree_path: str | Path | None = None,
-) -> tuple[ModelSpec, MixedModel]:
+    genotypes_prefix: str | Path | None = None,
+) -> tuple[ModelSpec, MixedModel, GenomicKinship | None]:
     """Validate a model's config block and build its `MixedModel` from the clean stage's
     phenotypes and (for pedigree models) the relationships stage's A⁻¹ and inbreeding (with
-    unknown parent groups: its `ainv_groups.npz` and `group_pedigree.parquet`)."""
+    unknown parent groups: its `ainv_groups.npz` and `group_pedigree.parquet`), and for a genomic
+    or single-step model the clean genotypes under `genotypes_prefix` (their `GenomicKinship` is
+    returned third, None otherwise)."""
     from henderson.config import model_from_dict
 
-    spec = model_from_dict(name, block, id_column=id_column, has_pedigree=ainv_path is not None)
+    spec = model_from_dict(name, block, id_column=id_column, has_pedigree=ainv_path is not None,
+                           has_genotypes=genotypes_prefix is not None)
     relationships = (load_relationships(ainv_path, inbreeding_path, groups_ainv_path, group_pedigree_path)
                      if ainv_path is not None else None)
+    genomic = None
+    if spec.relationship != "pedigree":
+        genomic = genomic_kinship(spec, read_genotypes(genotypes_prefix), relationships)
     model = build_model(
         spec,
         pd.read_parquet(phenotypes_path),
@@ -140,8 +165,9 @@ def load_model(
         relationships=relationships,
         unknown_parent=unknown_parent,
         source=source,
+        genomic=genomic,
     )
-    return spec, model
+    return spec, model, genomic
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +181,7 @@ class Evaluated:
     summary: dict
     components: VarianceComponents
     fit: REMLFit | None
+    snp_effects: pd.DataFrame | None = None
 
 
 def start_values(spec: ModelSpec, model: MixedModel, criteria: ConvergenceCriteria) -> VarianceComponents:
@@ -180,6 +207,7 @@ def evaluate_stage(
     name: str | None = None,
     memory_mb: float | None = None,
     previous: tuple[pd.DataFrame, int] | None = None,
+    genomic: GenomicKinship | None = None,
 ) -> Evaluated:
     """Variance components (REML by `spec.estimate` = "ai" or "em", or the given values for
     "none") and the solutions at them, from one model build and, at the estimates, the last
@@ -187,7 +215,8 @@ def evaluate_stage(
     solutions, PEV and logL). With given values the equations are solved by `spec.solver`
     (`auto` decides from the predicted factor and `memory_mb`, the memory given to the stage);
     REML uses the exact solver. `previous`: (solutions table, PCG iterations) of an earlier run
-    of this model, a warm start for PCG; the log says how many iterations it saved."""
+    of this model, a warm start for PCG; the log says how many iterations it saved. `genomic`:
+    the model's genomic relationships, for the SNP effects back-solved from its GEBV."""
     name = name or spec.name
     clock = time.perf_counter()
     if spec.estimate == "none":
@@ -243,8 +272,22 @@ def evaluate_stage(
         "seconds": round(time.perf_counter() - clock, 3),
         "step_seconds": solved.seconds,
     }
+    effects = None
+    if genomic is not None:
+        additive = spec.additive.name
+        effects = model_snp_effects(additive, solved.table, genomic)
+        summary["relationship"] = {
+            "kind": genomic.kinship.kind,
+            "levels": genomic.kinship.q,
+            "genotyped": genomic.genomic.q,
+            "snps": int(np.shape(genomic.genotypes.codes)[1]),
+            "log_det": genomic.kinship.logdet,
+            "options": dict(spec.genomic),
+        }
+        log.info("model %s: %d SNP effects back-solved from the GEBV of %d genotyped animals", name,
+                 effects["snp"].nunique(), genomic.genomic.q)
     log.info("model %s: evaluated in %.2f s", name, summary["seconds"])
-    return Evaluated(content, trace, solved.table, summary, components, fit)
+    return Evaluated(content, trace, solved.table, summary, components, fit, effects)
 
 
 WARM_START = ".warm_start.parquet"
