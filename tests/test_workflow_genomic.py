@@ -70,7 +70,9 @@ def model(relationship: str) -> dict:
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("genomic")
-    write_config(workdir, {"gblup": model("genomic"), "ssgblup": model("single_step")})
+    blup = {"traits": ["fat_dyd"], "random": {"animal": "additive"},
+            "variances": {"animal": SIGMA_A, "residual": SIGMA_E}, "estimate": "none"}
+    write_config(workdir, {"gblup": model("genomic"), "ssgblup": model("single_step"), "blup": blup})
     snakemake(workdir)
     return workdir
 
@@ -156,3 +158,35 @@ def test_gblup_without_genotypes_is_a_config_error(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "needs genotypes; set `genotypes:`" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_g_against_a22_and_the_report(evaluated: Path) -> None:
+    """mme_summary.json's G-against-A22 figures against dense G and A22; the report's genomic
+    tables (genotype QC, relationship, GEBV against the pedigree model's EBV)."""
+    import json
+
+    ped = pd.read_csv(DATA / "pedigree.csv", dtype=str)
+    a = tabular_a(ped)
+    ids = list(ped["id"])
+    geno = pd.read_csv(DATA / "genotypes.csv", dtype={"id": str}).set_index("id")
+    m = geno.to_numpy(dtype=float)
+    p = m.mean(axis=0) / 2
+    z = m - 2 * p
+    g = z @ z.T / (2 * np.sum(p * (1 - p)))
+    two = [ids.index(i) for i in geno.index]
+    a22 = a[np.ix_(two, two)]
+    off = ~np.eye(len(two), dtype=bool)
+    slope = np.polyfit(a22[off], g[off], 1)[0]
+    cmp = json.loads((evaluated / "results" / "gblup" / "mme_summary.json").read_text())["relationship"]["g_vs_a22"]
+    assert cmp["animals"] == 14 and not cmp["sampled"]
+    assert cmp["mean_diagonal_g"] == pytest.approx(np.diag(g).mean(), abs=1e-12)
+    assert cmp["mean_diagonal_a22"] == pytest.approx(np.diag(a22).mean(), abs=1e-12)
+    assert cmp["mean_offdiagonal_g"] == pytest.approx(g[off].mean(), abs=1e-12)
+    assert cmp["regression_slope"] == pytest.approx(slope, abs=1e-10)
+    assert cmp["correlation_offdiagonal"] == pytest.approx(np.corrcoef(a22[off], g[off])[0, 1], abs=1e-10)
+    html = (evaluated / "results" / "ssgblup" / "report.html").read_text()
+    for caption in ("Genotypes and genomic relationships", "G (VanRaden, before blending) against A22",
+                    "GEBV against the EBV of model blup"):
+        assert caption in html
+    assert "Removed by the genotype QC" not in html  # the book's data pass every check (min_maf 0)
+    assert "Genotypes and genomic relationships" in (evaluated / "results" / "blup" / "report.html").read_text()

@@ -126,6 +126,33 @@ def animals_inputs(wildcards):
     }
 
 
+def pedigree_model_of(name):
+    """For a genomic or single-step model: the first pedigree model with the same traits and an
+    additive effect (its EBV are compared with the GEBV in the report), or None."""
+    spec = EVALUATION.models[name]
+    if spec.relationship == "pedigree":
+        return None
+    for other in MODEL_NAMES:
+        o = EVALUATION.models[other]
+        if o.relationship == "pedigree" and o.additive is not None and o.traits == spec.traits:
+            return other
+    return None
+
+
+def genomic_report_inputs(wildcards):
+    """The genotype QC summary (when there are genotypes) and, for a genomic model, the genotyped
+    IDs and the solutions of a pedigree model of the same traits."""
+    if not HAS_GENOTYPES:
+        return {}
+    inputs = {"genotype_qc": "results/clean/genotype_qc.json"}
+    if EVALUATION.models[wildcards.model].relationship != "pedigree":
+        inputs["genotype_ids"] = "results/clean/genotypes.ids.parquet"
+        other = pedigree_model_of(wildcards.model)
+        if other is not None:
+            inputs["pedigree_solutions"] = f"results/{other}/solutions.parquet"
+    return inputs
+
+
 def report_inputs(wildcards):
     """Pedigree-side inputs of a model's report, when the evaluation has a pedigree."""
     if not HAS_PEDIGREE:

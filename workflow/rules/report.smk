@@ -4,6 +4,7 @@
 rule report:
     input:
         unpack(report_inputs),
+        unpack(genomic_report_inputs),
         solutions="results/{model}/solutions.parquet",
         components="results/{model}/variance_components.json",
         mme_summary="results/{model}/mme_summary.json",
@@ -33,6 +34,7 @@ rule report:
     params:
         model=model_params,
         id_column=EVALUATION.id_column,
+        pedigree_model=lambda wildcards: pedigree_model_of(wildcards.model) or "",
         code=CODE["report"],
     script:
         "../scripts/report.py"

@@ -44,5 +44,15 @@ with stage_logging(sm.log[0], f"report {sm.wildcards.model}"):
         solver=read_json(sm.input.mme_summary).get("solver"),
         groups=pd.read_parquet(sm.input.groups) if sm.input.get("groups") else None,
         gamma=read_json(sm.input.groups_meta).get("gamma") if sm.input.get("groups_meta") else None,
+        genomic={
+            "relationship": read_json(sm.input.mme_summary).get("relationship"),
+            "genotype_qc": read_json(sm.input.genotype_qc) if sm.input.get("genotype_qc") else None,
+            "effect": spec.additive.name if spec.additive is not None else None,
+            "pedigree_solutions": (pd.read_parquet(sm.input.pedigree_solutions)
+                                   if sm.input.get("pedigree_solutions") else None),
+            "pedigree_model": sm.params.pedigree_model or None,
+            "genotyped": (set(pd.read_parquet(sm.input.genotype_ids)["id"].astype(str))
+                          if sm.input.get("genotype_ids") else None),
+        },
     )
     write_report(html, sm.output.html)

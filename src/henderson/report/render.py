@@ -19,6 +19,7 @@ from henderson.report.format import fmt_count
 from henderson.report.frames import check_solutions
 from henderson.report.runinfo import RunInfo
 from henderson.report.sections.fixed import fixed_section
+from henderson.report.sections.genomic import genomic_section
 from henderson.report.sections.groups import groups_section
 from henderson.report.sections.inputs import data_section, pedigree_section
 from henderson.report.sections.model import equation_section
@@ -79,6 +80,7 @@ def render_report(
     solver: dict | None = None,
     groups: pd.DataFrame | None = None,
     gamma: Sequence[Sequence[float]] | None = None,
+    genomic: dict | None = None,
 ) -> str:
     """Render one model's report as a self-contained HTML document (a string).
 
@@ -109,6 +111,9 @@ def render_report(
             (a note when None); the only time-dependent input.
         groups: the unknown parent groups (results/relationships/groups.parquet), or None;
             gamma: Γ of metafounders, or None.
+        genomic: keyword arguments of
+            :func:`henderson.report.sections.genomic.genomic_section` (the genotype QC summary, the
+            model's genomic relationship, a pedigree model's solutions), or None.
 
     Returns:
         The HTML document. Equal inputs give an equal string.
@@ -155,6 +160,7 @@ def render_report(
         "fixed": fixed_section(sol, spec),
         "other": other_random_section(sol, spec),
         "groups": groups_section(sol, groups, gamma),
+        "genomic": genomic_section(sol, **(genomic or {"relationship": None, "genotype_qc": None})),
         "provenance": provenance_section(model_name, spec, run_info),
     }
     key_figures = []

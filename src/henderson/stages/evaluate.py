@@ -37,6 +37,7 @@ from henderson.reml import (
 from henderson.solutions import solve
 from henderson.stages.genomic import (
     GenomicKinship,
+    g_against_a22,
     genomic_kinship,
     genotyped_records,
     model_snp_effects,
@@ -284,6 +285,9 @@ def evaluate_stage(
             "log_det": genomic.kinship.logdet,
             "options": dict(spec.genomic),
         }
+        if genomic.pedigree is not None:
+            codes, ids = np.asarray(genomic.genotypes.codes), np.asarray(genomic.genotypes.ids, dtype=object)
+            summary["relationship"]["g_vs_a22"] = g_against_a22(codes, ids, genomic.pedigree)
         log.info("model %s: %d SNP effects back-solved from the GEBV of %d genotyped animals", name,
                  effects["snp"].nunique(), genomic.genomic.q)
     log.info("model %s: evaluated in %.2f s", name, summary["seconds"])

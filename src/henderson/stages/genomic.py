@@ -22,25 +22,37 @@ from henderson.config import ModelSpec
 from henderson.errors import InputError
 from henderson.genomic import (
     GenomicOptions,
+    allele_frequencies,
     genomic_relationship,
+    pedigree_blocks,
     single_step_relationships,
     snp_effects,
 )
+from henderson.genomic.vanraden import cross_g, scale_of
 from henderson.genotypes import Genotypes, load_genotypes
 from henderson.relationship import Relationship
 
-__all__ = ["GenomicKinship", "genomic_kinship", "genomic_options", "model_snp_effects", "read_genotypes"]
+__all__ = [
+    "GenomicKinship",
+    "g_against_a22",
+    "genomic_kinship",
+    "genomic_options",
+    "model_snp_effects",
+    "read_genotypes",
+]
 
 log = logging.getLogger("henderson")
 
 
 @dataclass(frozen=True, eq=False)
 class GenomicKinship:
-    """The model's K (G* or H), G* of the genotyped animals and their genotypes."""
+    """The model's K (G* or H), G* of the genotyped animals, their genotypes and the pedigree."""
 
     kinship: Relationship
     genomic: Relationship
     genotypes: Genotypes
+    pedigree: object | None = None
+    """The relationships stage's result (A⁻¹ and IDs) when there is a pedigree."""
 
 
 def genomic_options(spec: ModelSpec) -> GenomicOptions:
@@ -72,7 +84,7 @@ def genomic_kinship(spec: ModelSpec, genotypes: Genotypes, relationships=None) -
         "in %.2f s", spec.name, kinship.kind, kinship.q, len(ids), codes.shape[1], options.blend, options.tune,
         options.ridge, ", APY" if options.use_apy(len(ids)) else "", time.perf_counter() - start,
     )
-    return GenomicKinship(kinship, genomic, genotypes)
+    return GenomicKinship(kinship, genomic, genotypes, relationships)
 
 
 def genotyped_records(spec: ModelSpec, records: pd.DataFrame, id_column: str, levels: np.ndarray) -> pd.DataFrame:
@@ -111,3 +123,38 @@ def model_snp_effects(effect: str, solutions: pd.DataFrame, kinship: GenomicKins
         table.insert(1, "trait", trait)
         frames.append(table)
     return pd.concat(frames, ignore_index=True)
+
+
+def g_against_a22(codes: np.ndarray, ids: np.ndarray, relationships, *, sample: int = 2000, seed: int = 0) -> dict:
+    """VanRaden's G (before blending, tuning and ridge) against A22 over at most `sample`
+    genotyped animals drawn at random (all when fewer): means of the diagonals and of the
+    off-diagonal elements, the regression G_ij = a + b A22_ij + e over the off-diagonal pairs,
+    and the correlations of the diagonals and of the off-diagonals. Costs a `sample`² block of
+    each, not the n_g² matrices. Genotyped animals outside the pedigree are left out."""
+    inside = np.flatnonzero(pd.Index(np.asarray(relationships.ids, dtype=str)).get_indexer(np.asarray(ids, dtype=str)) >= 0)
+    n = inside.size
+    if n < 2:
+        return {"animals": int(n), "sampled": False}
+    rows = inside if n <= sample else np.sort(np.random.default_rng(seed).choice(inside, sample, replace=False))
+    p = allele_frequencies(codes)
+    g = cross_g(codes, rows, rows, p, scale_of(p))
+    a = pedigree_blocks(relationships, np.asarray(ids, dtype=object)[rows]).a22()
+    off = ~np.eye(rows.size, dtype=bool)
+    go, ao = g[off], a[off]
+    slope = float(np.cov(ao, go, bias=True)[0, 1] / np.var(ao)) if rows.size > 1 and np.var(ao) > 0 else float("nan")
+
+    def corr(x: np.ndarray, y: np.ndarray) -> float:
+        return float(np.corrcoef(x, y)[0, 1]) if x.size > 1 and np.std(x) > 0 and np.std(y) > 0 else float("nan")
+
+    return {
+        "animals": int(rows.size),
+        "sampled": bool(rows.size < len(ids)),
+        "mean_diagonal_g": float(np.mean(np.diagonal(g))),
+        "mean_diagonal_a22": float(np.mean(np.diagonal(a))),
+        "mean_offdiagonal_g": float(go.mean()) if go.size else float("nan"),
+        "mean_offdiagonal_a22": float(ao.mean()) if ao.size else float("nan"),
+        "regression_slope": slope,
+        "regression_intercept": float(go.mean() - slope * ao.mean()) if go.size else float("nan"),
+        "correlation_diagonal": corr(np.diagonal(a), np.diagonal(g)),
+        "correlation_offdiagonal": corr(ao, go),
+    }
