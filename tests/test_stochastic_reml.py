@@ -180,3 +180,25 @@ def test_pcg_traces_need_probes(small):
     solver.update(eq.assemble(eq.coefficients(VarianceComponents.from_theta(small.layout, default_start(small).theta))))
     with pytest.raises(ConfigError, match="probes"):
         solver.traces()
+
+
+def test_workflow_with_pcg_and_reml(tmp_path):
+    """`solver: pcg` with `estimate: ai` runs Monte Carlo REML through the workflow: the
+    Monte Carlo SE beside the SE in variance_components.json and in the report, the log says so."""
+    from test_workflow import snakemake
+
+    from henderson.simulate import SimulationSpec, simulate, write_simulation
+
+    write_simulation(simulate(SimulationSpec(n_animals=1500, seed=2)), tmp_path)
+    config = (tmp_path / "config/config.yaml").read_text()
+    assert "estimate: none" in config
+    config = config.replace("estimate: none", "estimate: ai\n    solver: pcg\n    reml: {probes: 40, seed: 3}")
+    (tmp_path / "config/config.yaml").write_text(config)
+    snakemake(tmp_path)
+    name = next(p.name for p in (tmp_path / "results").iterdir() if (p / "variance_components.json").exists())
+    content = json.loads((tmp_path / "results" / name / "variance_components.json").read_text())
+    assert content["solver"] == "pcg" and content["monte_carlo"]["probes"] == 40
+    for entry in content["parameters"].values():
+        assert entry["monte_carlo_se"] > 0 and entry["se"] > 0
+    assert "Monte Carlo REML" in (tmp_path / "logs" / name / "variance.log").read_text()
+    assert "Monte Carlo SE" in (tmp_path / "results" / name / "report.html").read_text()
