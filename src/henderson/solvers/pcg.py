@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -33,6 +34,44 @@ from henderson.mme import Equations
 __all__ = ["PCGSolver"]
 
 _LOG = logging.getLogger("henderson.solvers")
+
+
+@numba.njit(parallel=True, cache=True)
+def _csr_matmat(indptr, indices, data, x, out):  # pragma: no cover - compiled
+    """out = A x for A in CSR (n × n) and x (n, m), rows in parallel (many right-hand sides:
+    scipy's product is single-threaded)."""
+    n, m = out.shape
+    for i in numba.prange(n):
+        for j in range(m):
+            out[i, j] = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            c = indices[k]
+            v = data[k]
+            for j in range(m):
+                out[i, j] += v * x[c, j]
+
+
+@numba.njit(parallel=True, cache=True)
+def _advance(x, r, p, q, alpha):  # pragma: no cover - compiled
+    """x += alpha p, r -= alpha q, column by column, in place."""
+    n, m = x.shape
+    for i in numba.prange(n):
+        for j in range(m):
+            x[i, j] += alpha[j] * p[i, j]
+            r[i, j] -= alpha[j] * q[i, j]
+
+
+# Below this many entries of x, numpy and scipy (no thread start-up) are faster.
+PARALLEL_SIZE = 1 << 20
+
+
+def _product(lhs: sp.csr_matrix, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """C x for x (N, m)."""
+    if x.shape[1] == 1 or x.size < PARALLEL_SIZE:
+        return lhs @ x
+    out = np.empty_like(x) if out is None else out
+    _csr_matmat(lhs.indptr, lhs.indices, lhs.data, np.ascontiguousarray(x), out)
+    return out
 
 
 class PCGSolver:
@@ -97,6 +136,9 @@ class PCGSolver:
         nf = self._fixed_inv.size
         out[:nf] = self._fixed_inv[:, None] * r[:nf]
         for lo, k, q, inverse in self._blocks:
+            if k == 1:
+                np.multiply(inverse[:, 0, 0][:, None], r[lo : lo + q], out=out[lo : lo + q])
+                continue
             seg = r[lo : lo + k * q].reshape(k, q, -1)  # component-major: (k, q, m)
             out[lo : lo + k * q] = np.einsum("jab,bjm->ajm", inverse, seg).reshape(k * q, -1)
         return out
@@ -104,8 +146,8 @@ class PCGSolver:
     def solve(self, rhs: np.ndarray, guess: np.ndarray | None = None, tol: float | None = None) -> np.ndarray:
         """C⁻¹B for B (N,) or (N, m), all columns together (one product with C per iteration);
         `guess` (same shape; default: the solver's `guess` attribute for one column, else 0) is
-        the starting point; `tol` (default the solver's) the relative residual to reach. Iterations and relative residuals per call are kept in
-        `iterations` and `residuals`."""
+        the starting point; `tol` (default the solver's) the relative residual to reach.
+        Iterations and relative residuals per call are kept in `iterations` and `residuals`."""
         if self.lhs is None:
             raise RuntimeError("call update() first")
         tol = self.tol if tol is None else float(tol)
@@ -117,16 +159,17 @@ class PCGSolver:
         x = np.zeros_like(b) if guess is None else np.asarray(guess, dtype=float).reshape(b.shape).copy()
         bnorm = np.linalg.norm(b, axis=0)
         bnorm[bnorm == 0] = 1.0
-        r = b - self.lhs @ x
+        r = b - _product(self.lhs, x)
         active = np.linalg.norm(r, axis=0) / bnorm > tol
         z = self._precondition(r)
         p = z.copy()
         rz = np.einsum("ij,ij->j", r, z)
         clock = time.perf_counter()
         it = 0
+        q = np.empty_like(p)
         while active.any() and it < self.max_iter:
             it += 1
-            q = self.lhs @ p
+            q = _product(self.lhs, p, q)
             pq = np.einsum("ij,ij->j", p, q)
             if np.any(active & ~(pq > 0)):
                 raise NumericalError(
@@ -134,9 +177,12 @@ class PCGSolver:
                     "positive definite. Check the model for dependent effects and the variances for positivity."
                 )
             alpha = np.where(active, rz / np.where(pq > 0, pq, 1.0), 0.0)
-            x += alpha * p
-            r -= alpha * q
-            rel = np.linalg.norm(r, axis=0) / bnorm
+            if x.size < PARALLEL_SIZE:
+                x += alpha * p
+                r -= alpha * q
+            else:
+                _advance(x, r, p, q, alpha)
+            rel = np.sqrt(np.einsum("ij,ij->j", r, r)) / bnorm
             active &= rel > tol
             if self.log_every and it % self.log_every == 0:
                 _LOG.info("pcg: iteration %d, largest relative residual %.3e, %.1f s", it, rel.max(),
@@ -144,9 +190,10 @@ class PCGSolver:
             z = self._precondition(r)
             rz_new = np.einsum("ij,ij->j", r, z)
             beta = np.where(active, rz_new / np.where(rz != 0, rz, 1.0), 0.0)
-            p = z + beta * p
+            p *= beta
+            p += z
             rz = rz_new
-        final = np.linalg.norm(b - self.lhs @ x, axis=0) / bnorm
+        final = np.linalg.norm(b - _product(self.lhs, x), axis=0) / bnorm
         if np.any(final > 10 * tol) and it >= self.max_iter:
             raise NumericalError(
                 f"pcg: no convergence in {self.max_iter} iterations (relative residual {final.max():.3e}, "
