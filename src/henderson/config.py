@@ -550,15 +550,8 @@ def _weights(block, traits, fixed, covariates, random, where: str) -> str | None
 
 
 def _solver(block: Mapping[str, Any], where: str) -> str:
-    """The model's solver; PCG has no traces or log-determinants, so REML refuses it."""
-    solver = block.get("solver", "auto")
-    if solver == "pcg" and block["estimate"] != "none":
-        raise ConfigError(
-            f"{where}.solver: pcg solves the equations at given variances only; REML (estimate: "
-            f"{block['estimate']}) needs solver: cholesky or auto. Estimate the variances on a subset with "
-            "cholesky, then run the full data with estimate: none and solver: pcg."
-        )
-    return solver
+    """The model's solver; with PCG, REML samples the traces (Monte Carlo REML)."""
+    return block.get("solver", "auto")
 
 
 def _per_trait(value: Any, traits: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:

@@ -91,7 +91,10 @@ class REMLFit:
     per parameter; messages: warnings (events that recur are listed 3 times, then counted);
     not_identifiable: parameters the data cannot separate (the fit is then not converged and has
     no standard errors).
-    log_likelihood is None when the solver has none.
+    log_likelihood is None when the solver has none. monte_carlo_se: for sampled traces
+    (:mod:`henderson.reml.stochastic`), the Monte Carlo SE of every estimate (θ order), and
+    monte_carlo the settings and outcome of the sampling (probes, seed, target, ratio); None
+    for exact traces.
     """
 
     method: str
@@ -108,6 +111,8 @@ class REMLFit:
     messages: tuple[str, ...]
     solver: str = "cholesky"
     not_identifiable: tuple[str, ...] = ()
+    monte_carlo_se: np.ndarray | None = None
+    monte_carlo: dict[str, Any] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -129,7 +134,9 @@ class REMLFit:
 
 def components_json(fit: REMLFit) -> dict[str, Any]:
     """`variance_components.json`: method, converged, iterations, log_likelihood, (traits),
-    variances, (covariances), se, ratios, boundary, messages, criteria, solver; NaN → None."""
+    variances, (covariances), se, ratios, boundary, messages, criteria, solver; NaN → None. With
+    sampled traces also `monte_carlo_se` (by parameter, beside `se` in `parameters`) and
+    `monte_carlo` (probes, seed, target, ratio)."""
     parts = fit.components.to_json(fit.se_vector)
     out: dict[str, Any] = {
         "method": fit.method,
@@ -145,6 +152,12 @@ def components_json(fit: REMLFit) -> dict[str, Any]:
         "criteria": asdict(fit.criteria),
         "solver": fit.solver,
     }
+    if fit.monte_carlo_se is not None:
+        mcse = {name: _num(v) for name, v in zip(fit.names, fit.monte_carlo_se)}
+        out["monte_carlo_se"] = mcse
+        for name, entry in out["parameters"].items():
+            entry["monte_carlo_se"] = mcse[name]
+        out["monte_carlo"] = dict(fit.monte_carlo or {})
     return out
 
 
@@ -189,6 +202,7 @@ class ComponentsRecord:
     criteria: dict[str, Any] | None
     solver: str | None
     not_identifiable: tuple[str, ...] = ()
+    monte_carlo_se: np.ndarray | None = None
 
     @property
     def estimated(self) -> bool:
@@ -211,6 +225,7 @@ def read_components(layout: Layout, content: dict[str, Any]) -> ComponentsRecord
 
     theta = np.array([num(params[n]["estimate"]) for n in names])
     se = np.array([num(params[n]["se"]) for n in names])
+    mcse = np.array([num(params[n].get("monte_carlo_se")) for n in names]) if "monte_carlo_se" in content else None
     return ComponentsRecord(
         method=content["method"],
         converged=content.get("converged"),
@@ -224,6 +239,7 @@ def read_components(layout: Layout, content: dict[str, Any]) -> ComponentsRecord
         criteria=content.get("criteria"),
         solver=content.get("solver"),
         not_identifiable=tuple(content.get("not_identifiable", ())),
+        monte_carlo_se=mcse,
     )
 
 

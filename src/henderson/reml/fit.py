@@ -50,9 +50,10 @@ class _State:
     (`drops`: term index → component indices), with the residual variances of traits `zero`
     held at their limit 0 (extrapolation step `step`)."""
 
-    def __init__(self, model: MixedModel, solver: str) -> None:
+    def __init__(self, model: MixedModel, solver: str, solver_options: Mapping[str, Any] | None = None) -> None:
         self.full = model
         self.solver = solver
+        self.solver_options = dict(solver_options or {})
         self.drops: dict[int, set[int]] = {}
         self.zero: set[int] = set()
         self.step = 0.0
@@ -64,7 +65,7 @@ class _State:
         self.objective = self.build(self.drops, self.zero)
 
     def build(self, drops: Mapping[int, set[int]], zero: set[int], step: float | None = None) -> Objective | ZeroLimit:
-        inner = Objective(self.full.without(drops), self.solver)
+        inner = Objective(self.full.without(drops), self.solver, **self.solver_options)
         return ZeroLimit(inner, zero, self.step if step is None else step) if zero else inner
 
     @property
@@ -116,6 +117,7 @@ def fit_reml(
     criteria: ConvergenceCriteria = ConvergenceCriteria(),  # noqa: B008 - frozen
     solver: str = "cholesky",
     logger: logging.Logger | None = None,
+    solver_options: Mapping[str, Any] | None = None,
 ) -> REMLFit:
     """Estimate every G0 and R0 of `model` by REML (module docstring).
 
@@ -126,7 +128,8 @@ def fit_reml(
         ConfigError: an unknown method, or starting values that are missing, unknown, or outside
             the parameter space.
     """
-    return estimate(model, start, method=method, criteria=criteria, solver=solver, logger=logger)[0]
+    return estimate(model, start, method=method, criteria=criteria, solver=solver, logger=logger,
+                    solver_options=solver_options)[0]
 
 
 def estimate(
@@ -137,15 +140,18 @@ def estimate(
     criteria: ConvergenceCriteria = ConvergenceCriteria(),  # noqa: B008 - frozen
     solver: str = "cholesky",
     logger: logging.Logger | None = None,
+    solver_options: Mapping[str, Any] | None = None,
 ) -> tuple[REMLFit, Objective | ZeroLimit, np.ndarray]:
     """:func:`fit_reml`, also returning the objective of the final (reduced) model and θ at the
-    estimates on it, whose solve is the last one made (solutions and PEV reuse it)."""
+    estimates on it, whose solve is the last one made (solutions and PEV reuse it).
+    `solver_options` go to the solver (e.g. the probes of PCG's sampled traces)."""
     if method not in STEPS:
         raise ConfigError(f"unknown REML method {method!r}; use one of {list(STEPS)}.")
     log = logger if logger is not None else _LOG
     clock = time.perf_counter()
-    start = start_components(model, start, criteria=criteria, solver=solver, logger=log)
-    state = _State(model, solver)
+    start = start_components(model, start, criteria=criteria, solver=solver, logger=log,
+                             solver_options=solver_options)
+    state = _State(model, solver, solver_options)
     theta = start.theta
     ev = state.objective.evaluate(theta)
     rows: list[list[Any]] = [[0, "start", ev.loglik, *state.full_theta(theta)]]

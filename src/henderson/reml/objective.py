@@ -21,7 +21,8 @@ Average information AI_ij = ½ f_i'Pf_j with working variates f = Z(G0⁻¹E ⊗
 element E of G0 and f_i = (E/w_i)(R⁻¹ê)_i for an element of R0; Pf = R⁻¹(f − W C⁻¹W'R⁻¹f): one
 solve with one column per parameter.
 
-A solver without a log-determinant (iterative) gives logL = None; everything else stays.
+A solver without a log-determinant (iterative) gives logL = None; everything else stays (its
+traces may be sampled: :mod:`henderson.reml.stochastic`).
 """
 
 from __future__ import annotations
@@ -147,8 +148,10 @@ class Objective(ParameterSpace):
         return self.solver.inverse_diagonal()
 
     # ---------------------------------------------------------------------------------------
-    def evaluate(self, theta: np.ndarray, derivatives: bool = True) -> Evaluation:
-        """logL, and with `derivatives` its gradient, the AI matrix and the EM update, at θ."""
+    def evaluate(self, theta: np.ndarray, derivatives: bool = True, traces: np.ndarray | None = None) -> Evaluation:
+        """logL, and with `derivatives` its gradient, the AI matrix and the EM update, at θ;
+        `traces`: tr(C⁻¹ M_c) to use instead of the solver's (the gradient and EM update are
+        linear in them: :mod:`henderson.reml.stochastic` propagates sampled traces' errors)."""
         self._solve(theta)
         if not derivatives:
             return Evaluation(theta.copy(), self._loglik)
@@ -158,7 +161,7 @@ class Objective(ParameterSpace):
         sol, resid, qs = self._sol, self._resid, self._qs
         if self._traces is None:
             self._traces = self.solver.traces()
-        taus, tmats = eq.component_traces(self._traces)
+        taus, tmats = eq.component_traces(self._traces if traces is None else traces)
         m = len(params)
         index = {(p.matrix, p.i, p.j): k for k, p in enumerate(params)}
         gradient = np.zeros(m)

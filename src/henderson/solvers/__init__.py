@@ -11,8 +11,9 @@ A solver is created on the fixed pattern of C (:class:`henderson.mme.Equations`)
 
 ``cholesky`` (CHOLMOD; one symbolic analysis, a numeric refactorization per update, selected
 inverse by the Takahashi recurrences) is the exact solver; ``pcg`` (preconditioned conjugate
-gradients with a block-diagonal preconditioner) solves without factorising, and has no
-log-determinant, traces or inverse diagonal.
+gradients with a block-diagonal preconditioner) solves without factorising, has no
+log-determinant or inverse diagonal, and samples the traces (Hutchinson probes) when given
+`probes` (Monte Carlo REML, :mod:`henderson.reml.stochastic`).
 """
 
 from __future__ import annotations
@@ -49,28 +50,40 @@ _REGISTRY: dict[str, type] = {}
 BYTES_PER_FACTOR_ENTRY = 40
 
 
-def choose_solver(equations: Equations, memory_mb: float | None, *, exact: bool, **pcg_options) -> tuple[Solver, str]:
-    """`auto`: the exact solver unless the factor its symbolic analysis predicts would not fit
-    in `memory_mb` (with BYTES_PER_FACTOR_ENTRY per entry), then PCG with `pcg_options` — not when `exact` is
-    needed (REML), where the exact solver is used and the shortfall said. Returns the solver
-    and the reason (for the log and the summary)."""
+def solver_choice(equations: Equations, memory_mb: float | None, *, exact: bool) -> tuple[str, str, object]:
+    """What `auto` picks: the exact solver unless the factor its symbolic analysis predicts would
+    not fit in `memory_mb` (with BYTES_PER_FACTOR_ENTRY per entry), then PCG — for REML
+    (`exact`) with sampled traces (Monte Carlo REML). Returns (name, reason for the log and
+    the summary, the analysed factor for the exact solver)."""
     from henderson.linalg import SparseCholesky
 
     factor = SparseCholesky(equations.pattern)
     need_mb = BYTES_PER_FACTOR_ENTRY * factor.predicted_factor_nnz() / 2**20
-    fits = memory_mb is None or need_mb <= memory_mb
-    if fits or exact:
+    if memory_mb is None or need_mb <= memory_mb:
         reason = (
             f"solver auto: cholesky (the factor needs about {need_mb:,.0f} MB"
             + (f" of {memory_mb:,.0f} MB" if memory_mb is not None else "") + ")"
         )
-        if not fits:
-            reason += "; more than the memory given, but REML needs the exact solver: give the rule more memory"
+        return "cholesky", reason, factor
+    if exact:
+        reason = (
+            f"solver auto: pcg with sampled traces, Monte Carlo REML (the factor would need about {need_mb:,.0f} MB, "
+            f"more than the {memory_mb:,.0f} MB given; estimates carry a Monte Carlo SE; no reliabilities from PCG)"
+        )
+    else:
+        reason = (
+            f"solver auto: pcg (the factor would need about {need_mb:,.0f} MB, more than the {memory_mb:,.0f} MB "
+            "given; no standard errors or reliabilities from PCG)"
+        )
+    return "pcg", reason, None
+
+
+def choose_solver(equations: Equations, memory_mb: float | None, *, exact: bool, **pcg_options) -> tuple[Solver, str]:
+    """`auto` (:func:`solver_choice`): the solver, built (PCG with `pcg_options`: its traces
+    need `probes` for REML), and the reason."""
+    name, reason, factor = solver_choice(equations, memory_mb, exact=exact)
+    if name == "cholesky":
         return _REGISTRY["cholesky"](equations, factor=factor), reason
-    reason = (
-        f"solver auto: pcg (the factor would need about {need_mb:,.0f} MB, more than the {memory_mb:,.0f} MB given; "
-        "no standard errors or reliabilities from PCG)"
-    )
     return _REGISTRY["pcg"](equations, **pcg_options), reason
 
 

@@ -6,8 +6,11 @@ taken from C itself, and the diagonal of C for the fixed effects. Several right-
 solved with one preconditioner; each column starts from a given guess (a warm start) or zero and
 stops when ‖r‖ ≤ tol·‖b‖.
 
-It has no log-determinant, no exact traces and no diagonal of C⁻¹: REML and reliabilities need
-the sampled and approximated versions of those (not part of this solver).
+It has no log-determinant and no diagonal of C⁻¹. Its traces tr(C⁻¹ M_c) are sampled
+(:mod:`henderson.linalg.stochastic`): with `probes` > 0, the same Rademacher probes of `seed` are
+solved at every update (blocks of `probe_block` columns, each probe warm-started from its
+previous solution, to the relative residual `trace_tolerance`), and `probe_traces` keeps the
+per-probe values for the Monte Carlo error.
 """
 
 from __future__ import annotations
@@ -15,15 +18,60 @@ from __future__ import annotations
 import logging
 import time
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
 from henderson.errors import ConfigError, NumericalError
+from henderson.linalg.stochastic import (
+    ProbeTraces,
+    component_entries,
+    probe_products,
+    rademacher,
+)
 from henderson.mme import Equations
 
 __all__ = ["PCGSolver"]
 
 _LOG = logging.getLogger("henderson.solvers")
+
+
+@numba.njit(parallel=True, cache=True)
+def _csr_matmat(indptr, indices, data, x, out):  # pragma: no cover - compiled
+    """out = A x for A in CSR (n × n) and x (n, m), rows in parallel (many right-hand sides:
+    scipy's product is single-threaded)."""
+    n, m = out.shape
+    for i in numba.prange(n):
+        for j in range(m):
+            out[i, j] = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            c = indices[k]
+            v = data[k]
+            for j in range(m):
+                out[i, j] += v * x[c, j]
+
+
+@numba.njit(parallel=True, cache=True)
+def _advance(x, r, p, q, alpha):  # pragma: no cover - compiled
+    """x += alpha p, r -= alpha q, column by column, in place."""
+    n, m = x.shape
+    for i in numba.prange(n):
+        for j in range(m):
+            x[i, j] += alpha[j] * p[i, j]
+            r[i, j] -= alpha[j] * q[i, j]
+
+
+# Below this many entries of x, numpy and scipy (no thread start-up) are faster.
+PARALLEL_SIZE = 1 << 20
+
+
+def _product(lhs: sp.csr_matrix, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """C x for x (N, m)."""
+    if x.shape[1] == 1 or x.size < PARALLEL_SIZE:
+        return lhs @ x
+    out = np.empty_like(x) if out is None else out
+    _csr_matmat(lhs.indptr, lhs.indices, lhs.data, np.ascontiguousarray(x), out)
+    return out
 
 
 class PCGSolver:
@@ -33,11 +81,20 @@ class PCGSolver:
     name = "pcg"
     exact = False
 
-    def __init__(self, equations: Equations, tol: float = 1e-10, max_iter: int = 10_000, log_every: int = 100) -> None:
+    def __init__(self, equations: Equations, tol: float = 1e-10, max_iter: int = 10_000, log_every: int = 100,
+                 probes: int = 0, seed: int = 0, trace_tolerance: float = 1e-8, probe_block: int = 32) -> None:
         if not tol > 0 or max_iter < 1:
             raise ConfigError(f"pcg: tol must be > 0 and max_iter >= 1, got {tol!r}, {max_iter!r}.")
+        if probes < 0 or probe_block < 1 or not trace_tolerance > 0:
+            raise ConfigError(f"pcg: probes >= 0, probe_block >= 1 and trace_tolerance > 0 needed, got {probes!r}, "
+                              f"{probe_block!r}, {trace_tolerance!r}.")
         self.equations = equations
         self.tol, self.max_iter, self.log_every = float(tol), int(max_iter), int(log_every)
+        self.probes, self.seed = int(probes), int(seed)
+        self.trace_tolerance, self.probe_block = float(trace_tolerance), int(probe_block)
+        self.probe_traces: ProbeTraces | None = None
+        self._probe_x: np.ndarray | None = None
+        self._entries = None
         self.lhs: sp.csr_matrix | None = None
         self.guess: np.ndarray | None = None
         self.iterations: list[int] = []
@@ -79,17 +136,21 @@ class PCGSolver:
         nf = self._fixed_inv.size
         out[:nf] = self._fixed_inv[:, None] * r[:nf]
         for lo, k, q, inverse in self._blocks:
+            if k == 1:
+                np.multiply(inverse[:, 0, 0][:, None], r[lo : lo + q], out=out[lo : lo + q])
+                continue
             seg = r[lo : lo + k * q].reshape(k, q, -1)  # component-major: (k, q, m)
             out[lo : lo + k * q] = np.einsum("jab,bjm->ajm", inverse, seg).reshape(k * q, -1)
         return out
 
-    def solve(self, rhs: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray:
+    def solve(self, rhs: np.ndarray, guess: np.ndarray | None = None, tol: float | None = None) -> np.ndarray:
         """C⁻¹B for B (N,) or (N, m), all columns together (one product with C per iteration);
         `guess` (same shape; default: the solver's `guess` attribute for one column, else 0) is
-        the starting point. Iterations and relative residuals per call are kept in
-        `iterations` and `residuals`."""
+        the starting point; `tol` (default the solver's) the relative residual to reach.
+        Iterations and relative residuals per call are kept in `iterations` and `residuals`."""
         if self.lhs is None:
             raise RuntimeError("call update() first")
+        tol = self.tol if tol is None else float(tol)
         b = np.asarray(rhs, dtype=float)
         single = b.ndim == 1
         b = b.reshape(b.shape[0], -1)
@@ -98,16 +159,17 @@ class PCGSolver:
         x = np.zeros_like(b) if guess is None else np.asarray(guess, dtype=float).reshape(b.shape).copy()
         bnorm = np.linalg.norm(b, axis=0)
         bnorm[bnorm == 0] = 1.0
-        r = b - self.lhs @ x
-        active = np.linalg.norm(r, axis=0) / bnorm > self.tol
+        r = b - _product(self.lhs, x)
+        active = np.linalg.norm(r, axis=0) / bnorm > tol
         z = self._precondition(r)
         p = z.copy()
         rz = np.einsum("ij,ij->j", r, z)
         clock = time.perf_counter()
         it = 0
+        q = np.empty_like(p)
         while active.any() and it < self.max_iter:
             it += 1
-            q = self.lhs @ p
+            q = _product(self.lhs, p, q)
             pq = np.einsum("ij,ij->j", p, q)
             if np.any(active & ~(pq > 0)):
                 raise NumericalError(
@@ -115,23 +177,27 @@ class PCGSolver:
                     "positive definite. Check the model for dependent effects and the variances for positivity."
                 )
             alpha = np.where(active, rz / np.where(pq > 0, pq, 1.0), 0.0)
-            x += alpha * p
-            r -= alpha * q
-            rel = np.linalg.norm(r, axis=0) / bnorm
-            active &= rel > self.tol
+            if x.size < PARALLEL_SIZE:
+                x += alpha * p
+                r -= alpha * q
+            else:
+                _advance(x, r, p, q, alpha)
+            rel = np.sqrt(np.einsum("ij,ij->j", r, r)) / bnorm
+            active &= rel > tol
             if self.log_every and it % self.log_every == 0:
                 _LOG.info("pcg: iteration %d, largest relative residual %.3e, %.1f s", it, rel.max(),
                           time.perf_counter() - clock)
             z = self._precondition(r)
             rz_new = np.einsum("ij,ij->j", r, z)
             beta = np.where(active, rz_new / np.where(rz != 0, rz, 1.0), 0.0)
-            p = z + beta * p
+            p *= beta
+            p += z
             rz = rz_new
-        final = np.linalg.norm(b - self.lhs @ x, axis=0) / bnorm
-        if np.any(final > 10 * self.tol) and it >= self.max_iter:
+        final = np.linalg.norm(b - _product(self.lhs, x), axis=0) / bnorm
+        if np.any(final > 10 * tol) and it >= self.max_iter:
             raise NumericalError(
                 f"pcg: no convergence in {self.max_iter} iterations (relative residual {final.max():.3e}, "
-                f"tolerance {self.tol:.1e}). Raise the iteration cap or check the model for nearly dependent effects."
+                f"tolerance {tol:.1e}). Raise the iteration cap or check the model for nearly dependent effects."
             )
         self.iterations.append(it)
         self.residuals.append(float(final.max()))
@@ -143,10 +209,38 @@ class PCGSolver:
         return None
 
     def traces(self) -> np.ndarray:
-        raise ConfigError(
-            "REML needs the traces of C⁻¹, which the pcg solver does not compute; use solver: cholesky for "
-            "estimate: ai or em, or give the variances (estimate: none)."
-        )
+        """Hutchinson estimates of tr(C⁻¹ M_c) (components,) from `probes` probes (module
+        docstring); the per-probe values are kept in `probe_traces`."""
+        if self.probes < 1:
+            raise ConfigError(
+                "REML needs the traces of C⁻¹; the pcg solver samples them only with probes > 0 (reml: probes: "
+                "auto or a number), or use solver: cholesky, or give the variances (estimate: none)."
+            )
+        if self.lhs is None:
+            raise RuntimeError("call update() first")
+        if self._entries is None:
+            self._entries = component_entries(self.equations)
+        n = self.lhs.shape[0]
+        old = self._probe_x
+        if old is None or old.shape[0] != n:
+            old = np.zeros((n, 0))
+        x_all = np.empty((n, self.probes))
+        samples = []
+        clock = time.perf_counter()
+        for first in range(0, self.probes, self.probe_block):
+            count = min(self.probe_block, self.probes - first)
+            z = rademacher(n, first, count, self.seed)
+            guess = np.zeros((n, count))
+            have = max(0, min(old.shape[1] - first, count))
+            if have:
+                guess[:, :have] = old[:, first : first + have]
+            x = self.solve(z, guess=guess, tol=self.trace_tolerance)
+            x_all[:, first : first + count] = x
+            samples.append(probe_products(self._entries, x, z))
+        self._probe_x = x_all
+        self.probe_traces = ProbeTraces(np.vstack(samples))
+        _LOG.info("pcg: traces from %d probes in %.1f s", self.probes, time.perf_counter() - clock)
+        return self.probe_traces.mean
 
     def inverse_diagonal(self) -> None:
         """No diagonal of C⁻¹ (no PEV): the solutions then have no se or reliability."""

@@ -34,6 +34,12 @@ from henderson.reml import (
     estimate,
     given_components_json,
 )
+from henderson.reml.stochastic import (
+    estimate_stochastic,
+    pcg_options,
+    reml_solver,
+    split_reml_options,
+)
 from henderson.solutions import solve
 from henderson.stages.genomic import (
     GenomicKinship,
@@ -215,9 +221,11 @@ def evaluate_stage(
     factorisation of the fit (no second one; with given values, the one factorisation gives
     solutions, PEV and logL). With given values the equations are solved by `spec.solver`
     (`auto` decides from the predicted factor and `memory_mb`, the memory given to the stage);
-    REML uses the exact solver. `previous`: (solutions table, PCG iterations) of an earlier run
-    of this model, a warm start for PCG; the log says how many iterations it saved. `genomic`:
-    the model's genomic relationships, for the SNP effects back-solved from its GEBV."""
+    REML uses the exact solver, or PCG with sampled traces (`solver: pcg`, or `auto` when the
+    factor would not fit: :mod:`henderson.reml.stochastic`). `previous`: (solutions table, PCG
+    iterations) of an earlier run of this model, a warm start for PCG; the log says how many
+    iterations it saved. `genomic`: the model's genomic relationships, for the SNP effects
+    back-solved from its GEBV."""
     name = name or spec.name
     clock = time.perf_counter()
     if spec.estimate == "none":
@@ -247,13 +255,20 @@ def evaluate_stage(
         trace = pd.DataFrame({"iteration": pd.Series(dtype="int64"), "step": pd.Series(dtype="str"),
                               "log_likelihood": pd.Series(dtype=float)})
     else:
-        criteria = ConvergenceCriteria(**spec.reml)
+        criteria, mc = split_reml_options(spec.reml)
         start = start_values(spec, model, criteria)
-        fit, objective, theta = estimate(model, start, method=spec.estimate, criteria=criteria, logger=log)
+        reml_on, reason = reml_solver(model, spec.solver, memory_mb)
+        log.info("model %s: REML on %s", name, reason)
+        if reml_on == "pcg":
+            fit, objective, theta = estimate_stochastic(model, start, method=spec.estimate, criteria=criteria, mc=mc,
+                                                        pcg=pcg_options(spec.pcg), logger=log)
+        else:
+            fit, objective, theta = estimate(model, start, method=spec.estimate, criteria=criteria, logger=log)
         components = fit.components
         solved = solve(model, components, objective=objective, theta=theta)
-        log.info("model %s: solutions and PEV from the factorisation at the estimates (%s s)", name,
-                 solved.seconds)
+        solved.solver["reason"] = reason
+        log.info("model %s: solutions%s at the estimates from the fit's last solve (%s s)", name,
+                 "" if reml_on == "pcg" else " and PEV", solved.seconds)
         content = components_json(fit)
         trace = fit.trace
     zero = [p.name for p, v in zip(components.layout.parameters, components.theta) if p.is_variance and v <= 0]

@@ -314,12 +314,23 @@ def reml_section(
         status_rows.append(("Solver", text(record.solver)))
     status = Table("REML fit", ("", ""), tuple(status_rows), (False, False))
     vc = record.components
-    estimates = Table(
-        "REML estimates",
-        ("component", "estimate", "SE"),
-        tuple((n, fmt_sig(v), fmt_sig(s)) for n, v, s in zip(vc.names, vc.theta, record.se)),
-        (False, True, True),
-    )
+    if record.monte_carlo_se is None:
+        estimates = Table(
+            "REML estimates",
+            ("component", "estimate", "SE"),
+            tuple((n, fmt_sig(v), fmt_sig(s)) for n, v, s in zip(vc.names, vc.theta, record.se)),
+            (False, True, True),
+        )
+    else:  # Monte Carlo REML: the sampling SE and the Monte Carlo SE of the sampled traces
+        estimates = Table(
+            "REML estimates (Monte Carlo REML)",
+            ("component", "estimate", "SE", "Monte Carlo SE"),
+            tuple((n, fmt_sig(v), fmt_sig(s), fmt_sig(m))
+                  for n, v, s, m in zip(vc.names, vc.theta, record.se, record.monte_carlo_se)),
+            (False, True, True, True),
+            note="SE: the sampling error of REML (from the AI matrix); Monte Carlo SE: the error from sampling "
+                 "the traces with random probes (variance_components.json: monte_carlo).",
+        )
     labels = ratio_labels(spec)
     ratio_rows = []
     for key, block in (record.ratios or {}).items():
