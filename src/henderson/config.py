@@ -88,6 +88,8 @@ class ModelSpec:
     solver: str = "auto"
     pcg: Mapping[str, float] = field(default_factory=dict)
     weights: str | None = None
+    reliability: str = "auto"
+    samples: int = 200
 
     @property
     def multitrait(self) -> bool:
@@ -176,6 +178,8 @@ class ModelSpec:
             "solver": self.solver,
             "pcg": dict(self.pcg),
             **({"weights": self.weights} if self.weights else {}),
+            "reliability": self.reliability,
+            "samples": self.samples,
         }
 
 
@@ -409,6 +413,8 @@ def _model_spec(
         trait_fixed=trait_fixed,
         trait_covariates=trait_covariates,
         weights=_weights(block, traits, fixed, covariates, random, where),
+        reliability=_reliability(block, where),
+        samples=int(block.get("samples", 200)),
     )
 
 
@@ -474,6 +480,17 @@ def _solver(block: Mapping[str, Any], where: str) -> str:
             "cholesky, then run the full data with estimate: none and solver: pcg."
         )
     return solver
+
+
+def _reliability(block: Mapping[str, Any], where: str) -> str:
+    """How PEV and reliabilities are obtained (henderson.reliability); `exact` needs the factor."""
+    method = block.get("reliability", "auto")
+    if method == "exact" and block.get("solver", "auto") == "pcg":
+        raise ConfigError(
+            f"{where}.reliability: exact reliabilities need the selected inverse of the Cholesky factor, which "
+            "solver: pcg does not compute; use solver: cholesky or auto, or reliability: approximate or sampled."
+        )
+    return method
 
 
 def _per_trait(value: Any, traits: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:
