@@ -14,10 +14,12 @@ import logging
 
 import numpy as np
 
-from henderson.covariance import VarianceComponents
 from henderson.errors import ConfigError, NumericalError
 from henderson.model import MixedModel
-from henderson.reliability.approximate import approximate_inverse_diagonal
+from henderson.reliability.approximate import (
+    approximate_inverse_diagonal,
+    prior_variances,
+)
 from henderson.reliability.links import PedigreeLinks, pedigree_links
 from henderson.reliability.sampled import SampledPEV, sampled_inverse_diagonal
 
@@ -36,16 +38,6 @@ METHODS = ("auto", "exact", "approximate", "sampled")
 SEED = 1  # of the sampled data sets: the same input gives the same reliabilities
 
 _LOG = logging.getLogger("henderson")
-
-
-def prior_variances(model: MixedModel, vc: VarianceComponents) -> np.ndarray:
-    """G0_cc diag(K)_i for every random unknown (N,), NaN for the fixed effects."""
-    out = np.full(model.n_unknowns, np.nan)
-    for m, (term, g0) in enumerate(zip(model.terms, vc.g0)):
-        for c in range(term.k):
-            lo, hi = model.block(m, c)
-            out[lo:hi] = g0[c, c] * term.relationship.diagonal
-    return out
 
 
 def inverse_diagonal(method: str, objective, theta: np.ndarray, *, samples: int = 200

@@ -47,7 +47,7 @@ from henderson.covariance import VarianceComponents
 from henderson.model import MixedModel
 from henderson.reliability.links import PedigreeLinks, pedigree_links
 
-__all__ = ["approximate_inverse_diagonal", "own_information", "propagate"]
+__all__ = ["approximate_inverse_diagonal", "own_information", "prior_variances", "propagate"]
 
 
 def _factors(model: MixedModel, vc: VarianceComponents, m: int, c: int) -> list[tuple[sp.csr_matrix, float]]:
@@ -218,7 +218,7 @@ def _propagate(own, g0, sire, dam, b, f, rounds):  # pragma: no cover - compiled
     return pev
 
 
-def propagate(own: np.ndarray, g0: np.ndarray, links: PedigreeLinks | None, rounds: int = 2) -> np.ndarray:
+def propagate(own: np.ndarray, g0: np.ndarray, links: PedigreeLinks | None, rounds: int = 1) -> np.ndarray:
     """Approximate PEV (q, k) from the own information `own` (q, k, k) of a term with G0 `g0`
     (k × k): steps 2–3 of the module docstring through `links` (None: K = I, Π = G0⁻¹)."""
     q = own.shape[0]
@@ -232,7 +232,18 @@ def propagate(own: np.ndarray, g0: np.ndarray, links: PedigreeLinks | None, roun
     return _propagate(np.ascontiguousarray(own, dtype=float), g0, sire, dam, b, f, int(rounds))
 
 
-def approximate_inverse_diagonal(model: MixedModel, vc: VarianceComponents, rounds: int = 2) -> np.ndarray:
+def prior_variances(model: MixedModel, vc: VarianceComponents) -> np.ndarray:
+    """G0_cc diag(K)_i for every random unknown (N,), NaN for the fixed effects: the PEV of a
+    level without information; reliability = 1 − PEV / prior."""
+    out = np.full(model.n_unknowns, np.nan)
+    for m, (term, g0) in enumerate(zip(model.terms, vc.g0)):
+        for c in range(term.k):
+            lo, hi = model.block(m, c)
+            out[lo:hi] = g0[c, c] * term.relationship.diagonal
+    return out
+
+
+def approximate_inverse_diagonal(model: MixedModel, vc: VarianceComponents, rounds: int = 1) -> np.ndarray:
     """Approximate diag(C⁻¹) (N,) of `model` at `vc` (module docstring): PEV for every random
     component, NaN for the fixed effects."""
     out = np.full(model.n_unknowns, np.nan)

@@ -37,7 +37,10 @@ import numpy as np
 from henderson.covariance import VarianceComponents
 from henderson.mme import Equations
 from henderson.model import MixedModel
-from henderson.reliability.approximate import approximate_inverse_diagonal
+from henderson.reliability.approximate import (
+    approximate_inverse_diagonal,
+    prior_variances,
+)
 from henderson.reliability.links import pedigree_links
 
 __all__ = ["SampledPEV", "sampled_inverse_diagonal"]
@@ -77,7 +80,6 @@ def _through_pedigree(z, sire, dam, b):  # pragma: no cover - compiled
 def _draw(model: MixedModel, vc: VarianceComponents, equations: Equations, rng: np.random.Generator,
           m: int, links: list) -> tuple[np.ndarray, np.ndarray]:
     """(s* (N, m) with the fixed part 0, right-hand sides W'R⁻¹y* (N, m)) of m samples."""
-    n, t = model.n_records, model.n_traits
     truth = np.zeros((model.n_unknowns, m))
     for ti, (term, g0) in enumerate(zip(model.terms, vc.g0)):
         chol = np.linalg.cholesky(g0)
@@ -111,11 +113,7 @@ def sampled_inverse_diagonal(model: MixedModel, vc: VarianceComponents, equation
         batch = int(max(1, min(samples, 400 * 2**20 // (8 * 6 * max(n_unknowns, 1)))))
     if pilot is None:
         pilot = approximate_inverse_diagonal(model, vc)
-    prior = np.full(n_unknowns, np.nan)
-    for ti, (term, g0) in enumerate(zip(model.terms, vc.g0)):
-        for c in range(term.k):
-            lo, hi = model.block(ti, c)
-            prior[lo:hi] = g0[c, c] * term.relationship.diagonal
+    prior = prior_variances(model, vc)
     random = np.isfinite(prior)
     approx = np.clip(np.where(random, pilot, 0.0), 0.0, np.where(random, prior, np.inf))
     rest = np.where(random, prior - approx, 0.0)
