@@ -8,14 +8,15 @@ For a random term with k components (effect e, trait j) and G0 (k × k), in thre
    record weights), ``raw_ic``, is reduced by absorbing, one factor at a time, every other effect
    of the record on trait j: each column l of X_j (fixed, κ_l = 0), the levels of every iid term
    and of the term's other effects (e.g. the maternal effect for the direct one; κ_l =
-   R0_jj / σ²_l), ``red_ic = Σ_factors Σ_l n_il² / (n_l + κ_l)`` with n_il = (Z_e'WF)_il and
-   n_l = (F'WF)_ll, the exact diagonal of one factor's Schur complement. For one record in a
-   contemporary group of n records: 1 − 1/n; n repeated records with a permanent environment:
-   n κ/(n + κ). With φ_ic = max(0, 1 − red_ic / raw_ic)::
+   R0_jj / σ²_l): factor F removes ``red_F,ic = Σ_l n_il² / (n_l + κ_l)`` with n_il = (Z_e'WF)_il
+   and n_l = (F'WF)_ll, the exact diagonal of that factor's Schur complement. For one record in
+   a contemporary group of n records: 1 − 1/n; n repeated records with a permanent environment:
+   n κ/(n + κ). The factors are taken one after the other, each removing its share of what the
+   others left, φ_ic = Π_F max(0, 1 − red_F,ic / raw_ic)::
 
        R_i[c, c'] = √(φ_ic φ_ic') Σ_r w_r z_(e,r,i) z_(e',r,i) Q_r[j, j'],   Q_r = R0[O_r, O_r]⁻¹
 
-   (O_r the traits observed on record r; one trait: R_i = (raw_i − red_i) / σ²e).
+   (O_r the traits observed on record r; one trait and one factor: R_i = (raw_i − red_i) / σ²e).
 2. Upward, youngest first: U_i = R_i + Σ_o M_(o→i) over the progeny o of i. Progeny o of
    parents i and m gives u_o = ½u_i + ε, Var ε = V = b_o G0 + ¼P_m (P_m: (1 + F_m)G0 in the first
    round, the mate's approximate PEV without o's contribution in the second; 0 for an unknown
@@ -76,14 +77,15 @@ def own_information(model: MixedModel, vc: VarianceComponents, m: int) -> np.nda
         w = weights[rows]
         z = sp.csr_matrix(term.incidence[e][rows])
         raw = np.asarray(z.multiply(z).T @ w).ravel()
-        red = np.zeros(q)
+        kept = (raw > 0).astype(float)
         for f, kappa in _factors(model, vc, m, c):
             wf = sp.diags(w) @ f
             n_il = sp.csr_matrix(z.T @ wf)
             n_l = np.asarray(f.multiply(f).T @ w).ravel() + kappa
             scale = np.divide(1.0, n_l, out=np.zeros_like(n_l), where=n_l > 0)
-            red += np.asarray(n_il.multiply(n_il) @ scale).ravel()
-        phi[:, c] = np.clip(np.divide(raw - red, raw, out=np.zeros(q), where=raw > 0), 0.0, 1.0)
+            red = np.asarray(n_il.multiply(n_il) @ scale).ravel()
+            kept *= np.clip(1.0 - np.divide(red, raw, out=np.zeros(q), where=raw > 0), 0.0, 1.0)
+        phi[:, c] = kept
     # Σ_r w_r Q_r[j, j'] per record for every pair of traits (0 where either is missing)
     t = model.n_traits
     g = np.zeros((n, t, t))
