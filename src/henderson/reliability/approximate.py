@@ -66,41 +66,51 @@ def _factors(model: MixedModel, vc: VarianceComponents, m: int, c: int) -> list[
     return out
 
 
-def own_information(model: MixedModel, vc: VarianceComponents, m: int) -> np.ndarray:
-    """R_i (q, k, k) of term m: step 1 of the module docstring."""
+def own_information(model: MixedModel, vc: VarianceComponents, m: int, links: PedigreeLinks | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(R_i, R_i towards the sire, R_i towards the dam), each (q, k, k), of term m: step 1 of
+    the module docstring; towards a parent p, a factor level l removes n_il n_pl / (n_l + κ_l)
+    with n_pl the records of p's progeny in l (the share of the level that p's progeny hold;
+    without `links` the three are equal)."""
     term = model.terms[m]
     q, k, n = term.q, term.k, model.n_records
     weights = np.ones(n) if model.weights is None else model.weights
-    phi = np.zeros((q, k))
+    parents = [] if links is None else [links.sire, links.dam]
+    to_parent = []
+    for par in parents:
+        known = np.flatnonzero(par >= 0)
+        to_parent.append(sp.csr_matrix((np.ones(known.size), (known, par[known])), shape=(q, q)))
+    phi = np.zeros((1 + len(parents), q, k))
     for c, (e, j) in enumerate(term.components):
         rows = model.fixed_rows[j]
         w = weights[rows]
         z = sp.csr_matrix(term.incidence[e][rows])
         raw = np.asarray(z.multiply(z).T @ w).ravel()
-        kept = (raw > 0).astype(float)
+        kept = np.repeat((raw > 0).astype(float)[None], phi.shape[0], axis=0)
         for f, kappa in _factors(model, vc, m, c):
-            wf = sp.diags(w) @ f
-            n_il = sp.csr_matrix(z.T @ wf)
+            n_il = sp.csr_matrix(z.T @ (sp.diags(w) @ f))
             n_l = np.asarray(f.multiply(f).T @ w).ravel() + kappa
             scale = np.divide(1.0, n_l, out=np.zeros_like(n_l), where=n_l > 0)
-            red = np.asarray(n_il.multiply(n_il) @ scale).ravel()
-            kept *= np.clip(1.0 - np.divide(red, raw, out=np.zeros(q), where=raw > 0), 0.0, 1.0)
-        phi[:, c] = kept
+            shares = [n_il] + [p @ sp.csr_matrix(p.T @ n_il) for p in to_parent]
+            for s, shared in enumerate(shares):
+                red = np.asarray(n_il.multiply(shared) @ scale).ravel()
+                kept[s] *= np.clip(1.0 - np.divide(red, raw, out=np.zeros(q), where=raw > 0), 0.0, 1.0)
+        phi[:, :, c] = kept
     # Σ_r w_r Q_r[j, j'] per record for every pair of traits (0 where either is missing)
     t = model.n_traits
     g = np.zeros((n, t, t))
     for traits, records in zip(*model.patterns):
         qp = np.linalg.inv(vc.r0[np.ix_(traits, traits)])
         g[np.ix_(records, traits, traits)] = weights[records, None, None] * qp[None]
-    out = np.zeros((q, k, k))
+    out = np.zeros((phi.shape[0], q, k, k))
     zs = [sp.csr_matrix(z) for z in term.incidence]
     for c, (e, j) in enumerate(term.components):
         for cc in range(c, k):
             ee, jj = term.components[cc]
-            both = sp.csr_matrix(zs[e].multiply(zs[ee]))
-            value = np.asarray(both.T @ g[:, j, jj]).ravel() * np.sqrt(phi[:, c] * phi[:, cc])
-            out[:, c, cc] = out[:, cc, c] = value
-    return out
+            both = np.asarray(sp.csr_matrix(zs[e].multiply(zs[ee])).T @ g[:, j, jj]).ravel()
+            value = both[None] * np.sqrt(phi[:, :, c] * phi[:, :, cc])
+            out[:, :, c, cc] = out[:, :, cc, c] = value
+    return (out[0], out[0], out[0]) if links is None else (out[0], out[1], out[2])
 
 
 @numba.njit(cache=True)
@@ -146,7 +156,7 @@ def _message(u_o, v, factor, out, vinv, tmp, tmp2, work):  # pragma: no cover - 
 
 
 @numba.njit(cache=True)
-def _propagate(own, g0, sire, dam, b, f, rounds):  # pragma: no cover - compiled
+def _propagate(own, own_s, own_d, g0, sire, dam, b, f, rounds):  # pragma: no cover - compiled
     q, k = own.shape[0], own.shape[1]
     up = np.empty_like(own)
     total = np.zeros_like(own)
@@ -166,7 +176,7 @@ def _propagate(own, g0, sire, dam, b, f, rounds):  # pragma: no cover - compiled
             s, d = sire[o], dam[o]
             if s >= 0 and s == d:
                 v[:, :] = b[o] * g0
-                _message(up[o], v, 1.0, msg, vinv, tmp, tmp2, work)
+                _message(up[o] - own[o] + own_s[o], v, 1.0, msg, vinv, tmp, tmp2, work)
                 to_sire[o] = msg
                 up[s] += msg
                 continue
@@ -186,7 +196,8 @@ def _propagate(own, g0, sire, dam, b, f, rounds):  # pragma: no cover - compiled
                 if parent < 0:
                     continue
                 v[:, :] = b[o] * g0 + 0.25 * (p_d if side == 0 else p_s)
-                _message(up[o], v, 0.25, msg, vinv, tmp, tmp2, work)
+                _message(up[o] - own[o] + (own_s[o] if side == 0 else own_d[o]), v, 0.25, msg, vinv, tmp, tmp2,
+                         work)
                 if side == 0:
                     to_sire[o] = msg
                 else:
@@ -220,10 +231,12 @@ def _propagate(own, g0, sire, dam, b, f, rounds):  # pragma: no cover - compiled
     return pev
 
 
-def propagate(own: np.ndarray, g0: np.ndarray, links: PedigreeLinks | None, rounds: int = 1) -> np.ndarray:
-    """Approximate PEV (q, k) from the own information `own` (q, k, k) of a term with G0 `g0`
-    (k × k): steps 2–3 of the module docstring through `links` (None: K = I, Π = G0⁻¹)."""
-    q = own.shape[0]
+def propagate(own: tuple[np.ndarray, np.ndarray, np.ndarray], g0: np.ndarray, links: PedigreeLinks | None,
+              rounds: int = 1) -> np.ndarray:
+    """Approximate PEV (q, k) from the own information `own` (:func:`own_information`) of a term
+    with G0 `g0` (k × k): steps 2–3 of the module docstring through `links` (None: K = I,
+    Π = G0⁻¹); `rounds` > 1 repeats them with the mates' PEV of the previous round."""
+    q = own[0].shape[0]
     g0 = np.ascontiguousarray(g0, dtype=float)
     if links is None:
         none = np.full(q, -1, np.int64)
@@ -231,7 +244,8 @@ def propagate(own: np.ndarray, g0: np.ndarray, links: PedigreeLinks | None, roun
         rounds = 1
     else:
         sire, dam, b, f = links.sire, links.dam, links.b, links.f
-    return _propagate(np.ascontiguousarray(own, dtype=float), g0, sire, dam, b, f, int(rounds))
+    arrays = [np.ascontiguousarray(x, dtype=float) for x in own]
+    return _propagate(*arrays, g0, sire, dam, b, f, int(rounds))
 
 
 def prior_variances(model: MixedModel, vc: VarianceComponents) -> np.ndarray:
@@ -251,7 +265,7 @@ def approximate_inverse_diagonal(model: MixedModel, vc: VarianceComponents, roun
     out = np.full(model.n_unknowns, np.nan)
     for m, (term, g0) in enumerate(zip(model.terms, vc.g0)):
         links = pedigree_links(term.relationship) if term.relationship.kind == "pedigree" else None
-        pev = propagate(own_information(model, vc, m), g0, links, rounds)
+        pev = propagate(own_information(model, vc, m, links), g0, links, rounds)
         for c in range(term.k):
             lo, hi = model.block(m, c)
             out[lo:hi] = pev[:, c]
