@@ -17,10 +17,14 @@ For a random term with k components (effect e, trait j) and G0 (k × k), in thre
        R_i[c, c'] = √(φ_ic φ_ic') Σ_r w_r z_(e,r,i) z_(e',r,i) Q_r[j, j'],   Q_r = R0[O_r, O_r]⁻¹
 
    (O_r the traits observed on record r; one trait and one factor: R_i = (raw_i − red_i) / σ²e).
-2. Upward, youngest first: U_i = R_i + Σ_o M_(o→i) over the progeny o of i. Progeny o of
-   parents i and m gives u_o = ½u_i + ε, Var ε = V = b_o G0 + ¼P_m (P_m: (1 + F_m)G0 in the first
-   round, the mate's approximate PEV without o's contribution in the second; 0 for an unknown
-   mate), hence ``M = ¼ (U_o⁻¹ + V)⁻¹ = ¼ [V⁻¹ − V⁻¹(U_o + V⁻¹)⁻¹V⁻¹]`` (u_o = u_i + ε and no ¼
+   Towards a parent p (step 2) level l removes n_il n_pl / (n_l + κ_l) instead, n_pl the records
+   of all of p's progeny in l: a group's mean takes the share of the group that p's progeny
+   hold (all of it when a sire's daughters are a contemporary group on their own).
+2. Upward, youngest first: U_i = R_i + Σ_o M_(o→i) over the progeny o of i (U_o with o's own
+   information towards i in the message). Progeny o of
+   parents i and m gives u_o = ½u_i + ε, Var ε = V = b_o G0 + ¼P_m (P_m: the mate's prior
+   (1 + F_m)G0 in the first round, the default; with `rounds` = 2 a second round takes the mate's
+   approximate PEV without o from the first; 0 for an unknown mate), hence ``M = ¼ (U_o⁻¹ + V)⁻¹ = ¼ [V⁻¹ − V⁻¹(U_o + V⁻¹)⁻¹V⁻¹]`` (u_o = u_i + ε and no ¼
    for a selfed o).
 3. Downward, oldest first: T_i = U_i + Π_i, the parents' information
    ``Π_i = [b_i G0 + ¼P_s + ¼P_d + F_i (P_s/(1+F_s) + P_d/(1+F_d))/2]⁻¹`` with
@@ -28,9 +32,9 @@ For a random term with k components (effect e, trait j) and G0 (k × k), in thre
    error covariance, taken as their prior covariance 2F_i G0 scaled by their remaining PEV).
    Founders: Π_i = G0⁻¹. PEV_i ≈ T_i⁻¹ and ``reliability = 1 − PEV_cc / (G0_cc (1 + F_i))``.
 
-Exact for one sire of unrelated founders with n daughters with one record each and no fixed
-effects (reliability n/(n + (4 − h²)/h²)); an animal without information gets the
-parent-average reliability. Ignored: the covariances between animals that step 1 absorbs (the
+Exact (Gaussian belief propagation on a tree) for a sire with n daughters of unknown dams, one
+record each, without fixed effects: reliability n/(n + (4 − h²)/h²); an animal without
+information gets the parent-average reliability (r_s + r_d)/4. Ignored: the covariances between animals that step 1 absorbs (the
 contemporary-group mates' own BLUPs), prediction error covariances between relatives other than
 the two parents of one animal, loops of the pedigree beyond one round trip, covariates (each
 absorbed alone), and between effects of a term only the within-animal part (a record links the
