@@ -152,11 +152,35 @@ def _inv(a, out, work):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _message(u_o, v, factor, out, vinv, tmp, tmp2, work):  # pragma: no cover - compiled
-    """out = factor (U_o⁻¹ + V)⁻¹ = factor [V⁻¹ − V⁻¹(U_o + V⁻¹)⁻¹V⁻¹] (U_o may be singular)."""
+    """out = factor (U_o⁻¹ + V)⁻¹ = factor [V⁻¹ − V⁻¹(U_o + V⁻¹)⁻¹V⁻¹] (U_o may be singular);
+    loops instead of array expressions: no allocation per animal."""
+    k = v.shape[0]
     _inv(v, vinv, work)
-    tmp[:, :] = u_o + vinv
+    for r in range(k):
+        for c in range(k):
+            tmp[r, c] = u_o[r, c] + vinv[r, c]
     _inv(tmp, tmp2, work)
-    out[:, :] = factor * (vinv - vinv @ tmp2 @ vinv)
+    for r in range(k):  # tmp = (U_o + V⁻¹)⁻¹ V⁻¹
+        for c in range(k):
+            acc = 0.0
+            for x in range(k):
+                acc += tmp2[r, x] * vinv[x, c]
+            tmp[r, c] = acc
+    for r in range(k):
+        for c in range(k):
+            acc = 0.0
+            for x in range(k):
+                acc += vinv[r, x] * tmp[x, c]
+            out[r, c] = factor * (vinv[r, c] - acc)
+
+
+@numba.njit(cache=True)
+def _lin(out, a, x, b, y, c, z):  # pragma: no cover - compiled
+    """out = a x + b y + c z for k × k x, y, z (in place, no allocation)."""
+    k = out.shape[0]
+    for r in range(k):
+        for col in range(k):
+            out[r, col] = a * x[r, col] + b * y[r, col] + c * z[r, col]
 
 
 @numba.njit(cache=True)
@@ -171,16 +195,19 @@ def _propagate(own, own_s, own_d, g0, sire, dam, b, f, rounds):  # pragma: no co
     tmp = np.empty((k, k))
     tmp2 = np.empty((k, k))
     msg = np.empty((k, k))
+    toward = np.empty((k, k))
     p_s = np.zeros((k, k))
     p_d = np.zeros((k, k))
+    zero = np.zeros((k, k))
     work = np.empty((k, 2 * k))
     for rnd in range(rounds):
         up[:] = own
         for o in range(q - 1, -1, -1):
             s, d = sire[o], dam[o]
             if s >= 0 and s == d:
-                v[:, :] = b[o] * g0
-                _message(up[o] - own[o] + own_s[o], v, 1.0, msg, vinv, tmp, tmp2, work)
+                _lin(v, b[o], g0, 0.0, zero, 0.0, zero)
+                _lin(toward, 1.0, up[o], -1.0, own[o], 1.0, own_s[o])
+                _message(toward, v, 1.0, msg, vinv, tmp, tmp2, work)
                 to_sire[o] = msg
                 up[s] += msg
                 continue
@@ -191,42 +218,43 @@ def _propagate(own, own_s, own_d, g0, sire, dam, b, f, rounds):  # pragma: no co
                 if mate < 0:
                     target[:, :] = 0.0
                 elif rnd == 0:
-                    target[:, :] = (1.0 + f[mate]) * g0
+                    _lin(target, 1.0 + f[mate], g0, 0.0, zero, 0.0, zero)
                 else:
-                    tmp[:, :] = total[mate] - (to_dam[o] if side == 0 else to_sire[o])
+                    _lin(tmp, 1.0, total[mate], -1.0, to_dam[o] if side == 0 else to_sire[o], 0.0, zero)
                     _inv(tmp, target, work)
             for side in range(2):
                 parent = s if side == 0 else d
                 if parent < 0:
                     continue
-                v[:, :] = b[o] * g0 + 0.25 * (p_d if side == 0 else p_s)
-                _message(up[o] - own[o] + (own_s[o] if side == 0 else own_d[o]), v, 0.25, msg, vinv, tmp, tmp2,
-                         work)
+                _lin(v, b[o], g0, 0.25, p_d if side == 0 else p_s, 0.0, zero)
+                _lin(toward, 1.0, up[o], -1.0, own[o], 1.0, own_s[o] if side == 0 else own_d[o])
+                _message(toward, v, 0.25, msg, vinv, tmp, tmp2, work)
                 if side == 0:
                     to_sire[o] = msg
                 else:
                     to_dam[o] = msg
-                up[parent] += msg
+                _lin(up[parent], 1.0, up[parent], 1.0, msg, 0.0, zero)
         for i in range(q):
             s, d = sire[i], dam[i]
-            v[:, :] = b[i] * g0
+            _lin(v, b[i], g0, 0.0, zero, 0.0, zero)
             if s >= 0 and s == d:
-                tmp[:, :] = total[s] - to_sire[i]
+                _lin(tmp, 1.0, total[s], -1.0, to_sire[i], 0.0, zero)
                 _inv(tmp, p_s, work)
-                v += p_s
+                _lin(v, 1.0, v, 1.0, p_s, 0.0, zero)
             else:
                 if s >= 0:
-                    tmp[:, :] = total[s] - to_sire[i]
+                    _lin(tmp, 1.0, total[s], -1.0, to_sire[i], 0.0, zero)
                     _inv(tmp, p_s, work)
-                    v += 0.25 * p_s
+                    _lin(v, 1.0, v, 0.25, p_s, 0.0, zero)
                 if d >= 0:
-                    tmp[:, :] = total[d] - to_dam[i]
+                    _lin(tmp, 1.0, total[d], -1.0, to_dam[i], 0.0, zero)
                     _inv(tmp, p_d, work)
-                    v += 0.25 * p_d
+                    _lin(v, 1.0, v, 0.25, p_d, 0.0, zero)
                 if s >= 0 and d >= 0 and f[i] > 0.0:
-                    v += 0.5 * f[i] * (p_s / (1.0 + f[s]) + p_d / (1.0 + f[d]))
+                    # the parents' prediction error covariance: prior 2F_i G0 scaled by their remaining PEV
+                    _lin(v, 1.0, v, 0.5 * f[i] / (1.0 + f[s]), p_s, 0.5 * f[i] / (1.0 + f[d]), p_d)
             _inv(v, tmp, work)
-            total[i] = up[i] + tmp
+            _lin(total[i], 1.0, up[i], 1.0, tmp, 0.0, zero)
     pev = np.empty((q, k))
     for i in range(q):
         _inv(total[i], tmp, work)
