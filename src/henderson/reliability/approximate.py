@@ -8,18 +8,24 @@ For a random term with k components (effect e, trait j) and G0 (k × k), in thre
    record weights), ``raw_ic``, is reduced by absorbing, one factor at a time, every other effect
    of the record on trait j: each column l of X_j (fixed, κ_l = 0), the levels of every iid term
    and of the term's other effects (e.g. the maternal effect for the direct one; κ_l =
-   R0_jj / σ²_l): factor F removes ``red_F,ic = Σ_l n_il² / (n_l + κ_l)`` with n_il = (Z_e'WF)_il
-   and n_l = (F'WF)_ll, the exact diagonal of that factor's Schur complement. For one record in
-   a contemporary group of n records: 1 − 1/n; n repeated records with a permanent environment:
-   n κ/(n + κ). The factors are taken one after the other, each removing its share of what the
-   others left, φ_ic = Π_F max(0, 1 − red_F,ic / raw_ic)::
+   R0_jj / σ²_l). With n_il = (Z_e'WF)_il the records of i in level l and n_l = (F'WF)_ll all of
+   them, level l keeps ``n_il ((n_l − n_il)ρ_l + κ_l) / (n_il + (n_l − n_il)ρ_l + κ_l)`` of i's
+   information: the level's value is estimated from the other records, each as good as
+   ρ_l = R0_jj / (R0_jj + P̄_l) with P̄_l the mean PEV of their own component c (from a first
+   pass with ρ = 1, the classical absorption n_il − n_il²/(n_l + κ_l): 1 − 1/n for one record
+   in a contemporary group of n; n κ/(n + κ) for n repeated records with a permanent
+   environment). For a fixed factor this is multiplied by (1 − ā_il)², ā_il = ¼ (n_sl + n_dl −
+   2n_il)/(n_l − n_il) the mean relationship of i with the other records through its sire s and
+   dam d (n_pl: the records of p's progeny in l): the level's estimate carries that share of
+   a_i. The factors are taken one after the other, each removing its share of what the others
+   left: φ_ic = Π_F (kept_F,ic / raw_ic), and::
 
        R_i[c, c'] = √(φ_ic φ_ic') Σ_r w_r z_(e,r,i) z_(e',r,i) Q_r[j, j'],   Q_r = R0[O_r, O_r]⁻¹
 
-   (O_r the traits observed on record r; one trait and one factor: R_i = (raw_i − red_i) / σ²e).
-   Towards a parent p (step 2) level l removes n_il n_pl / (n_l + κ_l) instead, n_pl the records
-   of all of p's progeny in l: a group's mean takes the share of the group that p's progeny
-   hold (all of it when a sire's daughters are a contemporary group on their own).
+   (O_r the traits observed on record r). Towards a parent p (step 2) n_pl takes the place of
+   n_il but for the first factor, ``n_il ((n_l − n_pl)ρ_l + κ_l) / (n_pl + (n_l − n_pl)ρ_l +
+   κ_l)``: a group's mean takes the share of the group that p's progeny hold
+   (all of it when a sire's daughters are a contemporary group on their own).
 2. Upward, youngest first: U_i = R_i + Σ_o M_(o→i) over the progeny o of i (U_o with o's own
    information towards i in the message). Progeny o of
    parents i and m gives u_o = ½u_i + ε, Var ε = V = b_o G0 + ¼P_m (P_m: the mate's prior
@@ -34,12 +40,12 @@ For a random term with k components (effect e, trait j) and G0 (k × k), in thre
 
 Exact (Gaussian belief propagation on a tree) for a sire with n daughters of unknown dams, one
 record each, without fixed effects: reliability n/(n + (4 − h²)/h²); an animal without
-information gets the parent-average reliability (r_s + r_d)/4. Ignored: the covariances between animals that step 1 absorbs (the
-contemporary-group mates' own BLUPs), prediction error covariances between relatives other than
-the two parents of one animal, loops of the pedigree beyond one round trip, covariates (each
-absorbed alone), and between effects of a term only the within-animal part (a record links the
-direct effect of the calf with the maternal effect of its dam, which is ignored). Terms with
-K = I are steps 1 and 3 with Π = G0⁻¹. Fixed effects get no PEV (NaN).
+information gets the parent-average reliability (r_s + r_d)/4. Ignored: the covariances between
+animals that step 1 absorbs beyond ρ_l and ā_il, prediction error covariances between relatives
+other than the two parents of one animal, loops of the pedigree beyond one round trip,
+covariates (each absorbed alone), and between effects of a term only the within-animal part (a
+record links the direct effect of the calf with the maternal effect of its dam, which is
+ignored). Terms with K = I are steps 1 and 3 with Π = G0⁻¹. Fixed effects get no PEV (NaN).
 """
 
 from __future__ import annotations
@@ -70,20 +76,15 @@ def _factors(model: MixedModel, vc: VarianceComponents, m: int, c: int) -> list[
     return out
 
 
-def own_information(model: MixedModel, vc: VarianceComponents, m: int, links: PedigreeLinks | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def own_information(model: MixedModel, vc: VarianceComponents, m: int, links: PedigreeLinks | None = None,
+                    pev: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(R_i, R_i towards the sire, R_i towards the dam), each (q, k, k), of term m: step 1 of
-    the module docstring; towards a parent p, a factor level l removes n_il n_pl / (n_l + κ_l)
-    with n_pl the records of p's progeny in l (the share of the level that p's progeny hold;
-    without `links` the three are equal)."""
+    the module docstring (without `links` the three are equal); `pev` (q, k): the term's PEV
+    from a first pass, for the uncertainty of the level mates' own values (ρ_l; 1 when None)."""
     term = model.terms[m]
     q, k, n = term.q, term.k, model.n_records
     weights = np.ones(n) if model.weights is None else model.weights
     parents = [] if links is None else [links.sire, links.dam]
-    to_parent = []
-    for par in parents:
-        known = np.flatnonzero(par >= 0)
-        to_parent.append(sp.csr_matrix((np.ones(known.size), (known, par[known])), shape=(q, q)))
     phi = np.zeros((1 + len(parents), q, k))
     for c, (e, j) in enumerate(term.components):
         rows = model.fixed_rows[j]
@@ -91,14 +92,33 @@ def own_information(model: MixedModel, vc: VarianceComponents, m: int, links: Pe
         z = sp.csr_matrix(term.incidence[e][rows])
         raw = np.asarray(z.multiply(z).T @ w).ravel()
         kept = np.repeat((raw > 0).astype(float)[None], phi.shape[0], axis=0)
+        pev_r = None if pev is None else np.asarray(z @ pev[:, c]).ravel()
         for f, kappa in _factors(model, vc, m, c):
-            n_il = sp.csr_matrix(z.T @ (sp.diags(w) @ f))
-            n_l = np.asarray(f.multiply(f).T @ w).ravel() + kappa
-            scale = np.divide(1.0, n_l, out=np.zeros_like(n_l), where=n_l > 0)
-            shares = [n_il] + [p @ sp.csr_matrix(p.T @ n_il) for p in to_parent]
-            for s, shared in enumerate(shares):
-                red = np.asarray(n_il.multiply(shared) @ scale).ravel()
-                kept[s] *= np.clip(1.0 - np.divide(red, raw, out=np.zeros(q), where=raw > 0), 0.0, 1.0)
+            coo = sp.coo_matrix(z.T @ (sp.diags(w) @ f))
+            coo.sum_duplicates()
+            i, lv, a = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+            ff = sp.csr_matrix(f.multiply(f))
+            n_l = np.asarray(ff.T @ w).ravel()
+            rho = np.ones_like(n_l)
+            if pev_r is not None:
+                mean_pev = np.divide(np.asarray(ff.T @ (w * pev_r)).ravel(), n_l, out=np.zeros_like(n_l),
+                                     where=n_l > 0)
+                rho = vc.r0[j, j] / (vc.r0[j, j] + mean_pev)
+            held = [a]  # records of i in l; then of all progeny of i's sire, of its dam
+            for par in parents:
+                known = par[i] >= 0
+                by_parent = sp.coo_matrix((a[known], (par[i][known], lv[known])), shape=(q, f.shape[1])).tocsr()
+                by_parent.sum_duplicates()
+                held.append(np.where(known, np.asarray(by_parent[np.maximum(par[i], 0), lv]).ravel(), a))
+            for side, share in enumerate(held):
+                den = share + (n_l[lv] - share) * rho[lv] + kappa
+                left = a - np.divide(a * share, den, out=np.zeros_like(a), where=den > 0)
+                if side == 0 and parents and kappa == 0.0:
+                    others = np.maximum(n_l[lv] - a, 1e-300)
+                    sib = 0.25 * ((held[1] - a) + (held[2] - a)) / others
+                    left = left * (1.0 - np.clip(sib, 0.0, 1.0)) ** 2
+                red = np.bincount(i, weights=a - left, minlength=q)
+                kept[side] *= np.clip(1.0 - np.divide(red, raw, out=np.zeros(q), where=raw > 0), 0.0, 1.0)
         phi[:, :, c] = kept
     # Σ_r w_r Q_r[j, j'] per record for every pair of traits (0 where either is missing)
     t = model.n_traits
@@ -291,13 +311,17 @@ def prior_variances(model: MixedModel, vc: VarianceComponents) -> np.ndarray:
     return out
 
 
-def approximate_inverse_diagonal(model: MixedModel, vc: VarianceComponents, rounds: int = 1) -> np.ndarray:
+def approximate_inverse_diagonal(model: MixedModel, vc: VarianceComponents, rounds: int = 1, mates: bool = True
+                                 ) -> np.ndarray:
     """Approximate diag(C⁻¹) (N,) of `model` at `vc` (module docstring): PEV for every random
-    component, NaN for the fixed effects."""
+    component, NaN for the fixed effects. `mates`: a second pass with the group mates' PEV of
+    the first (ρ_l); False: the classical absorption alone. `rounds`: of steps 2–3."""
     out = np.full(model.n_unknowns, np.nan)
     for m, (term, g0) in enumerate(zip(model.terms, vc.g0)):
         links = pedigree_links(term.relationship) if term.relationship.kind == "pedigree" else None
         pev = propagate(own_information(model, vc, m, links), g0, links, rounds)
+        if mates:
+            pev = propagate(own_information(model, vc, m, links, pev), g0, links, rounds)
         for c in range(term.k):
             lo, hi = model.block(m, c)
             out[lo:hi] = pev[:, c]
