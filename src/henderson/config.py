@@ -96,6 +96,8 @@ class ModelSpec:
     genomic: Mapping[str, Any] = field(default_factory=dict)
     """Settings of G* (:class:`henderson.genomic.GenomicOptions`) for a genomic or single-step
     relationship."""
+    reliability: str = "auto"
+    samples: int = 200
 
     @property
     def multitrait(self) -> bool:
@@ -187,6 +189,8 @@ class ModelSpec:
             "pcg": dict(self.pcg),
             **({"weights": self.weights} if self.weights else {}),
             **({"genomic": dict(self.genomic)} if self.relationship != "pedigree" else {}),
+            "reliability": self.reliability,
+            "samples": self.samples,
         }
 
     @property
@@ -466,6 +470,8 @@ def _model_spec(
         trait_covariates=trait_covariates,
         weights=_weights(block, traits, fixed, covariates, random, where),
         genomic=dict(block.get("genomic", {})) if additive and additive[0].relationship != "pedigree" else {},
+        reliability=_reliability(block, where),
+        samples=int(block.get("samples", 200)),
     )
 
 
@@ -552,6 +558,17 @@ def _weights(block, traits, fixed, covariates, random, where: str) -> str | None
 def _solver(block: Mapping[str, Any], where: str) -> str:
     """The model's solver; with PCG, REML samples the traces (Monte Carlo REML)."""
     return block.get("solver", "auto")
+
+
+def _reliability(block: Mapping[str, Any], where: str) -> str:
+    """How PEV and reliabilities are obtained (henderson.reliability); `exact` needs the factor."""
+    method = block.get("reliability", "auto")
+    if method == "exact" and block.get("solver", "auto") == "pcg":
+        raise ConfigError(
+            f"{where}.reliability: exact reliabilities need the selected inverse of the Cholesky factor, which "
+            "solver: pcg does not compute; use solver: cholesky or auto, or reliability: approximate or sampled."
+        )
+    return method
 
 
 def _per_trait(value: Any, traits: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:

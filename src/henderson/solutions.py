@@ -159,6 +159,8 @@ def solve(
     solver: str = "cholesky",
     memory_mb: float | None = None,
     warm_start: pd.DataFrame | None = None,
+    reliability: str = "auto",
+    samples: int = 200,
     **solver_options,
 ) -> Solved:
     """Solve the equations of `model` at `components` and tabulate (module docstring).
@@ -170,7 +172,11 @@ def solve(
     with `memory_mb` and `solver_options`: :class:`henderson.reml.objective.Objective`).
     `solver` of the result: name, reason of the choice and, for an iterative solver, its
     iterations and relative residual. `warm_start`: an earlier solutions table, the starting
-    point of an iterative solver (:func:`solution_vector`)."""
+    point of an iterative solver (:func:`solution_vector`). `reliability`, `samples`: how PEV is
+    obtained (:func:`henderson.reliability.inverse_diagonal`; `exact` makes `auto` factorise);
+    named in the result's `solver` under ``reliability``; with ``sampled`` the table has a
+    column ``reliability_mc_se``."""
+    from henderson.reliability import inverse_diagonal
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
     if objective is None:
@@ -180,6 +186,8 @@ def solve(
             if gone:
                 drops[m] = gone
         zero = {j for j in range(components.r0.shape[0]) if not components.r0[j, j] > 0}
+        if reliability == "exact" and solver == "auto":  # the selected inverse needs the factor, whatever its size
+            solver = "cholesky"
         inner = Objective(model.without(drops), solver, memory_mb=memory_mb, exact=False, **solver_options)
         seconds["analyse"] = time.perf_counter() - clock
         objective = inner
@@ -198,11 +206,16 @@ def solve(
     log_likelihood = objective.loglik(theta)
     seconds["factorize_solve"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    diag = objective.inverse_diagonal(theta) if pev else None
-    seconds["selected_inverse"] = time.perf_counter() - mark
+    diag, mc_se, reliability_info = inverse_diagonal(reliability, objective, theta, samples=samples) if pev else (
+        None, None, {"method": "none"})
+    seconds["selected_inverse" if reliability_info["method"] == "exact" else "reliability"] = time.perf_counter() - mark
     table = solutions_table(model, components, objective.model, estimates, diag)
+    if mc_se is not None:  # row-aligned through the same tabulation; NaN where there is no reliability
+        spread = solutions_table(model, components, objective.model, mc_se, None)["estimate"].to_numpy()
+        table["reliability_mc_se"] = np.where(table["reliability"].notna(), spread, np.nan)
     used = inner.solver
-    info = {"name": used.name, "reason": getattr(inner, "solver_reason", f"solver {used.name}")}
+    info = {"name": used.name, "reason": getattr(inner, "solver_reason", f"solver {used.name}"),
+            "reliability": reliability_info}
     if getattr(used, "iterations", None):
         info.update(iterations=int(sum(used.iterations)), relative_residual=float(max(used.residuals)),
                     tolerance=float(used.tol))

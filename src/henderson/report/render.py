@@ -183,16 +183,29 @@ def render_report(
 
 
 def solver_warnings(solver: dict | None) -> list[str]:
-    """A solve by PCG leaves the solutions without standard errors or reliabilities: say so."""
-    if not solver or solver.get("name") != "pcg":
+    """How the standard errors and reliabilities were obtained, when not exactly: a solve by PCG
+    (iterations, residual) and the reliability method of ``solver["reliability"]``."""
+    if not solver:
+        return []
+    method = (solver.get("reliability") or {}).get("method")
+    if solver.get("name") != "pcg" and method in (None, "exact"):
         return []
     residual = solver.get("relative_residual")
-    return [
-        f"The equations were solved by PCG ({solver.get('iterations')} iterations, relative residual "
-        f"{residual:.1e}): the solutions have no standard errors or reliabilities."
-        if residual is not None else
-        "The equations were solved by PCG: the solutions have no standard errors or reliabilities."
-    ]
+    how = (f"The equations were solved by PCG ({solver.get('iterations')} iterations, relative residual "
+           f"{residual:.1e})" if residual is not None and solver.get("name") == "pcg" else
+           "The equations were solved by PCG" if solver.get("name") == "pcg" else "")
+    what = _RELIABILITY_NOTES.get(method, "the solutions have no standard errors or reliabilities")
+    if method == "sampled":
+        what = what.format(**{"samples": "?", "mean_mc_se": float("nan"), **solver["reliability"]})
+    return [f"{how}: {what}." if how else what[0].upper() + what[1:] + "."]
+
+
+_RELIABILITY_NOTES = {
+    "approximate": ("standard errors and reliabilities are approximate (effective record contributions "
+                    "propagated through the pedigree, not the inverse of the coefficient matrix)"),
+    "sampled": ("standard errors and reliabilities are sampled ({samples} simulated data sets; mean Monte "
+                "Carlo SE of a reliability {mean_mc_se:.3f}, per animal in reliability_mc_se of the solutions)"),
+}
 
 
 def banner(

@@ -235,12 +235,13 @@ def evaluate_stage(
         if spec.solver in ("pcg", "auto"):
             options = {"tol": spec.pcg.get("tolerance", 1e-10), "max_iter": spec.pcg.get("max_iterations", 10_000)}
         warm = previous[0] if previous is not None else None
-        solved = solve(model, components, solver=spec.solver, memory_mb=memory_mb, warm_start=warm, **options)
+        solved = solve(model, components, solver=spec.solver, memory_mb=memory_mb, warm_start=warm,
+                       reliability=spec.reliability, samples=spec.samples, **options)
         log.info("model %s: %s", name, solved.solver["reason"])
         if solved.solver["name"] == "pcg":
-            log.info("model %s: solutions by PCG in %d iterations, relative residual %.2e (%s s); no standard "
-                     "errors or reliabilities without the inverse of the coefficient matrix", name,
-                     solved.solver["iterations"], solved.solver["relative_residual"], solved.seconds)
+            log.info("model %s: solutions by PCG in %d iterations, relative residual %.2e (%s s); reliabilities: "
+                     "%s", name, solved.solver["iterations"], solved.solver["relative_residual"], solved.seconds,
+                     solved.solver["reliability"]["method"])
             if "warm_start" in solved.solver and previous is not None:
                 before = int(previous[1])
                 solved.solver["warm_start"]["previous_iterations"] = before
@@ -265,7 +266,8 @@ def evaluate_stage(
         else:
             fit, objective, theta = estimate(model, start, method=spec.estimate, criteria=criteria, logger=log)
         components = fit.components
-        solved = solve(model, components, objective=objective, theta=theta)
+        solved = solve(model, components, objective=objective, theta=theta, reliability=spec.reliability,
+                       samples=spec.samples)
         solved.solver["reason"] = reason
         log.info("model %s: solutions%s at the estimates from the fit's last solve (%s s)", name,
                  "" if reml_on == "pcg" else " and PEV", solved.seconds)
@@ -285,6 +287,7 @@ def evaluate_stage(
         "variances": variances,
         "log_likelihood": solved.log_likelihood,
         "solver": solved.solver,
+        "reliability": solved.solver.get("reliability"),
         "seconds": round(time.perf_counter() - clock, 3),
         "step_seconds": solved.seconds,
     }
