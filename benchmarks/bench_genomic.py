@@ -9,6 +9,7 @@ spread (p ~ Beta(0.8, 0.8) clipped to [0.01, 0.99], Hardy–Weinberg codes); ped
     python benchmarks/bench_genomic.py                       # every case at its default size
     python benchmarks/bench_genomic.py --case g --genotyped 10000 --snps 50000
     python benchmarks/bench_genomic.py --case single_step --animals 100000 --genotyped 20000
+    python benchmarks/bench_genomic.py --case ssgblup --animals 100000 --genotyped 20000 --snps 10000
     python benchmarks/bench_genomic.py --case apy --genotyped 60000 --core 10000 --snps 10000
 
 Run heavy sizes one at a time: ``flock /tmp/bench.lock python benchmarks/bench_genomic.py ...``.
@@ -114,6 +115,46 @@ def case_single_step(args, step) -> None:
          diagonal_exact=parts.diagonal_exact)
 
 
+def case_ssgblup(args, step) -> None:
+    """The whole ssGBLUP evaluation of simulated data at given variances: H⁻¹, the model, and its
+    solution by CHOLMOD (with PEV from the selected inverse) and by PCG, and one REML evaluation
+    (logL, gradient, AI: the cost of one AI-REML iteration)."""
+    from henderson.covariance import VarianceComponents
+    from henderson.design import additive_effect
+    from henderson.genomic import GenomicOptions, single_step_relationship
+    from henderson.model import build_model
+    from henderson.pedigree import sort_pedigree
+    from henderson.reml.objective import Objective
+    from henderson.simulate import SimulationSpec, simulate
+    from henderson.solutions import solve
+
+    data = simulate(SimulationSpec(n_animals=args.animals, seed=3))
+    frame = data.pedigree
+    known = [[None if v == "0" else v for v in frame[c].astype(str)] for c in ("sire", "dam")]
+    ped = sort_pedigree(list(frame["id"].astype(str)), *known)
+    genotyped = ped.ids[-args.genotyped:]
+    codes = random_codes(args.genotyped, args.snps, 2)
+    records = data.phenotypes
+    trait = records.columns[-1]
+    step("simulate pedigree, records and codes (not timed)", records=len(records))
+    h = single_step_relationship(ped, genotyped, codes, GenomicOptions(blend=0.05))
+    step("H⁻¹, log|H|, diag(H) (A22, A22⁻¹, G*, G*⁻¹ included)", nnz=int(h.kinv.nnz))
+    model = build_model(records, [trait], (("herd_year", "sex"), ()),
+                        [additive_effect("animal", records["id"].astype(str), h)])
+    step("model (designs, W'W)", unknowns=model.n_unknowns)
+    vc = VarianceComponents.from_named(model.layout, {"animal": 20.0, "residual": 40.0}, "benchmark")
+    exact = solve(model, vc, solver="cholesky")
+    step("solve by CHOLMOD with PEV (selected inverse)", seconds_by_step=exact.seconds)
+    pcg = solve(model, vc, solver="pcg")  # no pedigree approximation of reliabilities for H: none
+    step("solve by PCG", iterations=pcg.solver.get("iterations"))
+    a = exact.table[exact.table["effect"] == "animal"]["estimate"].to_numpy()
+    b = pcg.table[pcg.table["effect"] == "animal"]["estimate"].to_numpy()
+    step("compare", max_relative_difference=float(np.max(np.abs(a - b)) / np.max(np.abs(a))))
+    objective = Objective(model, "cholesky")
+    objective.evaluate(vc.theta)
+    step("one REML evaluation (logL, gradient, AI)")
+
+
 def case_apy(args, step) -> None:
     from henderson.genomic import GenomicOptions, genomic_inverse
 
@@ -130,7 +171,7 @@ def case_apy(args, step) -> None:
 
 def child(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--case", choices=["g", "single_step", "apy"], required=True)
+    parser.add_argument("--case", choices=["g", "single_step", "ssgblup", "apy"], required=True)
     parser.add_argument("--genotyped", type=int, default=10000)
     parser.add_argument("--snps", type=int, default=50000)
     parser.add_argument("--animals", type=int, default=100000)
@@ -138,7 +179,7 @@ def child(argv: list[str]) -> None:
     parser.add_argument("--float32", action="store_true")
     args = parser.parse_args(argv)
     step = _Steps()
-    {"g": case_g, "single_step": case_single_step, "apy": case_apy}[args.case](args, step)
+    {"g": case_g, "single_step": case_single_step, "ssgblup": case_ssgblup, "apy": case_apy}[args.case](args, step)
 
 
 def run(argv: list[str]) -> None:

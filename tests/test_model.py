@@ -50,6 +50,8 @@ def test_defaults_and_short_form():
     assert spec.reml == {
         "max_iterations": 100, "loglik_change": 1e-7, "parameter_change": 1e-6,
         "gradient_norm": 1e-4, "em_iterations": 1, "boundary": 1e-3,
+        # Monte Carlo REML (PCG with sampled traces)
+        "probes": "auto", "mc_se_target": 0.1, "start_probes": 32, "max_probes": 1000, "seed": 1,
     }
     assert spec.variances == {"animal": 20.0, "residual": 40.0}
     assert spec.parameter_names == ("animal", "residual")
