@@ -44,6 +44,8 @@ rule variance:
 use rule variance as variance_genomic with:
     wildcard_constraints:
         model="|".join(GENOMIC_MODELS) or NO_MODEL,
+    # G, G*⁻¹ and A22⁻¹ are dense BLAS work: as many threads as the run allows (scaled down to --cores)
+    threads: 8
     output:
         components=report(
             "results/{model}/variance_components.json",
