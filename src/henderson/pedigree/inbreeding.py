@@ -109,6 +109,28 @@ def _ancestors_postorder(
 
 
 @numba.njit(cache=True)
+def _families(sire: np.ndarray, dam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offspring with both parents known, grouped by sire (counting sort, stable in position):
+    sire s's offspring are ``offspring[start[s]:start[s + 1]]`` and their dams ``mates[…]``."""
+    n = sire.size
+    start = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        if sire[i] >= 0 and dam[i] >= 0:
+            start[sire[i] + 1] += 1
+    for s in range(n):
+        start[s + 1] += start[s]
+    fill = start[:-1].copy()
+    mates = np.empty(start[n], dtype=np.int64)
+    offspring = np.empty(start[n], dtype=np.int64)
+    for i in range(n):
+        if sire[i] >= 0 and dam[i] >= 0:
+            offspring[fill[sire[i]]] = i
+            mates[fill[sire[i]]] = dam[i]
+            fill[sire[i]] += 1
+    return start, mates, offspring
+
+
+@numba.njit(cache=True)
 def _inbreeding_kernel(sire: np.ndarray, dam: np.ndarray) -> np.ndarray:
     """F for a sorted pedigree, one paternal family at a time (after Sargolzaei et al. 2005).
 
@@ -134,21 +156,7 @@ def _inbreeding_kernel(sire: np.ndarray, dam: np.ndarray) -> np.ndarray:
     """
     n = sire.size
     F = np.zeros(n)
-    # offspring with both parents known, grouped by sire (counting sort, stable in position)
-    start = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
-        if sire[i] >= 0 and dam[i] >= 0:
-            start[sire[i] + 1] += 1
-    for s in range(n):
-        start[s + 1] += start[s]
-    fill = start[:-1].copy()
-    mates = np.empty(start[n], dtype=np.int64)  # the dam of each such offspring, by sire
-    offspring = np.empty(start[n], dtype=np.int64)
-    for i in range(n):
-        if sire[i] >= 0 and dam[i] >= 0:
-            offspring[fill[sire[i]]] = i
-            mates[fill[sire[i]]] = dam[i]
-            fill[sire[i]] += 1
+    start, mates, offspring = _families(sire, dam)
 
     u = np.zeros(n)
     a = np.zeros(n)

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from henderson.pedigree.ainv import _ainv_csc
 from henderson.pedigree.ainv_groups import GroupedPedigree, _csc
-from henderson.pedigree.inbreeding import _ancestors_postorder
+from henderson.pedigree.inbreeding import _ancestors_postorder, _families, _mendelian
 
 __all__ = ["ainv_metafounders", "check_gamma", "metafounder_inbreeding"]
 
@@ -46,20 +46,7 @@ def _mf_inbreeding(sire: np.ndarray, dam: np.ndarray, g: int, gamma: np.ndarray)
     b = np.zeros(total)
     for m in range(g):
         F[m] = gamma[m, m] - 1.0
-    start = np.zeros(total + 1, dtype=np.int64)
-    for i in range(total):
-        if sire[i] >= 0 and dam[i] >= 0:
-            start[sire[i] + 1] += 1
-    for s in range(total):
-        start[s + 1] += start[s]
-    fill = start[:-1].copy()
-    mates = np.empty(start[total], dtype=np.int64)
-    offspring = np.empty(start[total], dtype=np.int64)
-    for i in range(total):
-        if sire[i] >= 0 and dam[i] >= 0:
-            offspring[fill[sire[i]]] = i
-            mates[fill[sire[i]]] = dam[i]
-            fill[sire[i]] += 1
+    start, mates, offspring = _families(sire, dam)
     u = np.zeros(total)
     a = np.zeros(total)
     um = np.zeros(g)
@@ -73,11 +60,7 @@ def _mf_inbreeding(sire: np.ndarray, dam: np.ndarray, g: int, gamma: np.ndarray)
     for s in range(total):
         # b of every animal up to s: its parents' F are final (their own sires came earlier)
         while done <= s:
-            value = 1.0
-            for p in (sire[done], dam[done]):
-                if p >= 0:
-                    value -= 0.25 * (1.0 + F[p])
-            b[done] = value
+            b[done] = _mendelian(done, sire, dam, F)
             done += 1
         lo = start[s]
         hi = start[s + 1]
@@ -122,11 +105,7 @@ def _mf_inbreeding(sire: np.ndarray, dam: np.ndarray, g: int, gamma: np.ndarray)
         for k in range(n_r):
             a[R[k]] = 0.0
     while done < total:
-        value = 1.0
-        for p in (sire[done], dam[done]):
-            if p >= 0:
-                value -= 0.25 * (1.0 + F[p])
-        b[done] = value
+        b[done] = _mendelian(done, sire, dam, F)
         done += 1
     return F, b
 
