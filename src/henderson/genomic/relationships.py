@@ -205,7 +205,7 @@ def single_step_relationship(
     A⁻¹ + [0 0; 0 τ G*⁻¹ − ω A22⁻¹], log|H|, diag(H) (:mod:`henderson.genomic.singlestep`).
     `relationships`: a sorted Pedigree or the relationships stage's result; genotyped animals
     missing from it are an InputError. `options` default: ``GenomicOptions()``."""
-    return single_step_relationships(relationships, genotyped_ids, codes, options, frequencies=frequencies)[0]
+    return _single_step(relationships, genotyped_ids, codes, options, frequencies, keep_genomic=False)[0]
 
 
 def single_step_relationships(
@@ -220,14 +220,21 @@ def single_step_relationships(
     one of the genotyped animals (:func:`genomic_relationship`, with A22 from the same pedigree)
     from one G*⁻¹, e.g. for SNP effects back-solved from single-step GEBV (G*⁻¹ is held twice,
     n_g² doubles more than :func:`single_step_relationship` needs)."""
+    return _single_step(relationships, genotyped_ids, codes, options, frequencies, keep_genomic=True)
+
+
+def _single_step(relationships, genotyped_ids, codes, options, frequencies, *, keep_genomic: bool
+                 ) -> tuple[Relationship, Relationship | None]:
     options = GenomicOptions() if options is None else options
     codes = check_codes(codes, np.asarray(genotyped_ids, dtype=object))
     ids_arr = _ids(genotyped_ids, codes.shape[0])
     blocks = pedigree_blocks(relationships, ids_arr, block_bytes=options.block_bytes)
     ginv, logdet_g, diag_g = genomic_inverse(codes, options, blocks, frequencies, core=_core(options, ids_arr))
-    # single_step_parts turns G*⁻¹ into τG*⁻¹ − ωA22⁻¹ in place: the genomic relationship keeps a copy
-    kinv = ginv.to_sparse() if isinstance(ginv, APYInverse) else dense_as_csc(np.array(ginv, order="F"))
-    genomic = Relationship(kind="genomic", levels=ids_arr, kinv=kinv, logdet=logdet_g, diagonal=diag_g)
+    genomic = None
+    if keep_genomic:
+        # single_step_parts turns G*⁻¹ into τG*⁻¹ − ωA22⁻¹ in place: the genomic relationship keeps a copy
+        kinv = ginv.to_sparse() if isinstance(ginv, APYInverse) else dense_as_csc(np.array(ginv, order="F"))
+        genomic = Relationship(kind="genomic", levels=ids_arr, kinv=kinv, logdet=logdet_g, diagonal=diag_g)
     if isinstance(ginv, APYInverse):
         ginv = ginv.to_dense()
     parts = single_step_parts(
