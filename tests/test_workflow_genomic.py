@@ -107,16 +107,22 @@ def tabular_a(ped: pd.DataFrame) -> np.ndarray:
     return a
 
 
-def test_ssgblup_matches_dense_equations(evaluated: Path) -> None:
+def dense_a_and_g():
+    """Dense A (tabular), the pedigree IDs, the genotyped animals' positions among them, Z = M − 2p,
+    p and VanRaden's G (no ridge) of the book's data."""
     ped = pd.read_csv(DATA / "pedigree.csv", dtype=str)
-    a = tabular_a(ped)
     ids = list(ped["id"])
     geno = pd.read_csv(DATA / "genotypes.csv", dtype={"id": str}).set_index("id")
     m = geno.to_numpy(dtype=float)
     p = m.mean(axis=0) / 2
     z = m - 2 * p
-    g = z @ z.T / (2 * np.sum(p * (1 - p))) + 0.01 * np.eye(len(m))
     two = np.array([ids.index(i) for i in geno.index])
+    return tabular_a(ped), ids, two, z, p, z @ z.T / (2 * np.sum(p * (1 - p)))
+
+
+def test_ssgblup_matches_dense_equations(evaluated: Path) -> None:
+    a, ids, two, z, p, g = dense_a_and_g()
+    g = g + 0.01 * np.eye(len(two))
     one = np.setdiff1d(np.arange(len(ids)), two)
     # H (Legarra et al. 2009): A with the genotyped block replaced by G and its regression on A
     a11, a12, a22 = a[np.ix_(one, one)], a[np.ix_(one, two)], a[np.ix_(two, two)]
@@ -165,15 +171,7 @@ def test_g_against_a22_and_the_report(evaluated: Path) -> None:
     tables (genotype QC, relationship, GEBV against the pedigree model's EBV)."""
     import json
 
-    ped = pd.read_csv(DATA / "pedigree.csv", dtype=str)
-    a = tabular_a(ped)
-    ids = list(ped["id"])
-    geno = pd.read_csv(DATA / "genotypes.csv", dtype={"id": str}).set_index("id")
-    m = geno.to_numpy(dtype=float)
-    p = m.mean(axis=0) / 2
-    z = m - 2 * p
-    g = z @ z.T / (2 * np.sum(p * (1 - p)))
-    two = [ids.index(i) for i in geno.index]
+    a, _, two, _, _, g = dense_a_and_g()
     a22 = a[np.ix_(two, two)]
     off = ~np.eye(len(two), dtype=bool)
     slope = np.polyfit(a22[off], g[off], 1)[0]
