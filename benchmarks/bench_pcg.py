@@ -27,29 +27,16 @@ def run_one(n_animals: int, traits: int, exact_limit: int, maternal: bool = Fals
     import numpy as np
 
     from henderson.covariance import VarianceComponents
-    from henderson.design import additive_effect, maternal_effect
     from henderson.mme import Equations
-    from henderson.model import build_model
-    from henderson.pedigree import sort_pedigree
-    from henderson.relationship import pedigree_relationship_from
     from henderson.simulate import SimulationSpec, simulate
+    from henderson.simulate.model import simulated_model
     from henderson.solvers import make_solver
 
     t0 = time.perf_counter()
     data = simulate(SimulationSpec(n_animals=n_animals, seed=1, traits=traits, maternal=maternal))
-    pf = data.pedigree
-    known = [None if v == "0" else v for v in pf["sire"].astype(str)], [None if v == "0" else v for v in pf["dam"].astype(str)]
-    ped = sort_pedigree(list(pf["id"].astype(str)), *known)
-    names = list(data.parameters["traits"])
-    rec = data.phenotypes
-    rec = rec[rec[names].notna().any(axis=1)].reset_index(drop=True)
-    rel = pedigree_relationship_from(ped)
-    genetic = [additive_effect("animal", rec["id"], rel)]
-    if maternal:
-        dams = rec["dam"].astype(str).where(rec["dam"].astype(str) != "0", None)
-        genetic.append(maternal_effect("dam", dams, rel))
-    model = build_model(rec, names, (("herd_year", "sex"), ()), [genetic])
-    t, k = len(names), len(genetic) * len(names)
+    model = simulated_model(data)
+    t = model.n_traits
+    k = (2 if maternal else 1) * t
     vc = VarianceComponents(model.layout, (20.0 * (0.7 * np.eye(k) + 0.3),), 40.0 * (0.6 * np.eye(t) + 0.4))
     eq = Equations(model)
     qs = eq.q_matrices(vc)

@@ -34,29 +34,14 @@ import numpy as np
 
 def _build(n_animals: int, traits: int, maternal: bool, records: int):
     from henderson.covariance import VarianceComponents
-    from henderson.design import additive_effect, iid_effect, maternal_effect
-    from henderson.model import build_model
-    from henderson.pedigree import sort_pedigree
-    from henderson.relationship import pedigree_relationship_from
     from henderson.simulate import SimulationSpec, simulate
+    from henderson.simulate.model import simulated_model
 
     data = simulate(SimulationSpec(n_animals=n_animals, seed=1, traits=traits, maternal=maternal,
                                    records_per_animal=records))
-    pf = data.pedigree
-    known = ([None if v == "0" else v for v in pf["sire"].astype(str)],
-             [None if v == "0" else v for v in pf["dam"].astype(str)])
-    ped = sort_pedigree(list(pf["id"].astype(str)), *known)
-    names = list(data.parameters["traits"])
-    rec = data.phenotypes
-    rec = rec[rec[names].notna().any(axis=1)].reset_index(drop=True)
-    rel = pedigree_relationship_from(ped)
-    genetic = [additive_effect("animal", rec["id"], rel)]
-    if maternal:
-        dams = rec["dam"].astype(str).where(rec["dam"].astype(str) != "0", None)
-        genetic.append(maternal_effect("dam", dams, rel))
-    terms = [genetic] + ([iid_effect("pe", rec["id"])] if records > 1 else [])
-    model = build_model(rec, names, (("herd_year", "sex"), ()), terms)
-    t, k = len(names), len(genetic) * len(names)
+    model = simulated_model(data, permanent_environment=records > 1)
+    t = model.n_traits
+    k = (2 if maternal else 1) * t
     g0 = [20.0 * (0.7 * np.eye(k) + 0.3)] + ([10.0 * (0.7 * np.eye(t) + 0.3)] if records > 1 else [])
     return model, VarianceComponents(model.layout, tuple(g0), 40.0 * (0.6 * np.eye(t) + 0.4))
 

@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 
 from henderson.covariance import VarianceComponents
-from henderson.design import additive_effect, iid_effect, maternal_effect
+from henderson.design import additive_effect, iid_effect
 from henderson.mme import Equations
 from henderson.model import build_model
 from henderson.pedigree import sort_pedigree
 from henderson.relationship import pedigree_relationship_from
 from henderson.reliability import approximate_inverse_diagonal, prior_variances
 from henderson.simulate import SimulationSpec, simulate
+from henderson.simulate.model import simulated_model
 from henderson.solvers import make_solver
 
 SA, SE = 20.0, 40.0  # σ²a, σ²e: λ = 2, h² = 1/3
@@ -55,19 +56,9 @@ def simulated_case(n_animals: int, *, traits: int = 1, maternal: bool = False, r
     """The benchmark's model (benchmarks/bench_reliability.py) on a small simulated population."""
     data = simulate(SimulationSpec(n_animals=n_animals, seed=seed, traits=traits, maternal=maternal,
                                    records_per_animal=records))
-    pf = data.pedigree
-    rel = _relationship(pf["id"].astype(str), [None if v == "0" else v for v in pf["sire"].astype(str)],
-                        [None if v == "0" else v for v in pf["dam"].astype(str)])
-    names = list(data.parameters["traits"])
-    rec = data.phenotypes
-    rec = rec[rec[names].notna().any(axis=1)].reset_index(drop=True)
-    genetic = [additive_effect("animal", rec["id"], rel)]
-    if maternal:
-        dams = rec["dam"].astype(str).where(rec["dam"].astype(str) != "0", None)
-        genetic.append(maternal_effect("dam", dams, rel))
-    terms = [genetic] + ([iid_effect("pe", rec["id"])] if records > 1 else [])
-    model = build_model(rec, names, (("herd_year", "sex"), ()), terms)
-    t, k = len(names), len(genetic) * len(names)
+    model = simulated_model(data, permanent_environment=records > 1)
+    t = model.n_traits
+    k = (2 if maternal else 1) * t
     g0 = [SA * (0.7 * np.eye(k) + 0.3)] + ([10.0 * (0.7 * np.eye(t) + 0.3)] if records > 1 else [])
     return model, VarianceComponents(model.layout, tuple(g0), SE * (0.6 * np.eye(t) + 0.4))
 
