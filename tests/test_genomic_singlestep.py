@@ -188,3 +188,15 @@ def test_single_step_pair_keeps_g_inverse_intact(case):
     _close(genomic.kinv.toarray(), alone.kinv.toarray())
     assert genomic.logdet == pytest.approx(alone.logdet, abs=1e-9)
     _close(single.kinv.toarray(), single_step_relationship(ped, ped.ids[geno], codes, options).kinv.toarray())
+
+
+def test_single_step_notes_an_approximated_diagonal(case):
+    """When H⁻¹ is too large for its selected inverse, diag(H) of the ungenotyped animals is
+    1 + F and the relationship says so (the evaluation puts it at the top of the report)."""
+    ped, geno, codes = case
+    exact = single_step_relationship(ped, ped.ids[geno], codes, GenomicOptions())
+    approx = single_step_relationship(ped, ped.ids[geno], codes, GenomicOptions(max_factor_entries=1))
+    assert exact.notes == ()
+    assert len(approx.notes) == 1 and f"{ped.n - len(geno):,} ungenotyped animals" in approx.notes[0]
+    rest = np.setdiff1d(np.arange(ped.n), geno)
+    _close(approx.diagonal[rest], relationship_matrix_dense(ped).diagonal()[rest])  # 1 + F

@@ -188,3 +188,22 @@ def test_g_against_a22_and_the_report(evaluated: Path) -> None:
         assert caption in html
     assert "Removed by the genotype QC" not in html  # the book's data pass every check (min_maf 0)
     assert "Genotypes and genomic relationships" in (evaluated / "results" / "blup" / "report.html").read_text()
+
+
+def test_records_left_out_of_gblup_reach_the_top_of_the_report(tmp_path: Path) -> None:
+    """A record of an animal without genotypes is left out of GBLUP: the log, mme_summary.json
+    and the report's opening warnings say how many and which."""
+    import json
+
+    write_config(tmp_path, {"gblup": model("genomic")})
+    phen = pd.read_csv(tmp_path / "phenotypes.csv", dtype={"id": str})
+    extra = pd.DataFrame({"id": ["5"], "fat_dyd": [8.5], "edc": [40], "set": ["reference"]})
+    pd.concat([phen, extra]).to_csv(tmp_path / "phenotypes.csv", index=False)
+    snakemake(tmp_path)
+    summary = json.loads((tmp_path / "results" / "gblup" / "mme_summary.json").read_text())
+    assert summary["records"] == 8
+    message = "1 of 9 records are of animals without genotypes ('5')"
+    assert any(message in w for w in summary["relationship"]["warnings"])
+    html = (tmp_path / "results" / "gblup" / "report.html").read_text()
+    banner = html[html.index('<div class="warning banner"') : html.index('<section id="model">')]
+    assert message.replace("'", "&#39;") in banner

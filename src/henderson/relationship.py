@@ -48,6 +48,9 @@ class Relationship:
     fixed: np.ndarray | None = None
     groups: Any = None
     """:class:`henderson.relationship_groups.GroupLevels` when the last levels are groups."""
+    notes: tuple[str, ...] = ()
+    """What a reader of the results must know about K (e.g. an approximated diagonal); the
+    evaluation passes them to its summary and the report's warnings."""
 
     def __post_init__(self) -> None:
         q = len(self.levels)

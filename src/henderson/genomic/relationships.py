@@ -241,6 +241,11 @@ def _single_step(relationships, genotyped_ids, codes, options, frequencies, *, k
         blocks, ginv, logdet_g, diag_g, tau=options.tau, omega=options.omega,
         max_factor_entries=options.max_factor_entries,
     )
+    notes = () if parts.diagonal_exact else (
+        (f"diag(H) of the {blocks.ids.size - ids_arr.size:,} ungenotyped animals is approximated by 1 + F (H⁻¹ is "
+        "too large for its selected inverse): their reliabilities ignore the genomic information reaching them "
+        "through genotyped relatives."),
+    )
     single = Relationship(kind="single_step", levels=blocks.ids, kinv=parts.hinv, logdet=parts.logdet,
-                          diagonal=parts.diagonal)
+                          diagonal=parts.diagonal, notes=notes)
     return single, genomic

@@ -80,7 +80,7 @@ def build_model(
     if spec.relationship != "pedigree" and genomic is None:
         raise ConfigError(f"model {spec.name}: `relationship: {spec.relationship}` needs genotypes; set `genotypes:`.")
     if spec.relationship == "genomic":
-        records = genotyped_records(spec, records, id_column, genomic.kinship.levels)
+        records = genotyped_records(spec, records, id_column, genomic)
     for effect in spec.random:
         if effect.type != "iid" or spec.estimate == "none":
             continue
@@ -302,6 +302,7 @@ def evaluate_stage(
             "snps": int(np.shape(genomic.genotypes.codes)[1]),
             "log_det": genomic.kinship.logdet,
             "options": dict(spec.genomic),
+            "warnings": [*genomic.kinship.notes, *genomic.warnings],
         }
         if genomic.pedigree is not None:
             codes, ids = np.asarray(genomic.genotypes.codes), np.asarray(genomic.genotypes.ids, dtype=object)

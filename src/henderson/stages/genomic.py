@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,8 @@ class GenomicKinship:
     genotypes: Genotypes
     pedigree: object | None = None
     """The relationships stage's result (A⁻¹ and IDs) when there is a pedigree."""
+    warnings: list[str] = field(default_factory=list)
+    """What the model building found (e.g. records left out of GBLUP), for the summary and report."""
 
 
 def genomic_options(spec: ModelSpec) -> GenomicOptions:
@@ -87,10 +89,11 @@ def genomic_kinship(spec: ModelSpec, genotypes: Genotypes, relationships=None) -
     return GenomicKinship(kinship, genomic, genotypes, relationships)
 
 
-def genotyped_records(spec: ModelSpec, records: pd.DataFrame, id_column: str, levels: np.ndarray) -> pd.DataFrame:
+def genotyped_records(spec: ModelSpec, records: pd.DataFrame, id_column: str, genomic: GenomicKinship) -> pd.DataFrame:
     """GBLUP: the records of genotyped animals only. The others are left out with a warning
-    naming how many and the first IDs; none left is an InputError."""
-    known = records[id_column].astype(str).isin(set(np.asarray(levels, dtype=str)))
+    naming how many and the first IDs (in the log and in ``genomic.warnings``); none left is an
+    InputError."""
+    known = records[id_column].astype(str).isin(set(np.asarray(genomic.kinship.levels, dtype=str)))
     if known.all():
         return records
     left = records.loc[~known, id_column].astype(str)
@@ -102,11 +105,13 @@ def genotyped_records(spec: ModelSpec, records: pd.DataFrame, id_column: str, le
             "the genotypes (results/clean/genotypes_rejected.parquet lists removed animals), or use "
             "`relationship: single_step`."
         )
-    log.warning(
-        "model %s: WARNING: %d of %d records are of animals without genotypes (%s%s) and are left out of the "
-        "GBLUP model; `relationship: single_step` uses them through the pedigree.",
-        spec.name, int((~known).sum()), len(records), shown, " …" if left.nunique() > 10 else "",
+    message = (
+        f"{int((~known).sum()):,} of {len(records):,} records are of animals without genotypes ({shown}"
+        f"{' …' if left.nunique() > 10 else ''}) and are left out of the GBLUP model; `relationship: single_step` "
+        "uses them through the pedigree."
     )
+    log.warning("model %s: WARNING: %s", spec.name, message)
+    genomic.warnings.append(message)
     return records.loc[known]
 
 

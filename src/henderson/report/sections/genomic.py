@@ -116,14 +116,18 @@ def _against_ebv(sol: pd.DataFrame, effect: str, pedigree_solutions: pd.DataFram
 def genomic_section(sol: pd.DataFrame, relationship: dict | None, genotype_qc: dict | None, *,
                     effect: str | None = None, pedigree_solutions: pd.DataFrame | None = None,
                     pedigree_model: str | None = None, genotyped: set[str] | None = None) -> dict[str, Any]:
-    """{"tables": [...]} — empty without genotypes. `relationship`: ``relationship`` of the
+    """{"tables": [...], "warnings": [...]} — empty without genotypes; the warnings (of the
+    genotype QC and of the model's relationship) go to the top of the report. `relationship`: ``relationship`` of the
     model's mme_summary.json (None for a pedigree model); `genotype_qc`: genotype_qc.json;
     `pedigree_solutions`: the solutions of a pedigree model with the same traits (model
     `pedigree_model`), compared on the additive effect `effect` over the `genotyped` IDs."""
     tables: list[Table] = []
+    warnings: list[str] = []
     if genotype_qc:
         tables += _qc_tables(genotype_qc)
+        warnings += [f"Genotypes: {w}" for w in genotype_qc.get("warnings", ())]
     if relationship:
         tables += _relationship_tables(relationship)
         tables += _against_ebv(sol, effect, pedigree_solutions, pedigree_model, genotyped or set())
-    return {"tables": tables}
+        warnings += [str(w) for w in relationship.get("warnings", ())]
+    return {"tables": tables, "warnings": warnings}
