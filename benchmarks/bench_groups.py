@@ -12,9 +12,14 @@ Steps: ``assign`` (groups by rules), ``sort`` (the grouped pedigree), ``inbreedi
 ``ainv`` (the ordinary A⁻¹, for comparison), ``ainv_groups`` (A*⁻¹ of fixed groups),
 ``deviations`` (a = u − Qg for one solution vector, as REML's AI step needs), and with
 ``--metafounders`` the A^Γ⁻¹ with a random positive definite Γ (inbreeding with Γ included).
-Every step runs once after a warm-up on a small pedigree (numba kernels compiled or loaded).
+With ``--gamma GENOTYPED SNPS`` also ``estimate_gamma``: Γ of the groups' metafounders estimated
+from genotypes of GENOTYPED animals drawn at random at SNPS SNPs
+(:func:`henderson.genomic.metafounder_gamma.estimate_gamma`; codes drawn at random with 1 %
+missing, so the estimate itself means nothing: the step is timed). Every step runs once after a
+warm-up on a small pedigree (numba kernels compiled or loaded).
 
 Usage: flock /tmp/bench.lock python benchmarks/bench_groups.py [--sizes 100000 1000000] [--metafounders]
+       [--gamma 10000 50000]
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ def make_pedigree(n: int, seed: int, blank: float) -> pd.DataFrame:
     return frame
 
 
-def run(n: int, seed: int, blank: float, metafounders: bool) -> dict:
+def run(n: int, seed: int, blank: float, metafounders: bool, gamma_size: tuple[int, int] | None = None) -> dict:
     from henderson.pedigree import ainv, inbreeding
     from henderson.pedigree.ainv_groups import ainv_groups, group_deviations
     from henderson.pedigree.groups import assign_groups, grouped_pedigree, groups_spec
@@ -85,6 +90,19 @@ def run(n: int, seed: int, blank: float, metafounders: bool) -> dict:
         t = time.perf_counter()
         ainv_metafounders(grouped, gamma)
         seconds["ainv_metafounders"] = time.perf_counter() - t
+    if gamma_size is not None:
+        from henderson.genomic.metafounder_gamma import estimate_gamma
+
+        genotyped, snps = min(gamma_size[0], grouped.n), gamma_size[1]
+        rng = np.random.default_rng(seed)
+        p = rng.uniform(0.05, 0.95, snps)
+        codes = (rng.random((genotyped, snps), dtype=np.float32) < p).astype(np.int8)
+        codes += (rng.random((genotyped, snps), dtype=np.float32) < p).astype(np.int8)
+        codes[rng.random((genotyped, snps), dtype=np.float32) < 0.01] = -1
+        t = time.perf_counter()
+        chosen = np.sort(rng.choice(grouped.n, genotyped, replace=False))
+        estimate_gamma(grouped, grouped.ped.ids[chosen], codes)
+        seconds["estimate_gamma"] = time.perf_counter() - t
     return {
         "n": n, "groups": grouped.n_groups, "unknown_parents": int(grouped.group_sizes().sum()),
         "nnz_ainv": int(plain.nnz), "nnz_ainv_groups": int(star.nnz),
@@ -98,17 +116,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--blank", type=float, default=0.05)
     parser.add_argument("--metafounders", action="store_true")
+    parser.add_argument("--gamma", type=int, nargs=2, metavar=("GENOTYPED", "SNPS"))
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
-        run(2000, args.seed, args.blank, args.metafounders)  # warm-up: numba kernels
-        print(json.dumps(run(args.one, args.seed, args.blank, args.metafounders)))
+        gamma = tuple(args.gamma) if args.gamma else None
+        run(2000, args.seed, args.blank, args.metafounders, (2000, 200) if gamma else None)  # warm-up: numba kernels
+        print(json.dumps(run(args.one, args.seed, args.blank, args.metafounders, gamma)))
         return
     rows = []
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(n), "--seed", str(args.seed), "--blank", str(args.blank)]
         if args.metafounders:
             cmd.append("--metafounders")
+        if args.gamma:
+            cmd += ["--gamma", *map(str, args.gamma)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     steps = list(rows[0]["seconds"])

@@ -634,3 +634,17 @@ def test_mrode_calves_without_pedigree_file_rows_get_parents_added():
     ped = clean_pedigree(raw, source=DAT, unknown_parent=["0"])
     assert ped.table["id"].tolist() == ["4", "5", "6", "7", "8", "1", "3", "2"]
     assert ped.summary["parents_added"] == 3 and ped.summary["animals"] == 8
+
+
+def test_explicit_group_codes_are_unknown_parents_in_the_checks():
+    """A group code as both sire and dam is not selfing, gets no founder row, and stays in the
+    parent fields for the relationships stage; a code that is also an animal is left alone."""
+    text = "id,sire,dam\n1,G1,G1\n2,G1,G2\n3,1,2\n4,3,G2\n"
+    with pytest.raises(InputError, match="same sire and dam"):
+        pedigree(text)
+    ped = pedigree(text, group_codes=["G1", "G2"]).table.set_index("id")
+    assert list(ped.index) == ["1", "2", "3", "4"]  # no rows for the codes
+    assert ped.loc["1", "sire"] == "G1" and ped.loc["1", "dam"] == "G1"
+    assert ped.loc["2", "dam"] == "G2" and ped.loc["4", "dam"] == "G2" and ped.loc["4", "sire"] == "3"
+    clash = pedigree("id,sire,dam\nG1,0,0\n2,G1,0\n", group_codes=["G1"]).table.set_index("id")
+    assert "G1" in clash.index and clash.loc["2", "sire"] == "G1"

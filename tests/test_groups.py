@@ -128,3 +128,32 @@ def test_groups_config_block():
     maternal = {"animal": "additive", "dam": {"type": "maternal", "column": "dam", "of": "animal"}}
     with pytest.raises(ConfigError, match="fixed groups are not supported with a maternal effect"):
         validate_config(_config({"codes": ["G1"]}, maternal))
+
+
+def test_groups_with_genomic_relationships_config():
+    """Metafounders (given or estimated Γ) go with single step; other groups, GBLUP, tuning and an
+    estimate without genotypes are refused with a message that says what to do."""
+    single = {"animal": {"type": "additive", "relationship": "single_step"}}
+    genomic = {"animal": {"type": "additive", "relationship": "genomic"}}
+    estimate = {"codes": ["G1", "G2"], "metafounders": {"gamma": "estimate"}}
+    config = _config(estimate, single) | {"genotypes": "g.csv"}
+    spec = validate_config(config).groups
+    assert spec.type == "metafounders" and spec.estimate_gamma and spec.gamma is None
+    assert groups_spec(spec.to_dict()) == spec
+    rules = {"assign": "rules", "by": ["birth_year"], "width": 5, "metafounders": {"gamma": "estimate"}}
+    assert validate_config(_config(rules, single) | {"genotypes": "g.csv"}).groups.estimate_gamma
+    given = {"codes": ["G1", "G2"], "metafounders": {"gamma": [[0.5, 0.1], [0.1, 0.4]]}}
+    assert validate_config(_config(given, single) | {"genotypes": "g.csv"}).groups.gamma is not None
+    tuned = _config(given, single) | {"genotypes": "g.csv"}
+    tuned["models"]["m"]["genomic"] = {"tune": "mean"}
+    bad = [
+        (_config(estimate), "`estimate` needs genotypes"),
+        (_config({"codes": ["G1"], "type": "random", "ratio": 0.5}, single) | {"genotypes": "g.csv"},
+         "metafounders only"),
+        (_config(given, genomic) | {"genotypes": "g.csv"}, "do not apply to GBLUP"),
+        (tuned, "not tuned"),
+        (_config({"codes": ["G1"], "metafounders": {"gamma": "guess"}}, single) | {"genotypes": "g.csv"}, "gamma"),
+    ]
+    for block, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            validate_config(block)

@@ -51,6 +51,8 @@ def test_explicit_fixed_groups_match_the_dense_explicit_model(tmp_path):
     assert sol.loc[("sex", "M"), "estimate"] == pytest.approx(s[0], abs=1e-9)
     animals = pd.read_parquet(work / "results/wwg/animals.parquet").set_index("id")
     assert animals.loc["7", "ebv_animal"] == pytest.approx(ebv[6], abs=1e-9)
+    assert not animals.index.isin(["G1", "G2"]).any()  # group codes are not animals
+    assert animals.loc["1", "sire"] == "G1" and animals.loc["1", "dam"] == "G2"
     report = (work / "results/wwg/report.html").read_text()
     assert "Unknown parent groups" in report and "G1" in report
 

@@ -21,7 +21,7 @@ def metafounder_population(founders=(300, 300), generations=2, per_generation=60
                            spread=0.15):
     """Founders of each group with unknown parents in their group (base frequencies p_k, the
     groups' p differing by N(0, spread²) around a common U(0.05, 0.95)), then random mating
-    across all animals of the previous generation. Returns (GroupedPedigree, haplotype-sum
+    across the males and the females of the previous generation. Returns (GroupedPedigree, haplotype-sum
     genotypes (n × snps) int8 in pedigree order, true base frequencies (snps × G), generation (n,))."""
     rng = np.random.default_rng(seed)
     g = len(founders)
@@ -40,7 +40,8 @@ def metafounder_population(founders=(300, 300), generations=2, per_generation=60
     for t in range(1, generations + 1):
         current = []
         for _ in range(per_generation):
-            s, d = rng.choice(previous, 2, replace=False)
+            s = rng.choice(previous[0::2])  # even positions are males, odd ones females
+            d = rng.choice(previous[1::2])
             pick = rng.integers(0, 2, (2, snps))
             hap = np.stack([haps[s][pick[0], np.arange(snps)], haps[d][pick[1], np.arange(snps)]])
             current.append(len(ids))
@@ -143,3 +144,15 @@ def test_animals_outside_the_pedigree_are_left_out():
     codes = np.vstack([x, x[:1]])
     est = estimate_gamma(grouped, ids, codes)
     assert est.left_out == 1 and est.animals == grouped.n
+
+
+def test_a_snp_missing_on_every_descendant_of_a_metafounder_is_left_out():
+    rng = np.random.default_rng(9)
+    q = np.hstack([rng.dirichlet([1.0, 1.0], 50), np.zeros((50, 1))])
+    q = np.vstack([q, [[0.0, 0.0, 1.0]] * 3])  # the third metafounder: three pure animals
+    codes = rng.integers(0, 3, (53, 6)).astype(np.int8)
+    codes[50:, 2] = -1  # SNP 2 unknown on all of them
+    p, var = base_frequencies(q, codes)
+    assert np.isnan(p[2]).all() and np.isnan(var[2])
+    assert not np.isnan(np.delete(p, 2, axis=0)).any()
+    np.testing.assert_allclose(gamma_of_frequencies(p), gamma_of_frequencies(np.delete(p, 2, axis=0)), atol=1e-15)

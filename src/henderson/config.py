@@ -342,12 +342,12 @@ def validate_config(raw: Mapping[str, Any], *, source: str = "config") -> Evalua
         sex_codes=_sex_codes(full["sex_codes"], source),
         genotypes=full.get("genotypes"),
         genotype_qc=_genotype_qc(full, source),
-        groups=_groups(full.get("groups"), models, bool(full.get("pedigree")), source),
+        groups=_groups(full.get("groups"), models, bool(full.get("pedigree")), source, bool(full.get("genotypes"))),
     )
 
 
 def _groups(block: Mapping[str, Any] | None, models: Mapping[str, ModelSpec], has_pedigree: bool,
-            source: str) -> GroupsSpec | None:
+            source: str, has_genotypes: bool = False) -> GroupsSpec | None:
     """The `groups:` block (:func:`henderson.pedigree.groups.groups_spec`); fixed groups need a
     model without a maternal effect (its groups would need their own constraint)."""
     spec = groups_spec(block, f"{source}: groups")
@@ -355,12 +355,27 @@ def _groups(block: Mapping[str, Any] | None, models: Mapping[str, ModelSpec], ha
         return None
     if not has_pedigree:
         raise ConfigError(f"{source}: groups: unknown parent groups need a pedigree; set `pedigree:`.")
-    genomic = [name for name, m in models.items() if m.relationship != "pedigree"]
-    if genomic:
+    gblup = [name for name, m in models.items() if m.relationship == "genomic"]
+    if gblup:
         raise ConfigError(
-            f"{source}: groups: unknown parent groups are not supported with genomic or single-step relationships "
-            f"(models {genomic}) yet; remove `groups:` or use `relationship: pedigree`."
+            f"{source}: groups: unknown parent groups do not apply to GBLUP (`relationship: genomic`, models {gblup}), "
+            "whose G covers the genotyped animals only; use `relationship: single_step` with metafounders, or remove "
+            "`groups:`."
         )
+    single = [name for name, m in models.items() if m.relationship == "single_step"]
+    if single and spec.type != "metafounders":
+        raise ConfigError(
+            f"{source}: groups: single step (models {single}) takes unknown parent groups as metafounders only; "
+            "set `groups.metafounders` (Γ given, or `gamma: estimate` from the genotypes), or remove `groups:`."
+        )
+    tuned = [name for name in single if models[name].genomic.get("tune", "none") != "none"]
+    if tuned:
+        raise ConfigError(
+            f"{source}: models {tuned}: with metafounders G is centred at allele frequency ½ and on the scale of A^Γ, "
+            "so it is not tuned; set `genomic: {tune: none}`."
+        )
+    if spec.estimate_gamma and not has_genotypes:
+        raise ConfigError(f"{source}: groups.metafounders.gamma: `estimate` needs genotypes; set `genotypes:` or give Γ.")
     maternal = [name for name, m in models.items() if any(e.type == "maternal" for e in m.random)]
     if spec.type == "fixed" and maternal:
         raise ConfigError(

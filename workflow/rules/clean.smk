@@ -24,6 +24,7 @@ rule clean_pedigree:
         unknown_parent=list(EVALUATION.unknown_parent),
         sexes=EVALUATION.sexes,
         reading=EVALUATION.reading_params(),
+        group_codes=GROUP_CODES,
         code=CODE["clean_pedigree"],
     script:
         "../scripts/clean_pedigree.py"

@@ -46,6 +46,8 @@ ENV = "../../envs/henderson.yaml"
 # group rules read one of its columns); the groups block reaches the script as a param
 GROUPS = EVALUATION.groups
 GROUPS_PARAMS = GROUPS.to_dict() if GROUPS is not None else None
+# explicit group codes stand for unknown parents in the pedigree checks
+GROUP_CODES = list(GROUPS.codes) if GROUPS is not None and GROUPS.assign == "explicit" else []
 GROUP_OUTPUTS = (
     {
         "groups": "results/relationships/groups.parquet",
@@ -63,6 +65,11 @@ GROUP_INPUTS = (
 GROUP_PEDIGREE_COLUMNS = (
     EVALUATION.reading_params()["pedigree_columns"] if GROUP_INPUTS else None
 )
+# Γ of metafounders estimated from the clean genotypes
+if GROUPS is not None and GROUPS.estimate_gamma:
+    GROUP_INPUTS["genotypes"] = "results/clean/genotypes.npy"
+    GROUP_INPUTS["genotype_ids"] = "results/clean/genotypes.ids.parquet"
+    GROUP_INPUTS["genotype_snps"] = "results/clean/genotypes.snps.parquet"
 
 
 

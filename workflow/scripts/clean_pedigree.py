@@ -12,6 +12,7 @@ with stage_logging(sm.log[0], "clean_pedigree"):
         id_column=sm.params.id_column,
         unknown_parent=sm.params.unknown_parent,
         sexes=sm.params.sexes,
+        group_codes=sm.params.group_codes,
         **sm.params.reading,
     )
     write_parquet(result.table, sm.output.pedigree)

@@ -26,7 +26,13 @@ with stage_logging(sm.log[0], "relationships"):
             raw, names = read_pedigree(sm.input.raw_pedigree, sm.params.pedigree_columns)
             raw = raw.rename(columns={names["id"]: "id"})
         source = Path(sm.input.get("raw_pedigree", sm.input.pedigree)).name
-        groups = groups_stage(pedigree_with_columns(cleaned, raw, spec.columns, source), spec, source=source)
+        genotypes = None
+        if spec.estimate_gamma:
+            from henderson.genotypes import load_genotypes
+
+            genotypes = load_genotypes(sm.input.genotypes.removesuffix(".npy"), mmap=True)
+        groups = groups_stage(pedigree_with_columns(cleaned, raw, spec.columns, source), spec, source=source,
+                              genotypes=genotypes)
     rel = relationships_stage(without_group_codes(cleaned, spec))
     meta = relationships_meta(rel, sm.input.pedigree)
     save_matrix(sm.output.ainv, rel.ainv, meta)

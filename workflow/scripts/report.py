@@ -44,6 +44,7 @@ with stage_logging(sm.log[0], f"report {sm.wildcards.model}"):
         solver=read_json(sm.input.mme_summary).get("solver"),
         groups=pd.read_parquet(sm.input.groups) if sm.input.get("groups") else None,
         gamma=read_json(sm.input.groups_meta).get("gamma") if sm.input.get("groups_meta") else None,
+        gamma_estimate=read_json(sm.input.groups_meta).get("gamma_estimate") if sm.input.get("groups_meta") else None,
         genomic={
             "relationship": read_json(sm.input.mme_summary).get("relationship"),
             "genotype_qc": read_json(sm.input.genotype_qc) if sm.input.get("genotype_qc") else None,

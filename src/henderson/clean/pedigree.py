@@ -105,6 +105,7 @@ def clean_pedigree(
     phenotype_source: str = "the phenotype file",
     columns: Mapping[str, str] | None = None,
     sex_codes: Mapping[str, Sequence[str]] | None = None,
+    group_codes: Sequence[str] = (),
 ) -> CleanedPedigree:
     """Check a raw pedigree and return one row per animal.
 
@@ -170,6 +171,7 @@ def clean_pedigree(
     names = np.append(distinct, None)  # names[-1] is None (unknown)
     sire = codes[n : 2 * n].copy()
     dam = codes[2 * n :].copy()
+    grouped = _group_parents(distinct, codes[:n], sire, dam, group_codes)
     sire[is_unknown[sire]] = -1
     dam[is_unknown[dam]] = -1
     id_text = pd.Series(distinct[codes[:n]], dtype=object)
@@ -223,6 +225,9 @@ def clean_pedigree(
     )
 
     table = _assemble_pedigree(rows, names, added_parents, added_pheno)
+    if grouped is not None:
+        for role, by_id in grouped.items():
+            table[role] = table[role].where(table[role].notna(), table["id"].map(by_id))
     summary = {
         "file": source,
         "rows": int(n),
@@ -447,6 +452,28 @@ def _founder_warnings(
             "parent. If it is, add it to `unknown_parent` in the config; if it is a real "
             "animal, give it a row."
         )
+    return out
+
+
+def _group_parents(distinct: np.ndarray, ids: np.ndarray, sire: np.ndarray, dam: np.ndarray,
+                   group_codes: Sequence[str]) -> dict[str, pd.Series] | None:
+    """Explicit group codes in the parent fields: {"sire": Series id → code, "dam": …} of the
+    rows whose parent is a group code (first row of an ID), and those parents set to −1 (in
+    place) so that the checks see unknown parents. Codes that are also animal IDs are left
+    alone (the relationships stage reports them). None without group codes."""
+    if not group_codes:
+        return None
+    wanted = sorted({unicodedata.normalize("NFC", str(c).strip()) for c in group_codes})
+    is_group = _isin(distinct, wanted)
+    is_group[ids] = False
+    if not is_group.any():
+        return None
+    out = {}
+    for role, parent in (("sire", sire), ("dam", dam)):
+        hit = np.flatnonzero(is_group[parent])
+        series = pd.Series(distinct[parent[hit]], index=distinct[ids[hit]], dtype=object)
+        out[role] = series[~series.index.duplicated()]
+        parent[hit] = -1
     return out
 
 

@@ -80,6 +80,19 @@ def gamma_of_frequencies(frequencies: np.ndarray) -> np.ndarray:
     return 0.5 * (gamma + gamma.T)
 
 
+def _solvable(qtq_j: np.ndarray, removed: np.ndarray, lowest: float, highest: float) -> np.ndarray:
+    """(b,) bool: Q_j'Q_j (b × G × G) has a smallest eigenvalue above _SINGULAR × its largest.
+    By Weyl's inequality λ_min(Q'Q − Q_m'Q_m) ≥ λ_min(Q'Q) − tr(Q_m'Q_m), with `removed` (b,) =
+    tr(Q_m'Q_m) = Σ ||q_i||² over the animals missing at the SNP and λ_max(Q_j'Q_j) ≤ λ_max(Q'Q)
+    (`lowest`, `highest`): SNPs that pass this bound need no eigenvalues."""
+    ok = lowest - removed > _SINGULAR * highest
+    check = ~ok
+    if check.any():
+        eig = np.linalg.eigvalsh(qtq_j[check])
+        ok[check] = eig[:, 0] > _SINGULAR * np.maximum(eig[:, -1], 1e-300)
+    return ok
+
+
 def base_frequencies(q: np.ndarray, codes: np.ndarray, *, block_bytes: int = 256 * 2**20) -> tuple[np.ndarray, np.ndarray]:
     """(P̂ (m × G), residual variance (m,)) by least squares of x_j/2 on Q (n × G) per SNP over
     the animals genotyped there (module docstring); `codes` (n × m) int8 with −1 missing, taken
@@ -90,7 +103,9 @@ def base_frequencies(q: np.ndarray, codes: np.ndarray, *, block_bytes: int = 256
     p = np.full((m, g), np.nan)
     var = np.full(m, np.nan)
     qtq = q.T @ q
+    eig = np.linalg.eigvalsh(qtq)
     outer = (q[:, :, None] * q[:, None, :]).reshape(n, g * g)
+    norms = np.einsum("ig,ig->i", q, q)
     step = max(1, block_bytes // (8 * max(n, 1) * 3))
     for lo in range(0, m, step):
         hi = min(m, lo + step)
@@ -101,16 +116,20 @@ def base_frequencies(q: np.ndarray, codes: np.ndarray, *, block_bytes: int = 256
         if missing.any():
             miss = sp.csc_matrix(missing.astype(np.float64))
             qtq_j = qtq[None] - np.asarray(miss.T @ outer).reshape(hi - lo, g, g)
+            removed = miss.T @ norms
         else:
             qtq_j = np.broadcast_to(qtq, (hi - lo, g, g))
-        eig = np.linalg.eigvalsh(qtq_j)
-        ok = eig[:, 0] > _SINGULAR * np.maximum(eig[:, -1], 1e-300)
+            removed = np.zeros(hi - lo)
+        ok = _solvable(qtq_j, removed, eig[0], eig[-1])
         pb = np.full((hi - lo, g), np.nan)
         if ok.any():
             pb[ok] = np.linalg.solve(qtq_j[ok], qty[ok][:, :, None])[:, :, 0]
-        resid = np.where(missing, 0.0, y - q @ np.nan_to_num(pb).T)
+        # Σ residual² = y'y − 2 p'Q'y + p'Q'Q p over the observed animals of each SNP
+        pz = np.nan_to_num(pb)
+        fit = np.einsum("jg,jgh,jh->j", pz, qtq_j, pz)
+        rss = np.einsum("ij,ij->j", y, y) - 2 * np.einsum("jg,jg->j", pz, qty) + fit
         dof = np.maximum((~missing).sum(axis=0) - g, 1)
-        vb = (resid**2).sum(axis=0) / dof
+        vb = np.maximum(rss, 0.0) / dof
         vb[~ok] = np.nan
         p[lo:hi] = pb
         var[lo:hi] = vb

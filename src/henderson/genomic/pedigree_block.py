@@ -29,6 +29,7 @@ from henderson.errors import InputError
 from henderson.genomic.dense import mirror_lower
 from henderson.linalg import SparseCholesky
 from henderson.pedigree import Pedigree, ainv, inbreeding, mendelian_variances
+from henderson.relationship import Relationship
 
 if TYPE_CHECKING:
     from henderson.stages.relationships import Relationships
@@ -180,7 +181,7 @@ class PedigreeBlocks:
 
 
 def pedigree_blocks(
-    source: Pedigree | Relationships,
+    source: Pedigree | Relationships | Relationship,
     genotyped_ids: Sequence[str] | np.ndarray,
     *,
     block_bytes: int = 256 * 2**20,
@@ -188,9 +189,16 @@ def pedigree_blocks(
 ) -> PedigreeBlocks:
     """:class:`PedigreeBlocks` of a sorted :class:`~henderson.pedigree.Pedigree` (Colleau's
     method on the genotyped animals and their ancestors) or of the relationships stage's
-    A⁻¹ + IDs (solves with the Cholesky factor of A⁻¹). Genotyped IDs not in the pedigree, or
-    repeated, are an InputError."""
-    ids = np.asarray(source.ids, dtype=object)
+    A⁻¹ + IDs (solves with the Cholesky factor of A⁻¹), or of a pedigree
+    :class:`~henderson.relationship.Relationship` with a positive definite K⁻¹ over its levels
+    (A^Γ of metafounders: the metafounders are levels of block 1, and "A" below is K). Genotyped
+    IDs not in the pedigree, or repeated, are an InputError."""
+    if isinstance(source, Relationship):
+        if source.n_fixed or source.logdet is None:
+            raise ValueError("pedigree blocks need a positive definite K (metafounders with Γ, not fixed groups)")
+        ids = np.asarray(source.levels, dtype=object)
+    else:
+        ids = np.asarray(source.ids, dtype=object)
     geno_ids = np.asarray([str(i) for i in genotyped_ids], dtype=object)
     index = {str(v): k for k, v in enumerate(ids)}
     positions = np.array([index.get(g, -1) for g in geno_ids], dtype=np.int64)
@@ -219,9 +227,11 @@ def pedigree_blocks(
             ids, positions, full_ainv, float(np.sum(np.log(b))), 1.0 + f, block_bytes,
             sire, dam, b[sub], new[positions], ainv(pruned, f[sub]), float(np.sum(np.log(b[sub]))),
         )
-    logdet = float(np.sum(np.log(source.mendelian)))
-    matrix = sp.csc_matrix(source.ainv)
-    return PedigreeBlocks(
-        ids, positions, matrix, logdet, 1.0 + np.asarray(source.inbreeding, dtype=float), block_bytes,
-        None, None, None, positions, matrix, logdet,
-    )
+    if isinstance(source, Relationship):
+        matrix, logdet, diagonal = source.kinv, float(source.logdet), np.asarray(source.diagonal, dtype=float)
+    else:
+        matrix = sp.csc_matrix(source.ainv)
+        logdet = float(np.sum(np.log(source.mendelian)))
+        diagonal = 1.0 + np.asarray(source.inbreeding, dtype=float)
+    return PedigreeBlocks(ids, positions, matrix, logdet, diagonal, block_bytes, None, None, None, positions, matrix,
+                          logdet)

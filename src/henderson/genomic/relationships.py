@@ -8,6 +8,13 @@ log|H| and diag(H) (:mod:`henderson.genomic.singlestep`).
 G* = ((1 − blend) G + blend A22, tuned, + ridge I) (:mod:`henderson.genomic.options`); G by
 VanRaden method 1 (:mod:`henderson.genomic.vanraden`); A22 by Colleau's method
 (:mod:`henderson.genomic.pedigree_block`); G*⁻¹ by Cholesky (:mod:`henderson.genomic.dense`).
+
+Metafounders (Legarra et al. 2015; Christensen 2015): when the pedigree's relationship is A^Γ
+(:mod:`henderson.relationship_groups`), single step uses H^Γ⁻¹ = (A^Γ)⁻¹ + [0 0; 0 τG*⁻¹ −
+ω(A^Γ22)⁻¹] over the animals and the metafounders (the metafounders are ungenotyped levels), and
+G is centred at allele frequency ½ for every SNP (:func:`centring_frequencies`): then G and A^Γ
+are on one scale (E[G_ij] = γ for base animals of one metafounder) and G is neither centred on
+the data nor tuned (``tune: mean`` is refused); blending uses A^Γ22.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from henderson.errors import InputError
+from henderson.errors import ConfigError, InputError
 from henderson.genomic.apy import APYInverse, apy_core_size, apy_inverse, choose_core
 from henderson.genomic.dense import cholesky_inverse
 from henderson.genomic.options import (
@@ -46,6 +53,7 @@ if TYPE_CHECKING:
     from henderson.stages.relationships import Relationships
 
 __all__ = [
+    "centring_frequencies",
     "dense_as_csc",
     "genomic_inverse",
     "genomic_relationship",
@@ -223,12 +231,43 @@ def single_step_relationships(
     return _single_step(relationships, genotyped_ids, codes, options, frequencies, keep_genomic=True)
 
 
+def _pedigree_source(relationships):
+    """(the source of A for the pedigree blocks, the metafounders among its levels or None): A^Γ
+    when the relationships carry metafounders; other groups are refused."""
+    rel = relationships if isinstance(relationships, Relationship) else getattr(relationships, "grouped", None)
+    if rel is None or rel.groups is None:
+        return (relationships if rel is None else rel), None
+    if rel.groups.kind != "metafounders":
+        raise ConfigError(
+            f"single step with {rel.groups.kind} unknown parent groups is not supported: use metafounders "
+            "(`groups.metafounders`), which single step takes as ungenotyped levels of H."
+        )
+    if not np.any(rel.diagonal[rel.groups.grouped.n:] > 0):
+        raise ConfigError("single step with metafounders needs Γ positive definite (Γ = 0 leaves A^Γ singular).")
+    return rel, rel.groups
+
+
+def centring_frequencies(relationships, snps: int) -> np.ndarray | None:
+    """The allele frequencies that centre G: ½ for every one of the `snps` SNPs when the pedigree
+    carries metafounders (module docstring), else None (from the data, or as given)."""
+    if relationships is None:
+        return None
+    return None if _pedigree_source(relationships)[1] is None else np.full(snps, 0.5)
+
+
 def _single_step(relationships, genotyped_ids, codes, options, frequencies, *, keep_genomic: bool
                  ) -> tuple[Relationship, Relationship | None]:
     options = GenomicOptions() if options is None else options
     codes = check_codes(codes, np.asarray(genotyped_ids, dtype=object))
     ids_arr = _ids(genotyped_ids, codes.shape[0])
-    blocks = pedigree_blocks(relationships, ids_arr, block_bytes=options.block_bytes)
+    source, metafounders = _pedigree_source(relationships)
+    if metafounders is not None:
+        if options.tune != "none":
+            raise ConfigError("genomic.tune: with metafounders G is centred at ½ and on the scale of A^Γ, so it is "
+                              "not tuned; set `tune: none`.")
+        if frequencies is None:
+            frequencies = centring_frequencies(relationships, codes.shape[1])
+    blocks = pedigree_blocks(source, ids_arr, block_bytes=options.block_bytes)
     ginv, logdet_g, diag_g = genomic_inverse(codes, options, blocks, frequencies, core=_core(options, ids_arr))
     genomic = None
     if keep_genomic:
@@ -247,5 +286,5 @@ def _single_step(relationships, genotyped_ids, codes, options, frequencies, *, k
         "through genotyped relatives."),
     )
     single = Relationship(kind="single_step", levels=blocks.ids, kinv=parts.hinv, logdet=parts.logdet,
-                          diagonal=parts.diagonal, notes=notes)
+                          diagonal=parts.diagonal, notes=notes, groups=metafounders)
     return single, genomic

@@ -38,7 +38,8 @@ class GroupsSpec:
     """The `groups:` block. assign: "explicit" (`codes` stand in the sire/dam fields) or "rules"
     (`by`: keys among birth_year, sex_of_parent and pedigree columns; `intervals` or `width` of
     the birth years). type: "fixed" | "random" (`ratio` = σ²g/σ²a) | "metafounders" (`gamma`:
-    Γ in the order of `codes`)."""
+    Γ in the order of `codes`, or None with `estimate_gamma`: Γ from the genotypes,
+    :mod:`henderson.genomic.metafounder_gamma`)."""
 
     assign: str
     codes: tuple[str, ...] = ()
@@ -49,6 +50,7 @@ class GroupsSpec:
     ratio: float | None = None
     min_size: int = 1
     gamma: tuple[tuple[float, ...], ...] | None = None
+    estimate_gamma: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -69,6 +71,8 @@ class GroupsSpec:
             out["ratio"] = self.ratio
         if self.gamma is not None:
             out["metafounders"] = {"gamma": [list(r) for r in self.gamma]}
+        elif self.estimate_gamma:
+            out["metafounders"] = {"gamma": "estimate"}
         return out
 
 
@@ -111,7 +115,15 @@ def groups_spec(block: Mapping[str, Any] | None, where: str = "groups") -> Group
         if any(a > b for a, b in intervals):
             raise ConfigError(f"{where}.birth_year_intervals: an interval [first, last] has first > last.")
     gamma = None
-    if meta is not None:
+    estimate = meta is not None and isinstance(meta.get("gamma"), str)
+    if estimate:
+        if meta["gamma"] != "estimate":
+            raise ConfigError(f"{where}.metafounders.gamma: give Γ as a matrix or `estimate` (from the genotypes); "
+                              f"got {meta['gamma']!r}.")
+        if "type" in block and kind != "metafounders":
+            raise ConfigError(f"{where}: with `metafounders`, leave out `type` (or write `type: metafounders`).")
+        kind = "metafounders"
+    elif meta is not None:
         if assign != "explicit":
             raise ConfigError(f"{where}.metafounders: Γ is given in the order of `codes`; use `assign: explicit`.")
         if "type" in block and kind != "metafounders":
@@ -132,7 +144,7 @@ def groups_spec(block: Mapping[str, Any] | None, where: str = "groups") -> Group
     if kind != "random" and ratio is not None:
         raise ConfigError(f"{where}.ratio: applies to `type: random` only.")
     return GroupsSpec(assign, codes, by, tuple(sorted(intervals)), width, kind, ratio,
-                      int(block.get("min_size", 1)), gamma)
+                      int(block.get("min_size", 1)), gamma, estimate)
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,7 @@ def render_report(
     solver: dict | None = None,
     groups: pd.DataFrame | None = None,
     gamma: Sequence[Sequence[float]] | None = None,
+    gamma_estimate: Mapping[str, Any] | None = None,
     genomic: dict | None = None,
 ) -> str:
     """Render one model's report as a self-contained HTML document (a string).
@@ -111,6 +112,8 @@ def render_report(
             (a note when None); the only time-dependent input.
         groups: the unknown parent groups (results/relationships/groups.parquet), or None;
             gamma: Γ of metafounders, or None.
+            gamma_estimate: how Γ was estimated from the genotypes (the groups metadata's
+                ``gamma_estimate``), or None when Γ was given.
         genomic: keyword arguments of
             :func:`henderson.report.sections.genomic.genomic_section` (the genotype QC summary, the
             model's genomic relationship, a pedigree model's solutions), or None.
@@ -142,6 +145,11 @@ def render_report(
     quality, quality_warnings = data_quality_section(spec, records, id_column, mod)
 
     variances = variance_section(spec, record, model_name)
+    if pedigree is not None and groups is not None and not groups.empty:
+        # explicit group codes in the parent fields stand for unknown parents, not for sires and dams
+        codes = set(groups["group"].astype(str))
+        pedigree = pedigree.assign(**{role: pedigree[role].where(~pedigree[role].astype(str).isin(codes), None)
+                                      for role in ("sire", "dam") if role in pedigree.columns})
     top = top_section(sol, spec, inbreeding, pedigree, int(top_n))
     context: dict[str, Any] = {
         "version": __version__,
@@ -159,7 +167,7 @@ def render_report(
         "plots": plots_section(sol, spec, pedigree),
         "fixed": fixed_section(sol, spec),
         "other": other_random_section(sol, spec),
-        "groups": groups_section(sol, groups, gamma),
+        "groups": groups_section(sol, groups, gamma, gamma_estimate),
         "genomic": genomic_section(sol, **(genomic or {"relationship": None, "genotype_qc": None})),
         "provenance": provenance_section(model_name, spec, run_info),
     }

@@ -100,8 +100,11 @@ def clean_pedigree_stage(
     pedigree_columns: Mapping[str, str] | Sequence[str] | None = None,
     phenotype_columns: Sequence[str] | None = None,
     sex_codes: Mapping[str, Sequence[str]] | None = None,
+    group_codes: Sequence[str] = (),
 ) -> CleanedPedigree:
     """Check the pedigree; add parents and phenotyped animals missing from it as founders.
+    ``group_codes``: explicit unknown parent group codes, which are not animals
+    (:func:`henderson.clean.pedigree.clean_pedigree`).
 
     Phenotyped IDs are put in the canonical form the phenotype stage gives them (see
     :func:`~henderson.clean.cells.normalise_ids`); ``sexes`` is the config's switch
@@ -129,6 +132,7 @@ def clean_pedigree_stage(
         phenotype_source=f"{Path(phenotypes_path).name}, column '{id_column}'",
         columns=names,
         sex_codes=sex_codes,
+        group_codes=group_codes,
     )
     for warning in result.summary["warnings"]:
         log.warning("%s", warning)

@@ -28,6 +28,7 @@ from henderson.genomic import (
     single_step_relationships,
     snp_effects,
 )
+from henderson.genomic.relationships import centring_frequencies
 from henderson.genomic.vanraden import cross_g, scale_of
 from henderson.genotypes import Genotypes, load_genotypes
 from henderson.relationship import Relationship
@@ -55,6 +56,8 @@ class GenomicKinship:
     """The relationships stage's result (A⁻¹ and IDs) when there is a pedigree."""
     warnings: list[str] = field(default_factory=list)
     """What the model building found (e.g. records left out of GBLUP), for the summary and report."""
+    frequencies: np.ndarray | None = None
+    """The allele frequencies that centre G when not the data's (½ with metafounders)."""
 
 
 def genomic_options(spec: ModelSpec) -> GenomicOptions:
@@ -76,8 +79,10 @@ def genomic_kinship(spec: ModelSpec, genotypes: Genotypes, relationships=None) -
     start = time.perf_counter()
     codes = np.asarray(genotypes.codes)
     ids = np.asarray(genotypes.ids, dtype=object).astype(str)
+    frequencies = None
     if spec.relationship == "single_step":
-        kinship, genomic = single_step_relationships(relationships, ids, codes, options)
+        frequencies = centring_frequencies(relationships, codes.shape[1])
+        kinship, genomic = single_step_relationships(relationships, ids, codes, options, frequencies=frequencies)
     else:
         genomic = genomic_relationship(ids, codes, options, pedigree=relationships if options.needs_a22 else None)
         kinship = genomic
@@ -86,7 +91,10 @@ def genomic_kinship(spec: ModelSpec, genotypes: Genotypes, relationships=None) -
         "in %.2f s", spec.name, kinship.kind, kinship.q, len(ids), codes.shape[1], options.blend, options.tune,
         options.ridge, ", APY" if options.use_apy(len(ids)) else "", time.perf_counter() - start,
     )
-    return GenomicKinship(kinship, genomic, genotypes, relationships)
+    if frequencies is not None:
+        log.info("model %s: metafounders: G centred at allele frequency 0.5 for every SNP (on the scale of A^Γ)",
+                 spec.name)
+    return GenomicKinship(kinship, genomic, genotypes, relationships, frequencies=frequencies)
 
 
 def genotyped_records(spec: ModelSpec, records: pd.DataFrame, id_column: str, genomic: GenomicKinship) -> pd.DataFrame:
@@ -124,6 +132,7 @@ def model_snp_effects(effect: str, solutions: pd.DataFrame, kinship: GenomicKins
     for trait, rows in solutions[solutions["effect"] == effect].groupby("trait", sort=False):
         gebv = pd.Series(rows["estimate"].to_numpy(dtype=float), index=rows["level"].astype(str))
         table = snp_effects(np.asarray(genotypes.codes), gebv.reindex(levels), kinship.genomic,
+                            frequencies=kinship.frequencies,
                             snp_names=np.asarray(genotypes.snps, dtype=str))
         table.insert(1, "trait", trait)
         frames.append(table)
@@ -135,15 +144,18 @@ def g_against_a22(codes: np.ndarray, ids: np.ndarray, relationships, *, sample: 
     genotyped animals drawn at random (all when fewer): means of the diagonals and of the
     off-diagonal elements, the regression G_ij = a + b A22_ij + e over the off-diagonal pairs,
     and the correlations of the diagonals and of the off-diagonals. Costs a `sample`² block of
-    each, not the n_g² matrices. Genotyped animals outside the pedigree are left out."""
+    each, not the n_g² matrices. Genotyped animals outside the pedigree are left out. With
+    metafounders G is centred at ½ and compared with A^Γ22 (``"metafounders": True``)."""
+    centre = centring_frequencies(relationships, np.shape(codes)[1])
+    source = relationships if centre is None else relationships.grouped
     inside = np.flatnonzero(pd.Index(np.asarray(relationships.ids, dtype=str)).get_indexer(np.asarray(ids, dtype=str)) >= 0)
     n = inside.size
     if n < 2:
         return {"animals": int(n), "sampled": False}
     rows = inside if n <= sample else np.sort(np.random.default_rng(seed).choice(inside, sample, replace=False))
-    p = allele_frequencies(codes)
+    p = allele_frequencies(codes) if centre is None else centre
     g = cross_g(codes, rows, rows, p, scale_of(p))
-    a = pedigree_blocks(relationships, np.asarray(ids, dtype=object)[rows]).a22()
+    a = pedigree_blocks(source, np.asarray(ids, dtype=object)[rows]).a22()
     off = ~np.eye(rows.size, dtype=bool)
     go, ao = g[off], a[off]
     slope = float(np.cov(ao, go, bias=True)[0, 1] / np.var(ao)) if rows.size > 1 and np.var(ao) > 0 else float("nan")
@@ -154,6 +166,7 @@ def g_against_a22(codes: np.ndarray, ids: np.ndarray, relationships, *, sample: 
     return {
         "animals": int(rows.size),
         "sampled": bool(rows.size < len(ids)),
+        "metafounders": centre is not None,
         "mean_diagonal_g": float(np.mean(np.diagonal(g))),
         "mean_diagonal_a22": float(np.mean(np.diagonal(a))),
         "mean_offdiagonal_g": float(go.mean()) if go.size else float("nan"),

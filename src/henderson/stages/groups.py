@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from henderson.pedigree.groups import GroupsSpec, assign_groups, grouped_pedigre
 from henderson.pedigree.metafounders import ainv_metafounders
 from henderson.relationship import Relationship
 from henderson.relationship_groups import group_relationship
+
+if TYPE_CHECKING:
+    from henderson.genotypes import Genotypes
 
 log = logging.getLogger("henderson")
 
@@ -66,10 +70,13 @@ def pedigree_with_columns(cleaned: pd.DataFrame, raw: pd.DataFrame | None, colum
 
 
 def groups_stage(pedigree: pd.DataFrame, spec: GroupsSpec, inbreeding: np.ndarray | None = None,
-                 *, source: str = "pedigree") -> GroupsResult:
+                 *, source: str = "pedigree", genotypes: Genotypes | None = None) -> GroupsResult:
     """Assign groups (:func:`henderson.pedigree.groups.assign_groups`) on the cleaned pedigree
     (with the rule columns joined) and build K⁻¹. `inbreeding`: F of the ordinary pedigree in
-    sorted order, when already computed (not used for metafounders, whose F depends on Γ)."""
+    sorted order, when already computed (not used for metafounders, whose F depends on Γ).
+    `genotypes`: the clean genotypes, from which Γ is estimated when the spec asks for it
+    (:func:`henderson.genomic.metafounder_gamma.estimate_gamma`; the estimate's summary goes to
+    the metadata as ``gamma_estimate``)."""
     from henderson.pedigree import inbreeding as compute_inbreeding
     from henderson.pedigree import mendelian_variances
 
@@ -80,8 +87,18 @@ def groups_stage(pedigree: pd.DataFrame, spec: GroupsSpec, inbreeding: np.ndarra
              int(assignment.groups["size"].sum()), time.perf_counter() - start)
     ratio = spec.ratio if spec.type == "random" else None
     gamma = None
+    estimate = None
     if spec.type == "metafounders":
-        gamma = np.asarray(spec.gamma, dtype=float)
+        if spec.estimate_gamma:
+            if genotypes is None:
+                raise InputError(f"{source}: Γ of the metafounders is to be estimated from genotypes, and none were given.")
+            from henderson.genomic.metafounder_gamma import estimate_gamma
+
+            estimate = estimate_gamma(grouped, np.asarray(genotypes.ids, dtype=object).astype(str),
+                                      np.asarray(genotypes.codes), source=source)
+            gamma = estimate.gamma
+        else:
+            gamma = np.asarray(spec.gamma, dtype=float)
         kinv, f, b, logdet = ainv_metafounders(grouped, gamma)
     else:
         f = compute_inbreeding(grouped.ped) if inbreeding is None else np.asarray(inbreeding, dtype=float)
@@ -106,6 +123,7 @@ def groups_stage(pedigree: pd.DataFrame, spec: GroupsSpec, inbreeding: np.ndarra
         "kind": spec.type, "ratio": ratio, "gamma": None if gamma is None else gamma.tolist(),
         "log_det": logdet, "groups": [str(c) for c in codes], "animals": grouped.n,
         "messages": list(assignment.messages),
+        "gamma_estimate": None if estimate is None else estimate.summary(codes),
     }
     return GroupsResult(kinv, table, groups, meta, grouped)
 

@@ -81,11 +81,15 @@ def _relationship_tables(rel: dict) -> list[Table]:
              f"{fmt_sig(cmp['regression_slope'])} A22"), DASH),
         ]
         which = f"{fmt_count(cmp['animals'])} genotyped animals" + (" drawn at random" if cmp.get("sampled") else "")
-        tables.append(Table("G (VanRaden, before blending) against A22", ("", "G", "A22"), tuple(pairs),
-                            (False, True, True),
-                            f"over {which}. G far above or below A22 on average (or a slope far from 1) "
-                            "points at allele frequencies or a base that differ from the pedigree's: "
-                            "consider `tune: mean` or blending."))
+        if cmp.get("metafounders"):
+            title = "G (centred at allele frequency ½, before blending) against A^Γ22 (with metafounders)"
+            advice = ("With metafounders G and A^Γ share one base: G far above or below A^Γ22 on average points at a Γ "
+                      "that does not fit these genotypes (estimate it: `gamma: estimate`).")
+        else:
+            title = "G (VanRaden, before blending) against A22"
+            advice = ("G far above or below A22 on average (or a slope far from 1) points at allele frequencies or a "
+                      "base that differ from the pedigree's: consider `tune: mean` or blending.")
+        tables.append(Table(title, ("", "G", "A22"), tuple(pairs), (False, True, True), f"over {which}. {advice}"))
     return tables
 
 

@@ -3,7 +3,7 @@ group and trait, and Γ for metafounders."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,8 +20,8 @@ _NOTES = {
 }
 
 
-def groups_section(sol: pd.DataFrame, groups: pd.DataFrame | None, gamma: Sequence[Sequence[float]] | None
-                   ) -> dict[str, Any]:
+def groups_section(sol: pd.DataFrame, groups: pd.DataFrame | None, gamma: Sequence[Sequence[float]] | None,
+                   gamma_estimate: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """{"tables": [per-group table, Γ table], "note": text}; empty without groups. `groups`: the
     relationships stage's groups.parquet (group, size, animals, first_year, last_year, merged,
     type); `sol`: the solutions (rows with effect `group` or `group:<effect>`)."""
@@ -62,6 +62,23 @@ def groups_section(sol: pd.DataFrame, groups: pd.DataFrame | None, gamma: Sequen
             ("", *codes),
             tuple((text(c), *(fmt_sig(v) for v in matrix[i])) for i, c in enumerate(codes)),
             (False, *([True] * len(codes))),
+            _gamma_note(gamma_estimate),
         ))
     kind = str(groups["type"].iloc[0]) if "type" in groups.columns else "fixed"
     return {"tables": tables, "note": _NOTES.get(kind, "")}
+
+
+def _gamma_note(estimate: Mapping[str, Any] | None) -> str:
+    """Where Γ comes from: given in the config, or estimated from genotypes (animals, SNPs, gene
+    equivalents and the upward bias of each diagonal)."""
+    if not estimate:
+        return "Γ as given in the configuration."
+    parts = ", ".join(f"{text(k)} {fmt_sig(v)}" for k, v in estimate.get("gene_equivalents", {}).items())
+    noise = ", ".join(f"{text(k)} {fmt_sig(v)}" for k, v in estimate.get("noise", {}).items())
+    left = estimate.get("left_out", 0)
+    return (f"Γ estimated from the genotypes of {fmt_count(estimate['animals'])} animals at "
+            f"{fmt_count(estimate['snps'])} SNPs: base allele frequencies of each metafounder by least squares on "
+            f"the animals' metafounder contributions, Γ = 8/m (P − ½)'(P − ½). Gene equivalents per metafounder: "
+            f"{parts}; sampling adds about {noise} to the diagonals."
+            + (f" {fmt_count(left)} genotyped animals were left out (not in the pedigree, or with unknown "
+               "ancestors outside the metafounders)." if left else ""))
