@@ -126,8 +126,7 @@ def test_groups_config_block():
         with pytest.raises(ConfigError, match=message):
             validate_config(_config(block))
     maternal = {"animal": "additive", "dam": {"type": "maternal", "column": "dam", "of": "animal"}}
-    with pytest.raises(ConfigError, match="fixed groups are not supported with a maternal effect"):
-        validate_config(_config({"codes": ["G1"]}, maternal))
+    assert validate_config(_config({"codes": ["G1"]}, maternal)).groups.type == "fixed"  # constrained per model
 
 
 def test_groups_with_genomic_relationships_config():

@@ -291,3 +291,95 @@ def test_two_traits_with_fixed_groups_and_diagonal_covariances_are_two_one_trait
     total = reml_loglik(single, {"animal": 2.0, "residual": 3.0}).loglik + reml_loglik(
         second, {"animal": 5.0, "residual": 4.0}).loglik
     assert reml_loglik(both, g0).loglik == pytest.approx(total, abs=1e-8)
+
+
+def _maternal_case(all_dams: bool):
+    """Fixed groups with direct and maternal effects: records on the animals whose dam is an
+    animal (all_dams) or on every animal (the founders' dams are groups: no maternal incidence)."""
+    from henderson.design import maternal_effect
+
+    spec = groups_spec({"assign": "explicit", "codes": ["G1", "G2", "G3"], "type": "fixed"})
+    result = groups_stage(_pedigree(), spec)
+    grouped = result.grouped
+    rel = group_relationship(grouped, "fixed", result.kinv, result.table["F"].to_numpy(), result.table["b"].to_numpy())
+    ped = grouped.ped
+    rows = [i for i in range(grouped.n) if ped.dam[i] >= 0 or not all_dams]
+    rng = np.random.default_rng(4)
+    records = pd.DataFrame({
+        "id": ped.ids[rows], "dam": [ped.ids[ped.dam[i]] if ped.dam[i] >= 0 else None for i in rows],
+        "herd": [f"h{k % 3}" for k in range(len(rows))], "y": rng.normal(10, 2, len(rows)),
+    })
+    effects = constrain_effects([additive_effect("animal", records["id"], rel), maternal_effect("dam", records["dam"], rel)])
+    return grouped, records, effects
+
+
+def test_fixed_groups_with_a_maternal_effect_equal_the_explicit_model():
+    """Direct and maternal groups, both confounded with the intercept: the same reference group
+    is 0 in both; animal rows = â + Qĝ_d, dam rows = m̂ + Qĝ_m of the explicit model solved
+    densely with G0 ⊗ A (tolerance 1e-9)."""
+    grouped, records, effects = _maternal_case(all_dams=True)
+    model = build_model(records, ["y"], (["herd"], []), [effects], id_column="id")
+    g0 = np.array([[2.0, -0.3], [-0.3, 1.0]])
+    vc = VarianceComponents.from_named(model.layout, {"animal": 2.0, "dam": 1.0, "animal.dam": -0.3,
+                                                      "residual": SIGMA_E}, "test")
+    table = solve(model, vc).table.set_index(["effect", "level"])
+    codes = list(grouped.groups)
+    direct, maternal = table.loc["group"], table.loc["group:dam"]
+    reference = direct.index[direct["se"].isna()].tolist()
+    assert reference == maternal.index[maternal["se"].isna()].tolist() and len(reference) == 1
+    keep = [k for k, c in enumerate(codes) if c != reference[0]]
+    n, ids = grouped.n, list(grouped.ped.ids)
+    x = model.fixed[0].matrix.toarray()
+    zd = np.zeros((len(records), n))
+    zd[np.arange(len(records)), pd.Index(ids).get_indexer(records["id"])] = 1.0
+    zm = np.zeros((len(records), n))
+    zm[np.arange(len(records)), pd.Index(ids).get_indexer(records["dam"])] = 1.0
+    a = relationship_matrix_dense(grouped.ped)
+    q = group_contributions(grouped, np.eye(grouped.n_groups))
+    w = np.hstack([x, zd @ q[:, keep], zm @ q[:, keep], zd, zm])
+    c = w.T @ w / SIGMA_E
+    p = x.shape[1] + 2 * len(keep)
+    c[p:, p:] += np.kron(np.linalg.inv(g0), np.linalg.inv(a))
+    sol = np.linalg.solve(c, w.T @ records["y"].to_numpy() / SIGMA_E)
+    gd, gm = np.zeros(3), np.zeros(3)
+    gd[keep] = sol[x.shape[1] : x.shape[1] + len(keep)]
+    gm[keep] = sol[x.shape[1] + len(keep) : p]
+    assert np.allclose(direct.loc[codes, "estimate"].to_numpy(), gd, atol=1e-9)
+    assert np.allclose(maternal.loc[codes, "estimate"].to_numpy(), gm, atol=1e-9)
+    assert np.allclose(table.loc["animal"].loc[ids, "estimate"].to_numpy(), sol[p : p + n] + q @ gd, atol=1e-9)
+    assert np.allclose(table.loc["dam"].loc[ids, "estimate"].to_numpy(), sol[p + n :] + q @ gm, atol=1e-9)
+
+
+def test_fixed_groups_with_records_without_a_dam_are_refused():
+    from henderson.errors import InputError
+
+    with pytest.raises(InputError, match=r"groups of animal add up to the intercept.*dam \(\d+ records without it\)"):
+        _maternal_case(all_dams=False)
+
+
+def test_reml_loglik_with_fixed_groups_and_a_maternal_effect():
+    """Direct and maternal groups are fixed effects of y = Xb + Z_d Q g_d + Z_m Q g_m + Z_d a +
+    Z_m m + e: logL at several G0, σ²e against the dense REML of that model (tolerance 1e-8)."""
+    grouped, records, effects = _maternal_case(all_dams=True)
+    model = build_model(records, ["y"], (["herd"], []), [effects], id_column="id")
+    kept = [list(grouped.groups).index(c) for c in model.terms[0].relationship.groups.codes]
+    ids = list(grouped.ped.ids)
+    x = model.fixed[0].matrix.toarray()
+    zd = np.zeros((len(records), grouped.n))
+    zd[np.arange(len(records)), pd.Index(ids).get_indexer(records["id"])] = 1.0
+    zm = np.zeros((len(records), grouped.n))
+    zm[np.arange(len(records)), pd.Index(ids).get_indexer(records["dam"])] = 1.0
+    a = relationship_matrix_dense(grouped.ped)
+    q = group_contributions(grouped, np.eye(grouped.n_groups))
+    xstar = np.hstack([x, zd @ q[:, kept], zm @ q[:, kept]])
+    y = records["y"].to_numpy()
+
+    def v_of(theta):
+        sa, sm, sam, se = theta
+        return (zd @ a @ zd.T * sa + zm @ a @ zm.T * sm + (zd @ a @ zm.T + zm @ a @ zd.T) * sam
+                + np.eye(len(y)) * se)
+
+    for theta in ((2.0, 1.0, -0.3, 3.0), (0.5, 0.8, 0.2, 4.0)):
+        ours = reml_loglik(model, {"animal": theta[0], "dam": theta[1], "animal.dam": theta[2],
+                                   "residual": theta[3]}).loglik
+        assert ours == pytest.approx(_dense_reml(xstar, v_of, y, theta), abs=1e-8)

@@ -348,8 +348,8 @@ def validate_config(raw: Mapping[str, Any], *, source: str = "config") -> Evalua
 
 def _groups(block: Mapping[str, Any] | None, models: Mapping[str, ModelSpec], has_pedigree: bool,
             source: str, has_genotypes: bool = False) -> GroupsSpec | None:
-    """The `groups:` block (:func:`henderson.pedigree.groups.groups_spec`); fixed groups need a
-    model without a maternal effect (its groups would need their own constraint)."""
+    """The `groups:` block (:func:`henderson.pedigree.groups.groups_spec`) checked against the
+    models (genomic relationships take metafounders only)."""
     spec = groups_spec(block, f"{source}: groups")
     if spec is None:
         return None
@@ -376,12 +376,6 @@ def _groups(block: Mapping[str, Any] | None, models: Mapping[str, ModelSpec], ha
         )
     if spec.estimate_gamma and not has_genotypes:
         raise ConfigError(f"{source}: groups.metafounders.gamma: `estimate` needs genotypes; set `genotypes:` or give Γ.")
-    maternal = [name for name, m in models.items() if any(e.type == "maternal" for e in m.random)]
-    if spec.type == "fixed" and maternal:
-        raise ConfigError(
-            f"{source}: groups: fixed groups are not supported with a maternal effect (models {maternal}); "
-            "use `type: random` with a `ratio`, or metafounders."
-        )
     return spec
 
 

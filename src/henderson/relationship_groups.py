@@ -29,6 +29,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from henderson.errors import InputError
 from henderson.pedigree.ainv_groups import (
     GroupedPedigree,
     ainv_groups,
@@ -113,32 +114,51 @@ def fixed_groups_relationship(grouped: GroupedPedigree, inbreeding: np.ndarray, 
     return group_relationship(grouped, "fixed", ainv_groups(grouped, inbreeding), inbreeding, mendelian)
 
 
-def constrain_fixed_groups(relationship: Relationship, incidences: Sequence[sp.spmatrix]) -> tuple[Relationship, list[sp.csr_matrix]]:
+def constrain_fixed_groups(relationship: Relationship, incidences: Sequence[sp.spmatrix],
+                           names: Sequence[str] | None = None) -> tuple[Relationship, list[sp.csr_matrix]]:
     """Fixed groups made estimable for records with incidence `incidences` (each records × q,
-    the effects sharing `relationship`): groups without a recorded descendant and, when every
-    record traces all its unknown ancestry to groups (Z Q 1 = 1, the intercept), one reference
-    group are set to 0 and removed from the levels. Other relationships pass unchanged."""
+    the effects sharing `relationship`, named `names`): groups without a recorded descendant and,
+    when the groups of every effect add up to the intercept (Z Q 1 = 1 on every record: all
+    records have the effect and all its unknown ancestry is in groups), one reference group are
+    set to 0 and removed from the levels. When they add up to the intercept for one effect and
+    not for another (e.g. a maternal effect and records without a dam), no one constraint serves
+    both: an InputError says what to do. Other relationships pass unchanged."""
     info = relationship.groups
     if info is None or info.kind != "fixed":
         return relationship, [sp.csr_matrix(z) for z in incidences]
     grouped = info.grouped
     n, g = grouped.n, grouped.n_groups
+    names = list(names) if names is not None else [f"effect {k + 1}" for k in range(len(incidences))]
     weight = np.zeros(n)
-    covered = np.ones(0)
+    direct = np.zeros(g, dtype=bool)
+    confounded, without = [], []
     for z in incidences:
-        z = sp.csr_matrix(z)[:, :n]
-        weight += np.asarray(abs(z).sum(axis=0)).ravel()
+        z = sp.csr_matrix(z)
+        animals, groups = z[:, :n], z[:, n:]
+        weight += np.asarray(abs(animals).sum(axis=0)).ravel()
+        direct |= np.asarray(abs(groups).sum(axis=0)).ravel() > 0  # a record on a group level itself
         rows = np.asarray(abs(z).sum(axis=1)).ravel() > 0
-        share = z @ group_contributions(grouped, np.ones(g))
-        covered = np.r_[covered, share[rows] / np.asarray(z.sum(axis=1)).ravel()[rows]]
-    reached = _reached_groups(grouped, weight > 0)
+        share = animals @ group_contributions(grouped, np.ones(g)) + np.asarray(groups.sum(axis=1)).ravel()
+        total = np.asarray(z.sum(axis=1)).ravel()
+        confounded.append(bool(rows.all() and np.allclose(share / np.where(rows, total, 1.0), 1.0, rtol=0, atol=1e-9)))
+        without.append(int((~rows).sum()))
+    reached = _reached_groups(grouped, weight > 0) | direct
     zero = [grouped.groups[k] for k in range(g) if not reached[k]]
     if zero:
         log.warning("groups %s have no recorded descendant: not estimable, set to 0 (remove or merge them)",
                     ", ".join(zero))
+    if any(confounded) and not all(confounded):
+        yes = [nm for nm, c in zip(names, confounded) if c]
+        no = [f"{nm} ({w} records without it)" if w else nm for nm, c, w in zip(names, confounded, without) if not c]
+        raise InputError(
+            f"fixed groups: the groups of {', '.join(yes)} add up to the intercept on every record, those of "
+            f"{', '.join(no)} do not, so no one reference group can make both estimable. Keep only records "
+            "that have every genetic effect (e.g. `missing: drop` on the maternal effect), or use random "
+            "groups (`type: random` with a `ratio`) or metafounders."
+        )
     reference = None
     candidates = np.flatnonzero(reached)
-    if candidates.size and covered.size and np.allclose(covered, 1.0, rtol=0, atol=1e-9):
+    if candidates.size and confounded and all(confounded):
         sizes = grouped.group_sizes()
         best = candidates[np.argmax(sizes[candidates])]
         reference = grouped.groups[best]
@@ -189,5 +209,5 @@ def constrain_effects(effects: Sequence) -> list:
     rel = effects[0].relationship if effects else None
     if rel is None or rel.groups is None or rel.groups.kind != "fixed":
         return effects
-    new, incidences = constrain_fixed_groups(rel, [e.incidence for e in effects])
+    new, incidences = constrain_fixed_groups(rel, [e.incidence for e in effects], [e.name for e in effects])
     return [RandomEffect(e.name, e.type, z, new) for e, z in zip(effects, incidences)]
