@@ -156,3 +156,11 @@ def test_a_snp_missing_on_every_descendant_of_a_metafounder_is_left_out():
     assert np.isnan(p[2]).all() and np.isnan(var[2])
     assert not np.isnan(np.delete(p, 2, axis=0)).any()
     np.testing.assert_allclose(gamma_of_frequencies(p), gamma_of_frequencies(np.delete(p, 2, axis=0)), atol=1e-15)
+
+
+def test_a_metafounder_with_few_genotyped_descendants_is_warned_about():
+    grouped, x, _, _ = metafounder_population(founders=(200, 4), generations=1, per_generation=100, snps=1000)
+    est = estimate_gamma(grouped, grouped.ped.ids, x)
+    assert est.gene_equivalents[1] < 60 < est.gene_equivalents[0]
+    assert len(est.warnings) == 1 and "metafounder M1 rests on" in est.warnings[0]
+    assert est.summary(grouped.groups)["warnings"] == list(est.warnings)

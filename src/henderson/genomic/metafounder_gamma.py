@@ -38,6 +38,7 @@ __all__ = ["GammaEstimate", "base_frequencies", "estimate_gamma", "gamma_of_freq
 log = logging.getLogger("henderson")
 
 _COVERED = 1e-9  # an animal is used when its metafounder shares sum to 1 within this
+NOISY = 0.05  # warn when the sampling bias of γ_kk exceeds this share of it
 _SINGULAR = 1e-8  # Q_j'Q_j with a smallest eigenvalue below this × its largest is not solved
 
 
@@ -56,6 +57,8 @@ class GammaEstimate:
     noise: np.ndarray
     left_out: int
     """Genotyped animals not used: outside the pedigree, or with ancestry not all in metafounders."""
+    warnings: tuple[str, ...] = ()
+    """Metafounders whose γ_kk is inflated by sampling by more than NOISY × γ_kk."""
 
     def summary(self, codes: Sequence[str]) -> dict:
         """The estimate for the metadata and the report."""
@@ -66,6 +69,7 @@ class GammaEstimate:
             "left_out": self.left_out,
             "gene_equivalents": {str(c): float(v) for c, v in zip(codes, self.gene_equivalents)},
             "noise": {str(c): float(v) for c, v in zip(codes, self.noise)},
+            "warnings": list(self.warnings),
         }
 
 
@@ -186,7 +190,15 @@ def estimate_gamma(grouped: GroupedPedigree, genotyped_ids: Sequence[str] | np.n
         raise InputError(f"{source}: no SNP has genotypes on enough animals to estimate base allele frequencies.")
     gamma = gamma_of_frequencies(p)
     noise = 8.0 * np.nanmean(var) * np.diag(np.linalg.inv(qtq))
-    estimate = GammaEstimate(gamma, p, int(covered.sum()), int(used.sum()), equivalents, noise, left_out)
+    warnings = tuple(
+        f"Γ: metafounder {names[k]} rests on {equivalents[k]:.1f} gene equivalents of genotyped descendants; "
+        f"sampling inflates its γ ({gamma[k, k]:.3f}) by about {noise[k]:.3f} ({100 * noise[k] / gamma[k, k]:.0f} %). "
+        "Merge it with a neighbouring group (`min_size`, fewer intervals) or give Γ."
+        for k in range(len(names)) if noise[k] > NOISY * gamma[k, k]
+    )
+    for warning in warnings:
+        log.warning("metafounders: WARNING: %s", warning)
+    estimate = GammaEstimate(gamma, p, int(covered.sum()), int(used.sum()), equivalents, noise, left_out, warnings)
     if np.linalg.eigvalsh(gamma)[0] <= 0:
         raise InputError(
             f"{source}: the estimated Γ of metafounders {names} is not positive definite (too few SNPs for "

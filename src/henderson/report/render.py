@@ -184,7 +184,8 @@ def render_report(
         key_figures.append((f"top animal{which}", top["tables"][0].rows[0][1]))
     context["key_figures"] = key_figures
     context["banner"] = banner(model_name, record, clean_summary,
-                               [*solver_warnings(solver), *quality_warnings, *context["genomic"]["warnings"]])
+                               [*solver_warnings(solver), *quality_warnings, *context["genomic"]["warnings"],
+                                *((gamma_estimate or {}).get("warnings") or ())])
 
     html = _environment().get_template(TEMPLATE).render(**context)
     logger.info("report for model %s: %d characters", model_name, len(html))
