@@ -202,7 +202,7 @@ def genomic_relationship(
 
 
 def single_step_relationship(
-    relationships: Pedigree | Relationships,
+    relationships: Pedigree | Relationships | Relationship,
     genotyped_ids: Sequence[str] | np.ndarray,
     codes: np.ndarray,
     options: GenomicOptions | None = None,
@@ -211,13 +211,15 @@ def single_step_relationship(
 ) -> Relationship:
     """K = H over the pedigree's animals (pedigree order), kind ``"single_step"``: kinv = H⁻¹ =
     A⁻¹ + [0 0; 0 τ G*⁻¹ − ω A22⁻¹], log|H|, diag(H) (:mod:`henderson.genomic.singlestep`).
-    `relationships`: a sorted Pedigree or the relationships stage's result; genotyped animals
-    missing from it are an InputError. `options` default: ``GenomicOptions()``."""
+    `relationships`: a sorted Pedigree, the relationships stage's result, or a pedigree
+    Relationship; with metafounders (either of the last two) H^Γ over the animals and the
+    metafounders (module docstring). Genotyped animals missing from it are an InputError.
+    `options` default: ``GenomicOptions()``."""
     return _single_step(relationships, genotyped_ids, codes, options, frequencies, keep_genomic=False)[0]
 
 
 def single_step_relationships(
-    relationships: Pedigree | Relationships,
+    relationships: Pedigree | Relationships | Relationship,
     genotyped_ids: Sequence[str] | np.ndarray,
     codes: np.ndarray,
     options: GenomicOptions | None = None,
