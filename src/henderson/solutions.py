@@ -216,6 +216,10 @@ def solve(
     used = inner.solver
     info = {"name": used.name, "reason": getattr(inner, "solver_reason", f"solver {used.name}"),
             "reliability": reliability_info}
+    equations = getattr(inner, "equations", None)
+    if equations is not None and equations.dense_terms:
+        from henderson.solvers import dense_blocks
+        info["dense_blocks"] = dense_blocks(equations)
     if getattr(used, "iterations", None):
         info.update(iterations=int(sum(used.iterations)), relative_residual=float(max(used.residuals)),
                     tolerance=float(used.tol))

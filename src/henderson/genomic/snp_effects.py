@@ -56,7 +56,7 @@ def snp_effects(
         raise InputError(f"SNP effects: {a.shape} GEBV for {n} genotyped animals.")
     p = frequencies_for(codes, frequencies)
     s = scale_of(p)
-    alpha = genomic.kinv @ a
+    alpha = genomic.kinv_times(a)
     g = np.zeros(m)
     for i in range(0, n, block):
         g += centred_block(codes[i : i + block], p).T @ alpha[i : i + block]
