@@ -9,7 +9,8 @@ spread (p ~ Beta(0.8, 0.8) clipped to [0.01, 0.99], Hardy–Weinberg codes); ped
     python benchmarks/bench_genomic.py                       # every case at its default size
     python benchmarks/bench_genomic.py --case g --genotyped 10000 --snps 50000
     python benchmarks/bench_genomic.py --case single_step --animals 100000 --genotyped 20000
-    python benchmarks/bench_genomic.py --case ssgblup --animals 100000 --genotyped 20000 --snps 10000
+    python benchmarks/bench_genomic.py --case ssgblup --animals 100000 --genotyped 10000 --snps 10000
+    python benchmarks/bench_genomic.py --case ssgblup_pcg --animals 100000 --genotyped 20000 --snps 10000
     python benchmarks/bench_genomic.py --case apy --genotyped 60000 --core 10000 --snps 10000
 
 Run heavy sizes one at a time: ``flock /tmp/bench.lock python benchmarks/bench_genomic.py ...``.
@@ -155,6 +156,67 @@ def case_ssgblup(args, step) -> None:
     step("one REML evaluation (logL, gradient, AI)")
 
 
+def case_ssgblup_pcg(args, step) -> None:
+    """ssGBLUP solved by PCG with the genotyped block D = G*⁻¹ − A22⁻¹ as an operator (never in
+    a sparse matrix), step by step: G*, G*⁻¹, A22⁻¹ and D, the PCG solve, and with `--probes`
+    one Monte Carlo REML evaluation (sampled traces through the operator)."""
+    from henderson.covariance import VarianceComponents
+    from henderson.design import additive_effect
+    from henderson.genomic import (
+        GenomicOptions,
+        adjust_g,
+        cholesky_inverse,
+        pedigree_blocks,
+        single_step_parts,
+        vanraden_g,
+    )
+    from henderson.model import build_model
+    from henderson.pedigree import sort_pedigree
+    from henderson.relationship import Relationship
+    from henderson.reml.objective import Objective
+    from henderson.simulate import SimulationSpec, simulate
+    from henderson.solutions import solve
+
+    data = simulate(SimulationSpec(n_animals=args.animals, seed=3))
+    frame = data.pedigree
+    known = [[None if v == "0" else v for v in frame[c].astype(str)] for c in ("sire", "dam")]
+    ped = sort_pedigree(list(frame["id"].astype(str)), *known)
+    genotyped = ped.ids[-args.genotyped:]
+    codes = random_codes(args.genotyped, args.snps, 2)
+    records = data.phenotypes
+    trait = records.columns[-1]
+    step("simulate pedigree, records and codes (not timed)", records=len(records))
+    options = GenomicOptions(blend=0.05)
+    blocks = pedigree_blocks(ped, genotyped)
+    step("pedigree blocks (F, A⁻¹, prune to ancestors)", pruned=blocks.pruned_size)
+    g = vanraden_g(codes, None).g
+    g = adjust_g(g, blocks.a22(), options)
+    diag_g = np.diagonal(g).copy()
+    step("G* (VanRaden, A22 by Colleau, blend 0.05)", gflop=round(args.genotyped**2 * args.snps / 1e9, 1))
+    ginv, logdet_g = cholesky_inverse(g, what="G*", overwrite=True)
+    del g
+    step("G*⁻¹ and log|G*| (dense Cholesky, in place)", gflop=round(args.genotyped**3 / 1e9, 1))
+    parts = single_step_parts(blocks, ginv, logdet_g, diag_g, max_factor_entries=options.max_factor_entries)
+    del ginv
+    step("A22⁻¹ and D = G*⁻¹ − A22⁻¹ in place, log|H|, diag(H)",
+         dense_block_gib=round(parts.block.matrix.nbytes / 2**30, 2), diagonal_exact=parts.diagonal_exact)
+    h = Relationship(kind="single_step", levels=blocks.ids, kinv=parts.ainv, logdet=parts.logdet,
+                     diagonal=parts.diagonal, dense=parts.block)
+    model = build_model(records, [trait], (("herd_year", "sex"), ()),
+                        [additive_effect("animal", records["id"].astype(str), h)])
+    step("model (designs, W'W)", unknowns=model.n_unknowns)
+    vc = VarianceComponents.from_named(model.layout, {"animal": 20.0, "residual": 40.0}, "benchmark")
+    pcg = solve(model, vc, solver="pcg", pev=False)
+    step("solve by PCG, D as an operator (tolerance 1e-10)", iterations=pcg.solver.get("iterations"),
+         relative_residual=pcg.solver.get("relative_residual"),
+         operator=[b["levels"] for b in pcg.solver.get("dense_blocks", [])])
+    if args.probes:
+        objective = Objective(model, "pcg", probes=args.probes, seed=1, trace_tolerance=1e-6)
+        ev = objective.evaluate(vc.theta)
+        step(f"one Monte Carlo REML evaluation ({args.probes} probes: gradient, AI)",
+             iterations=objective.solver.iterations, gradient=[round(float(v), 4) for v in ev.gradient])
+
+
 def case_apy(args, step) -> None:
     from henderson.genomic import GenomicOptions, genomic_inverse
 
@@ -171,15 +233,18 @@ def case_apy(args, step) -> None:
 
 def child(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--case", choices=["g", "single_step", "ssgblup", "apy"], required=True)
+    parser.add_argument("--case", choices=["g", "single_step", "ssgblup", "ssgblup_pcg", "apy"], required=True)
     parser.add_argument("--genotyped", type=int, default=10000)
     parser.add_argument("--snps", type=int, default=50000)
     parser.add_argument("--animals", type=int, default=100000)
     parser.add_argument("--core", type=int, default=10000)
     parser.add_argument("--float32", action="store_true")
+    parser.add_argument("--probes", type=int, default=0)
     args = parser.parse_args(argv)
     step = _Steps()
-    {"g": case_g, "single_step": case_single_step, "ssgblup": case_ssgblup, "apy": case_apy}[args.case](args, step)
+    cases = {"g": case_g, "single_step": case_single_step, "ssgblup": case_ssgblup, "ssgblup_pcg": case_ssgblup_pcg,
+             "apy": case_apy}
+    cases[args.case](args, step)
 
 
 def run(argv: list[str]) -> None:
