@@ -61,14 +61,19 @@ def case():
     pedigree), two traits on 230 animals in 12 herds, 15 % of each trait missing."""
     ped = simulated_pedigree(260, 7, max_sires=3, sire_fraction=0.01)
     geno = np.arange(150, 260)
-    codes = gene_drop(ped, 400, 9)[geno]
+    every = gene_drop(ped, 400, 9)
+    codes = every[geno]
     rng = np.random.default_rng(5)
+    centred = every - every.mean(axis=0)
+    tbv = centred @ rng.normal(size=(400, 2))  # two genetically correlated traits
+    tbv = tbv @ np.array([[1.0, 0.5], [0.0, 1.0]])
+    tbv /= tbv.std(axis=0) / np.sqrt([4.0, 2.0])  # σ²a 4 and 2
     n = 230
     records = pd.DataFrame({
         "id": ped.ids[30:],
         "herd": rng.integers(0, 12, n).astype(str),
-        "a": rng.normal(10, 3, n),
-        "b": rng.normal(5, 2, n),
+        "a": 10 + tbv[30:, 0] + rng.normal(0, 2, n),
+        "b": 5 + tbv[30:, 1] + rng.normal(0, 1.5, n),
     })
     for trait in ("a", "b"):
         records.loc[rng.random(n) < 0.15, trait] = np.nan
@@ -197,3 +202,27 @@ def test_sampled_traces_agree_with_the_exact_ones(case):
     assert np.all(np.abs(sampled - exact) < 4 * se + 1e-12)
     random = [i for i, c in enumerate(merged.components) if c.kind == "random"]
     assert np.all(se[random] < 0.05 * np.abs(exact[random]))  # the check has power
+
+
+def test_monte_carlo_reml_through_the_operator_equals_it_on_the_merged_equations(case, monkeypatch):
+    """Single step, one trait, Monte Carlo REML with the same 64 probes: PCG with the genotyped
+    block as an operator (never merged) reaches the estimates and Monte Carlo SE of PCG on the
+    merged equations (traces per probe agree to the solver tolerance)."""
+    from henderson.reml import default_start
+    from henderson.reml.stochastic import MonteCarlo, estimate_stochastic
+    from henderson.solvers.pcg import PCGSolver
+
+    _, _, records, single, _ = case
+    model = _model(records, single, ("a",))
+    mc = MonteCarlo(probes=64, seed=1)
+    monkeypatch.setattr(PCGSolver, "operator", False)
+    merged, on_merged, _ = estimate_stochastic(model, default_start(model), mc=mc)
+    assert not on_merged.equations.dense_terms
+    monkeypatch.setattr(PCGSolver, "operator", True)
+    for target in ("henderson.dense_block.merge", "henderson.relationship.merge"):
+        monkeypatch.setattr(target, lambda *a, **k: pytest.fail("the dense block was merged"))
+    fit, objective, _ = estimate_stochastic(model, default_start(model), mc=mc)
+    assert fit.converged and objective.equations.dense_terms
+    assert fit.iterations == merged.iterations
+    np.testing.assert_allclose(fit.components.theta, merged.components.theta, rtol=1e-6)
+    np.testing.assert_allclose(fit.monte_carlo_se, merged.monte_carlo_se, rtol=1e-5)
