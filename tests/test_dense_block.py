@@ -19,11 +19,17 @@ from henderson.genomic import (
     genomic_relationship,
     single_step_relationship,
 )
+from henderson.linalg import SparseCholesky
 from henderson.mme import CoefficientOperator, Equations
 from henderson.model import build_model
 from henderson.reml.objective import Objective
 from henderson.solutions import solve
-from henderson.solvers import choose_solver, make_solver
+from henderson.solvers import (
+    BYTES_PER_DENSE_ENTRY,
+    BYTES_PER_FACTOR_ENTRY,
+    choose_solver,
+    make_solver,
+)
 
 AGREE = 1e-6  # PCG (operator) against CHOLMOD (merged), relative to the largest solution
 
@@ -147,23 +153,31 @@ def test_the_operator_equals_the_merged_coefficient_matrix(case):
     rows = apart.dense_terms[0].indices().ravel()  # both traits' genotyped animals
     assert merged.pattern[rows][:, rows].nnz == rows.size**2
     assert apart.pattern[rows][:, rows].nnz < 0.1 * rows.size**2  # A⁻¹ and the data only
-    assert apart.dense_entries() == (2 * len(geno)) * (2 * len(geno) + 1) // 2
+    assert apart.dense_sizes() == [2 * len(geno)] and merged.dense_sizes() == []
 
 
 def test_auto_counts_the_dense_block_and_builds_what_the_solver_takes(case, no_merge):
     _, geno, records, single, _ = case
     model = _model(records, single, ("a",))
     eq = Equations(model, operator=True)
-    block_mb = 40 * len(geno) * (len(geno) + 1) / 2 / 2**20
-    solver, reason = choose_solver(eq, block_mb / 2, exact=False, tol=1e-9)  # the block alone does not fit
-    assert solver.name == "pcg" and solver.equations.dense_terms and "for the dense genomic block" in reason
+    n = len(geno)
+    block_mb = (BYTES_PER_FACTOR_ENTRY * n * (n + 1) / 2 + BYTES_PER_DENSE_ENTRY * n * n) / 2**20
+    solver, reason = choose_solver(eq, block_mb * 0.9, exact=False, tol=1e-9)  # the block alone does not fit
+    assert solver.name == "pcg" and solver.equations.dense_terms
+    assert f"{block_mb:,.0f} MB of it for the dense genomic block" in reason
+    sparse_mb = BYTES_PER_FACTOR_ENTRY * SparseCholesky(eq.pattern).predicted_factor_nnz() / 2**20
+    assert sparse_mb < 0.1 * block_mb  # it is the block that does not fit
 
 
 def test_auto_merges_the_block_for_the_exact_solver(case):
-    _, _, records, single, _ = case
+    _, geno, records, single, _ = case
     model = _model(records, single, ("a",))
     solver, reason = choose_solver(Equations(model, operator=True), None, exact=False)
     assert solver.name == "cholesky" and not solver.equations.dense_terms and "dense genomic block" in reason
+    n = len(geno)
+    enough = (BYTES_PER_FACTOR_ENTRY * n * (n + 1) / 2 + BYTES_PER_DENSE_ENTRY * n * n) / 2**20 * 1.5
+    solver, reason = choose_solver(Equations(model, operator=True), enough, exact=True)
+    assert solver.name == "cholesky" and not solver.equations.dense_terms
     objective = Objective(model, "auto", memory_mb=None, exact=False)
     assert objective.solver.name == "cholesky"
 

@@ -220,14 +220,10 @@ class Equations:
             ginvs[d][a, b] = ginvs[d][b, a] = coef[c]
         return CoefficientOperator(out, tuple(zip(self.dense_terms, ginvs)))
 
-    def dense_entries(self) -> int:
-        """Entries the dense blocks kept apart would add to the lower triangle of C's factor:
-        each term's k n_b levels are one clique, (k n_b)(k n_b + 1)/2 entries."""
-        total = 0
-        for d in self.dense_terms:
-            size = d.rows.size * d.block.size
-            total += size * (size + 1) // 2
-        return total
+    def dense_sizes(self) -> list[int]:
+        """k n_b of each dense term kept apart: its rows in C, one clique of (k n_b)² entries of C
+        and (k n_b)(k n_b + 1)/2 of its Cholesky factor once merged."""
+        return [int(d.rows.size * d.block.size) for d in self.dense_terms]
 
     def dense_probe_products(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
         """The dense blocks' share of the per-probe traces (P, components): for a component

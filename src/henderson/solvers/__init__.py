@@ -50,21 +50,26 @@ _REGISTRY: dict[str, type] = {}
 # its converted copy and the selected inverse on its pattern (values and indices), measured on
 # animal models of 100k animals (benchmarks/README.md).
 BYTES_PER_FACTOR_ENTRY = 40
+# Bytes per entry of C in a merged dense block while the equations are built (entry lists,
+# pattern, positions and values; 80-94 measured with tracemalloc for n_b = 3,000, k = 1, 2).
+BYTES_PER_DENSE_ENTRY = 90
 
 
 def solver_choice(equations: Equations, memory_mb: float | None, *, exact: bool) -> tuple[str, str, object]:
     """What `auto` picks: the exact solver unless the factor its symbolic analysis predicts would
     not fit in `memory_mb` (with BYTES_PER_FACTOR_ENTRY per entry), then PCG — for REML
     (`exact`) with sampled traces (Monte Carlo REML). Dense blocks of K⁻¹ kept apart from the
-    pattern (``Equations(operator=True)``) count with the (k n_b)(k n_b + 1)/2 entries each puts
-    in the factor. Returns (name, reason for the log and the summary, the analysed factor for the
+    pattern (``Equations(operator=True)``) count with what merging them costs: the
+    (k n_b)(k n_b + 1)/2 entries each puts in the factor and BYTES_PER_DENSE_ENTRY per each of its
+    (k n_b)² entries of C while the equations are built. Returns (name, reason for the log and the summary, the analysed factor for the
     exact solver, or None when the pattern analysed was not the merged one)."""
     from henderson.linalg import SparseCholesky
 
     factor = SparseCholesky(equations.pattern)
-    dense = equations.dense_entries()
-    need_mb = BYTES_PER_FACTOR_ENTRY * (factor.predicted_factor_nnz() + dense) / 2**20
-    of_dense = f", {BYTES_PER_FACTOR_ENTRY * dense / 2**20:,.0f} MB of it for the dense genomic block" if dense else ""
+    sizes = equations.dense_sizes()
+    dense_mb = sum(BYTES_PER_FACTOR_ENTRY * s * (s + 1) / 2 + BYTES_PER_DENSE_ENTRY * s * s for s in sizes) / 2**20
+    need_mb = BYTES_PER_FACTOR_ENTRY * factor.predicted_factor_nnz() / 2**20 + dense_mb
+    of_dense = f", {dense_mb:,.0f} MB of it for the dense genomic block merged into C" if sizes else ""
     if memory_mb is None or need_mb <= memory_mb:
         reason = (
             f"solver auto: cholesky (the factor needs about {need_mb:,.0f} MB"
