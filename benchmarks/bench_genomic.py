@@ -8,6 +8,7 @@ spread (p ~ Beta(0.8, 0.8) clipped to [0.01, 0.99], Hardy–Weinberg codes); ped
 
     python benchmarks/bench_genomic.py                       # every case at its default size
     python benchmarks/bench_genomic.py --case g --genotyped 10000 --snps 50000
+    python benchmarks/bench_genomic.py --case g --genotyped 30000 --snps 2000 [--lapack]
     python benchmarks/bench_genomic.py --case single_step --animals 100000 --genotyped 20000
     python benchmarks/bench_genomic.py --case ssgblup --animals 100000 --genotyped 10000 --snps 10000
     python benchmarks/bench_genomic.py --case ssgblup_pcg --animals 100000 --genotyped 20000 --snps 10000
@@ -62,8 +63,17 @@ def random_codes(n: int, m: int, seed: int, rows: int = 2000) -> np.ndarray:
 
 
 def case_g(args, step) -> None:
-    from henderson.genomic import GenomicOptions, adjust_g, cholesky_inverse, vanraden_g
+    from henderson.genomic import (
+        GenomicOptions,
+        adjust_g,
+        cholesky_inverse,
+        dense,
+        vanraden_g,
+    )
+    from henderson.genomic.vanraden import centred_block, frequencies_for, scale_of
 
+    if args.lapack:  # LAPACK's potrf/potri on the whole matrix, whatever its size
+        dense.BLOCKED_SIZE = 2**62
     codes = random_codes(args.genotyped, args.snps, 1)
     step("simulate codes (not part of G)")
     vr = vanraden_g(codes, float32=args.float32)
@@ -77,8 +87,25 @@ def case_g(args, step) -> None:
         step("G to double precision")
     g = adjust_g(g, None, GenomicOptions(blend=0.0, ridge=0.01))
     step("G* = G + 0.01 I")
-    cholesky_inverse(g, what="G*", overwrite=True)
-    step("G*⁻¹ and log|G*| (Cholesky)", gflop=round(args.genotyped**3 / 1e9, 1))
+    ginv, _ = cholesky_inverse(g, what="G*", overwrite=True)
+    tiled = args.genotyped > dense.BLOCKED_SIZE
+    step("G*⁻¹ and log|G*| (Cholesky, " + ("tiled" if tiled else "LAPACK potrf + potri") + ")",
+         gflop=round(args.genotyped**3 / 1e9, 1))
+    if args.float32:
+        return
+    # check: G* x = y for x = G*⁻¹ y, with G* y = Z (Z'x)/s + 0.01 x from the codes (never G* itself)
+    y = np.random.default_rng(0).normal(size=args.genotyped)
+    x = ginv @ y
+    del ginv
+    codes = random_codes(args.genotyped, args.snps, 1)
+    p = frequencies_for(codes, None)
+    zx = np.zeros(args.snps)
+    for i in range(0, args.genotyped, 4096):
+        zx += centred_block(codes[i : i + 4096], p).T @ x[i : i + 4096]
+    back = 0.01 * x
+    for i in range(0, args.genotyped, 4096):
+        back[i : i + 4096] += centred_block(codes[i : i + 4096], p) @ zx / scale_of(p)
+    step("check: ‖G* G*⁻¹ y − y‖ / ‖y‖ from the codes", relative_residual=float(np.linalg.norm(back - y) / np.linalg.norm(y)))
 
 
 def case_single_step(args, step) -> None:
@@ -240,6 +267,7 @@ def child(argv: list[str]) -> None:
     parser.add_argument("--core", type=int, default=10000)
     parser.add_argument("--float32", action="store_true")
     parser.add_argument("--probes", type=int, default=0)
+    parser.add_argument("--lapack", action="store_true", help="case g: LAPACK's potrf/potri whatever the size")
     args = parser.parse_args(argv)
     step = _Steps()
     cases = {"g": case_g, "single_step": case_single_step, "ssgblup": case_ssgblup, "ssgblup_pcg": case_ssgblup_pcg,
