@@ -139,8 +139,8 @@ def case_single_step(args, step) -> None:
     ginv, logdet_g, diag_g = genomic_inverse(codes, opts, blocks)
     step("G* (VanRaden, blend 0.05 A22) and G*⁻¹")
     parts = single_step_parts(blocks, ginv, logdet_g, diag_g)
-    step("H⁻¹ = A⁻¹ + [0 0; 0 G*⁻¹ − A22⁻¹], log|H|, diag(H)", nnz=int(parts.hinv.nnz),
-         diagonal_exact=parts.diagonal_exact)
+    step("H⁻¹ = A⁻¹ + [0 0; 0 G*⁻¹ − A22⁻¹], log|H|, diag(H)", ainv_nnz=int(parts.ainv.nnz),
+         dense_block=parts.block.size, diagonal_exact=parts.diagonal_exact)
 
 
 def case_ssgblup(args, step) -> None:
@@ -166,7 +166,7 @@ def case_ssgblup(args, step) -> None:
     trait = records.columns[-1]
     step("simulate pedigree, records and codes (not timed)", records=len(records))
     h = single_step_relationship(ped, genotyped, codes, GenomicOptions(blend=0.05))
-    step("H⁻¹, log|H|, diag(H) (A22, A22⁻¹, G*, G*⁻¹ included)", nnz=int(h.kinv.nnz))
+    step("H⁻¹, log|H|, diag(H) (A22, A22⁻¹, G*, G*⁻¹ included)", ainv_nnz=int(h.kinv.nnz), dense_block=h.dense.size)
     model = build_model(records, [trait], (("herd_year", "sex"), ()),
                         [additive_effect("animal", records["id"].astype(str), h)])
     step("model (designs, W'W)", unknowns=model.n_unknowns)
