@@ -9,7 +9,11 @@ import pytest
 
 from henderson.errors import NumericalError
 from henderson.genomic import dense
-from henderson.genomic.blocked import blocked_cholesky, blocked_inverse
+from henderson.genomic.blocked import (
+    blocked_cholesky,
+    blocked_inverse,
+    lower_rank_update,
+)
 
 
 def _spd(n: int, seed: int) -> np.ndarray:
@@ -49,3 +53,20 @@ def test_cholesky_inverse_on_the_blocked_path_equals_lapack(monkeypatch):
     singular[:, 250] = singular[250, :] = 0.0
     with pytest.raises(NumericalError, match="row 250"):
         dense.cholesky_inverse(singular, what="G*")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lower_rank_update_matches_the_product(dtype):
+    rng = np.random.default_rng(4)
+    a = np.asfortranarray(rng.normal(size=(130, 17)).astype(dtype))
+    c = np.asfortranarray(_spd(130, 5).astype(dtype))
+    want = np.tril(c.astype(float) - 2.0 * a.astype(float) @ a.T.astype(float))
+    lower_rank_update(c, a, alpha=-2.0, tile=32)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(np.tril(c), want, rtol=0, atol=tol * np.abs(want).max())
+    part = np.asfortranarray(np.zeros((130, 130), dtype=dtype))
+    lower_rank_update(part, a, columns=(3, 9), tile=50)
+    np.testing.assert_allclose(np.tril(part), np.tril(a[:, 3:9].astype(float) @ a[:, 3:9].T.astype(float)),
+                               rtol=0, atol=tol * 10)
+    with pytest.raises(ValueError, match="Fortran order"):
+        lower_rank_update(c, np.ascontiguousarray(a.astype(np.float64)))

@@ -1,21 +1,23 @@
-"""Blocked (tiled) Cholesky factor and inverse of a large dense SPD matrix, in place.
+"""Blocked (tiled) products, Cholesky factor and inverse of large dense symmetric matrices, in place.
 
-OpenBLAS's own multithreaded potrf/potri has crashed (SIGSEGV) on matrices of about 30,000 and
-more with 2 threads (OpenMathLib/OpenBLAS#2562, #1413: inside the threaded rank-k update it
-schedules itself). Here the same LAPACK algorithms run tile by tile in Python, each step one BLAS
-level-3 call on sub-blocks addressed with the leading dimension (no copies), the diagonal tiles
-by LAPACK on nb × nb:
+OpenBLAS's threaded rank-k update (syrk) crashes (SIGSEGV) on a 30,000 × 30,000 double
+matrix with 2 threads: a single dsyrk with k = 1,118 does (VanRaden's G), and so does LAPACK's
+potrf, which calls it on the trailing matrix (see benchmarks/README.md; OpenMathLib/OpenBLAS#2562,
+#1413 report the same at 32,768 with 2 threads). Here every step is one BLAS call on a tile
+column of at most `tile` columns, addressed with the leading dimension (no copies), and no syrk
+on the large matrix; the LAPACK algorithms are those of potrf, trtri and lauum (lower, blocked):
 
-* factor (right-looking): for each block column k, L_kk = chol(A_kk) (potrf), L_ik = A_ik L_kk⁻ᵀ
-  (trsm), then the trailing A_ij −= L_ik L_jkᵀ one tile column at a time (gemm);
-* inverse of L, in place (LAPACK's dtrtri, lower, blocked, from the last block column back):
-  with the block below already inverted, L⁻¹_(below, j) = −L⁻¹_below L_(below, j) L_jj⁻¹ (trmm,
-  trsm), L_jj⁻¹ by trtri;
-* M⁻¹ = L⁻ᵀ L⁻¹, lower triangle, in place (LAPACK's dlauum, lower, blocked): per block row i,
-  trmm with L⁻¹_iiᵀ, lauum of the diagonal tile, gemm and syrk with the rows below.
+* ``lower_rank_update``: lower(C) += A A' one tile column at a time (gemm), for G = ZZ'/s;
+* ``blocked_cholesky`` (right-looking): for each block column k, L_kk = chol(A_kk) (potrf),
+  L_ik = A_ik L_kk⁻ᵀ (trsm), then the trailing lower(A) −= L_·k L_·k' (``lower_rank_update``);
+* ``blocked_inverse``: L ← L⁻¹ from the last block column back (dtrtri: with the block below
+  already inverted, L⁻¹_(below, j) = −L⁻¹_below L_(below, j) L_jj⁻¹ by trmm tile by tile and trsm;
+  L_jj⁻¹ by trtri), then M⁻¹ = L⁻ᵀ L⁻¹ in the lower triangle (dlauum: per block row i, trmm with
+  L⁻¹_iiᵀ, lauum of the diagonal tile, gemm with the rows below).
 
 The BLAS and LAPACK are scipy's (its Cython API, called through ctypes with pointers into the
-array): the same library, with its threads, on calls of at most nb columns.
+arrays): the same library and threads, on calls whose operands span at most n × tile entries.
+The strict upper triangle is scratch; callers mirror the lower one.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 import scipy.linalg.cython_blas as _blas
 import scipy.linalg.cython_lapack as _lapack
 
-__all__ = ["TILE", "blocked_cholesky", "blocked_inverse"]
+__all__ = ["TILE", "blocked_cholesky", "blocked_inverse", "lower_rank_update"]
 
 #: Tile size (columns per block step).
 TILE = 2048
@@ -34,7 +36,8 @@ TILE = 2048
 _C = ctypes.c_char_p
 _I = ctypes.POINTER(ctypes.c_int)
 _S = ctypes.POINTER(ctypes.c_double)  # a scalar (alpha, beta)
-_D = ctypes.c_void_p  # double *, an address inside the array
+_F = ctypes.POINTER(ctypes.c_float)
+_D = ctypes.c_void_p  # an address inside an array
 
 
 def _function(module, name: str, argtypes: list) -> ctypes._CFuncPtr:
@@ -47,7 +50,7 @@ def _function(module, name: str, argtypes: list) -> ctypes._CFuncPtr:
 
 
 _DGEMM = _function(_blas, "dgemm", [_C, _C, _I, _I, _I, _S, _D, _I, _D, _I, _S, _D, _I])
-_DSYRK = _function(_blas, "dsyrk", [_C, _C, _I, _I, _S, _D, _I, _S, _D, _I])
+_SGEMM = _function(_blas, "sgemm", [_C, _C, _I, _I, _I, _F, _D, _I, _D, _I, _F, _D, _I])
 _DTRSM = _function(_blas, "dtrsm", [_C, _C, _C, _C, _I, _I, _S, _D, _I, _D, _I])
 _DTRMM = _function(_blas, "dtrmm", [_C, _C, _C, _C, _I, _I, _S, _D, _I, _D, _I])
 _DPOTRF = _function(_lapack, "dpotrf", [_C, _I, _D, _I, _I])
@@ -59,22 +62,47 @@ def _int(v: int):
     return ctypes.byref(ctypes.c_int(int(v)))
 
 
-def _scalar(v: float):
-    return ctypes.byref(ctypes.c_double(v))
+def _scalar(v: float, single: bool = False):
+    return ctypes.byref(ctypes.c_float(v) if single else ctypes.c_double(v))
 
 
 class _Tiles:
-    """Addresses of sub-blocks of a Fortran-order float64 matrix (leading dimension n)."""
+    """Addresses of sub-blocks of a Fortran-order matrix (leading dimension: its rows)."""
 
-    def __init__(self, a: np.ndarray) -> None:
-        if a.dtype != np.float64 or not a.flags.f_contiguous or a.ndim != 2 or a.shape[0] != a.shape[1]:
-            raise ValueError("the blocked Cholesky needs a square float64 matrix in Fortran order.")
+    def __init__(self, a: np.ndarray, square: bool = True, dtypes: tuple = (np.float64,)) -> None:
+        if a.dtype not in dtypes or not a.flags.f_contiguous or a.ndim != 2 or (square and a.shape[0] != a.shape[1]):
+            raise ValueError(f"the blocked routines need a{' square' if square else ''} {' or '.join(np.dtype(d).name for d in dtypes)} "
+                             "matrix in Fortran order.")
         self.base = a.ctypes.data
+        self.size = a.itemsize
         self.n = a.shape[0]
         self.ld = _int(self.n)
 
     def at(self, i: int, j: int) -> ctypes.c_void_p:
-        return ctypes.c_void_p(self.base + 8 * (i + j * self.n))
+        return ctypes.c_void_p(self.base + self.size * (i + j * self.n))
+
+
+def lower_rank_update(c: np.ndarray, a: np.ndarray, *, alpha: float = 1.0, columns: tuple[int, int] | None = None,
+                      tile: int = TILE) -> None:
+    """lower(C) += α A A' in place, C (n × n) and A (n × k), both Fortran order, float64 or both
+    float32 (the strict upper triangle of C's diagonal tiles gets scratch values). `columns`:
+    (first, last) columns of A to use (default all)."""
+    tc = _Tiles(c, dtypes=(np.float64, np.float32))
+    ta = _Tiles(a, square=False, dtypes=(c.dtype.type,))
+    if a.shape[0] != c.shape[0]:
+        raise ValueError(f"A has {a.shape[0]} rows; C is {c.shape[0]} × {c.shape[0]}.")
+    first, last = (0, a.shape[1]) if columns is None else columns
+    k = last - first
+    if k <= 0:
+        return
+    single = c.dtype == np.float32
+    gemm = _SGEMM if single else _DGEMM
+    one, scale = _scalar(1.0, single), _scalar(alpha, single)
+    n = tc.n
+    for j in range(0, n, tile):
+        jb = min(tile, n - j)
+        gemm(b"N", b"T", _int(n - j), _int(jb), _int(k), scale, ta.at(j, first), ta.ld, ta.at(j, first), ta.ld, one,
+             tc.at(j, j), tc.ld)
 
 
 def blocked_cholesky(a: np.ndarray, tile: int = TILE) -> int:
@@ -83,7 +111,7 @@ def blocked_cholesky(a: np.ndarray, tile: int = TILE) -> int:
     1-based row whose pivot was not positive."""
     t = _Tiles(a)
     n, ld = t.n, t.ld
-    one, minus = _scalar(1.0), _scalar(-1.0)
+    one = _scalar(1.0)
     info = ctypes.c_int(0)
     for k in range(0, n, tile):
         kb = min(tile, n - k)
@@ -96,11 +124,17 @@ def blocked_cholesky(a: np.ndarray, tile: int = TILE) -> int:
         below = k + kb
         # L_ik = A_ik L_kk⁻ᵀ for the rows below the tile
         _DTRSM(b"R", b"L", b"T", b"N", _int(rest), _int(kb), one, t.at(k, k), ld, t.at(below, k), ld)
-        for j in range(below, n, tile):  # trailing update, one tile column at a time (lower part)
-            jb = min(tile, n - j)
-            _DGEMM(b"N", b"T", _int(n - j), _int(jb), _int(kb), minus, t.at(j, k), ld, t.at(j, k), ld, one,
-                   t.at(j, j), ld)
+        _trailing_update(t, below, k, kb, tile)
     return 0
+
+
+def _trailing_update(t: _Tiles, below: int, k: int, kb: int, tile: int) -> None:
+    """lower(A[below:, below:]) −= A[below:, k:k+kb] A[below:, k:k+kb]' tile column by column."""
+    one, minus = _scalar(1.0), _scalar(-1.0)
+    for j in range(below, t.n, tile):
+        jb = min(tile, t.n - j)
+        _DGEMM(b"N", b"T", _int(t.n - j), _int(jb), _int(kb), minus, t.at(j, k), t.ld, t.at(j, k), t.ld, one,
+               t.at(j, j), t.ld)
 
 
 def blocked_inverse(a: np.ndarray, tile: int = TILE) -> int:
@@ -115,7 +149,7 @@ def blocked_inverse(a: np.ndarray, tile: int = TILE) -> int:
         jb = min(tile, n - j)
         below = j + jb
         if below < n:
-            _DTRMM(b"L", b"L", b"N", b"N", _int(n - below), _int(jb), one, t.at(below, below), ld, t.at(below, j), ld)
+            _lower_times(t, below, j, jb, tile)
             _DTRSM(b"R", b"L", b"N", b"N", _int(n - below), _int(jb), minus, t.at(j, j), ld, t.at(below, j), ld)
         _DTRTRI(b"L", b"N", _int(jb), t.at(j, j), ld, ctypes.byref(info))
         if info.value:
@@ -126,9 +160,20 @@ def blocked_inverse(a: np.ndarray, tile: int = TILE) -> int:
         if i:
             _DTRMM(b"L", b"L", b"T", b"N", _int(ib), _int(i), one, t.at(i, i), ld, t.at(i, 0), ld)
         _DLAUUM(b"L", _int(ib), t.at(i, i), ld, ctypes.byref(info))
-        if below < n:
-            if i:
-                _DGEMM(b"T", b"N", _int(ib), _int(i), _int(n - below), one, t.at(below, i), ld, t.at(below, 0), ld,
-                       one, t.at(i, 0), ld)
-            _DSYRK(b"L", b"T", _int(ib), _int(n - below), one, t.at(below, i), ld, one, t.at(i, i), ld)
+        if below < n:  # A(i, 0:i+ib) += A(below:, i:i+ib)' A(below:, 0:i+ib), the diagonal tile included
+            _DGEMM(b"T", b"N", _int(ib), _int(below), _int(n - below), one, t.at(below, i), ld, t.at(below, 0), ld,
+                   one, t.at(i, 0), ld)
     return 0
+
+
+def _lower_times(t: _Tiles, below: int, j: int, jb: int, tile: int) -> None:
+    """B ← T B for B = A[below:, j:j+jb] and T the lower triangle of A[below:, below:], by row
+    tiles from the bottom up (each tile of T B needs B's tiles above it unchanged): the diagonal
+    tile by trmm, the rest by one gemm."""
+    one = _scalar(1.0)
+    for r in reversed(range(below, t.n, tile)):
+        rb = min(tile, t.n - r)
+        _DTRMM(b"L", b"L", b"N", b"N", _int(rb), _int(jb), one, t.at(r, r), t.ld, t.at(r, j), t.ld)
+        if r > below:
+            _DGEMM(b"N", b"N", _int(rb), _int(jb), _int(r - below), one, t.at(r, below), t.ld, t.at(below, j), t.ld,
+                   one, t.at(r, j), t.ld)
