@@ -9,6 +9,7 @@ spread (p ~ Beta(0.8, 0.8) clipped to [0.01, 0.99], Hardy–Weinberg codes); ped
     python benchmarks/bench_genomic.py                       # every case at its default size
     python benchmarks/bench_genomic.py --case g --genotyped 10000 --snps 50000
     python benchmarks/bench_genomic.py --case g --genotyped 30000 --snps 2000 [--lapack]
+    python benchmarks/bench_genomic.py --case blas --call potrf --genotyped 30000 --threads 2
     python benchmarks/bench_genomic.py --case single_step --animals 100000 --genotyped 20000
     python benchmarks/bench_genomic.py --case ssgblup --animals 100000 --genotyped 10000 --snps 10000
     python benchmarks/bench_genomic.py --case ssgblup_pcg --animals 100000 --genotyped 20000 --snps 10000
@@ -106,6 +107,32 @@ def case_g(args, step) -> None:
     for i in range(0, args.genotyped, 4096):
         back[i : i + 4096] += centred_block(codes[i : i + 4096], p) @ zx / scale_of(p)
     step("check: ‖G* G*⁻¹ y − y‖ / ‖y‖ from the codes", relative_residual=float(np.linalg.norm(back - y) / np.linalg.norm(y)))
+
+
+def case_blas(args, step) -> None:
+    """One OpenBLAS call on an n × n double matrix (n = --genotyped) with --threads threads:
+    dsyrk or dgemm (C += Z Z', Z n × --snps) or dpotrf (of 2I with a small first column). A crash
+    shows as exit code -11 (the 30k crash, benchmarks/README.md)."""
+    from scipy.linalg import blas, lapack
+    from threadpoolctl import threadpool_limits
+
+    n, k = args.genotyped, args.snps
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        if args.call == "potrf":
+            c = np.zeros((n, n), order="F")
+            np.fill_diagonal(c, 2.0)
+            c[1:, 0] = 0.001
+            step("matrix")
+            lapack.dpotrf(c, lower=1, overwrite_a=1, clean=0)
+        else:
+            z = np.asfortranarray(np.random.default_rng(0).normal(size=(n, k)))
+            c = np.zeros((n, n), order="F")
+            step("matrices")
+            if args.call == "syrk":
+                blas.dsyrk(1.0, z, beta=1.0, c=c, lower=1, overwrite_c=1)
+            else:
+                blas.dgemm(1.0, z, z, beta=1.0, c=c, trans_b=1, overwrite_c=1)
+        step(f"d{args.call} n={n} k={k} threads={args.threads}")
 
 
 def case_single_step(args, step) -> None:
@@ -260,7 +287,7 @@ def case_apy(args, step) -> None:
 
 def child(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--case", choices=["g", "single_step", "ssgblup", "ssgblup_pcg", "apy"], required=True)
+    parser.add_argument("--case", choices=["g", "blas", "single_step", "ssgblup", "ssgblup_pcg", "apy"], required=True)
     parser.add_argument("--genotyped", type=int, default=10000)
     parser.add_argument("--snps", type=int, default=50000)
     parser.add_argument("--animals", type=int, default=100000)
@@ -268,9 +295,11 @@ def child(argv: list[str]) -> None:
     parser.add_argument("--float32", action="store_true")
     parser.add_argument("--probes", type=int, default=0)
     parser.add_argument("--lapack", action="store_true", help="case g: LAPACK's potrf/potri whatever the size")
+    parser.add_argument("--call", choices=["syrk", "gemm", "potrf"], default="potrf", help="case blas")
+    parser.add_argument("--threads", type=int, default=2, help="case blas")
     args = parser.parse_args(argv)
     step = _Steps()
-    cases = {"g": case_g, "single_step": case_single_step, "ssgblup": case_ssgblup, "ssgblup_pcg": case_ssgblup_pcg,
+    cases = {"g": case_g, "blas": case_blas, "single_step": case_single_step, "ssgblup": case_ssgblup, "ssgblup_pcg": case_ssgblup_pcg,
              "apy": case_apy}
     cases[args.case](args, step)
 
