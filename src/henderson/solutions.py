@@ -24,6 +24,7 @@ from henderson.covariance import VarianceComponents
 from henderson.model import MixedModel
 from henderson.reml.boundary import ZERO_STEP, ZeroLimit
 from henderson.reml.objective import Objective
+from henderson.solvers import dense_blocks
 
 __all__ = ["SOLUTION_COLUMNS", "Solved", "solution_vector", "solutions_table", "solve"]
 
@@ -218,7 +219,6 @@ def solve(
             "reliability": reliability_info}
     equations = getattr(inner, "equations", None)
     if equations is not None and equations.dense_terms:
-        from henderson.solvers import dense_blocks
         info["dense_blocks"] = dense_blocks(equations)
     if getattr(used, "iterations", None):
         info.update(iterations=int(sum(used.iterations)), relative_residual=float(max(used.residuals)),

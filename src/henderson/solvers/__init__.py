@@ -61,8 +61,9 @@ def solver_choice(equations: Equations, memory_mb: float | None, *, exact: bool)
     (`exact`) with sampled traces (Monte Carlo REML). Dense blocks of K⁻¹ kept apart from the
     pattern (``Equations(operator=True)``) count with what merging them costs: the
     (k n_b)(k n_b + 1)/2 entries each puts in the factor and BYTES_PER_DENSE_ENTRY per each of its
-    (k n_b)² entries of C while the equations are built. Returns (name, reason for the log and the summary, the analysed factor for the
-    exact solver, or None when the pattern analysed was not the merged one)."""
+    (k n_b)² entries of C while the equations are built. Returns (name, reason for the log and
+    the summary, the analysed factor for the exact solver, or None when the pattern analysed was
+    not the merged one)."""
     from henderson.linalg import SparseCholesky
 
     factor = SparseCholesky(equations.pattern)
