@@ -103,13 +103,17 @@ def _components(model, traits):
                               np.array([[6.0, 1.0], [1.0, 3.0]]))
 
 
-@pytest.fixture()
-def no_merge(monkeypatch):
-    """Refuse any merge of a dense block into a sparse matrix from here on."""
+def _refuse_merges(monkeypatch) -> None:
+    """Any merge of a dense block into a sparse matrix from here on fails the test."""
     def refuse(*_args, **_kwargs):
-        raise AssertionError("the dense block was merged into a sparse matrix")
+        pytest.fail("the dense block was merged into a sparse matrix")
     monkeypatch.setattr("henderson.dense_block.merge", refuse)
     monkeypatch.setattr("henderson.relationship.merge", refuse)
+
+
+@pytest.fixture()
+def no_merge(monkeypatch):
+    _refuse_merges(monkeypatch)
 
 
 def _estimates(solved):
@@ -126,8 +130,7 @@ def test_pcg_with_the_operator_matches_cholesky_on_the_merged_equations(case, tr
     exact = solve(model, vc, solver="cholesky")
     assert "dense_blocks" not in exact.solver
     x_exact = _estimates(exact)
-    for target in ("henderson.dense_block.merge", "henderson.relationship.merge"):
-        monkeypatch.setattr(target, lambda *a, **k: pytest.fail("the dense block was merged"))
+    _refuse_merges(monkeypatch)
     iterative = solve(model, vc, solver="pcg", tol=1e-12)
     np.testing.assert_allclose(_estimates(iterative), x_exact, rtol=0, atol=AGREE * np.abs(x_exact).max())
     assert iterative.solver["dense_blocks"] == [{
@@ -233,8 +236,7 @@ def test_monte_carlo_reml_through_the_operator_equals_it_on_the_merged_equations
     merged, on_merged, _ = estimate_stochastic(model, default_start(model), mc=mc)
     assert not on_merged.equations.dense_terms
     monkeypatch.setattr(PCGSolver, "operator", True)
-    for target in ("henderson.dense_block.merge", "henderson.relationship.merge"):
-        monkeypatch.setattr(target, lambda *a, **k: pytest.fail("the dense block was merged"))
+    _refuse_merges(monkeypatch)
     fit, objective, _ = estimate_stochastic(model, default_start(model), mc=mc)
     assert fit.converged and objective.equations.dense_terms
     assert fit.iterations == merged.iterations
