@@ -8,8 +8,11 @@ spread (p ~ Beta(0.8, 0.8) clipped to [0.01, 0.99], Hardy–Weinberg codes); ped
 
     python benchmarks/bench_genomic.py                       # every case at its default size
     python benchmarks/bench_genomic.py --case g --genotyped 10000 --snps 50000
+    python benchmarks/bench_genomic.py --case g --genotyped 30000 --snps 2000 [--lapack]
+    python benchmarks/bench_genomic.py --case blas --call potrf --genotyped 30000 --threads 2
     python benchmarks/bench_genomic.py --case single_step --animals 100000 --genotyped 20000
-    python benchmarks/bench_genomic.py --case ssgblup --animals 100000 --genotyped 20000 --snps 10000
+    python benchmarks/bench_genomic.py --case ssgblup --animals 100000 --genotyped 10000 --snps 10000
+    python benchmarks/bench_genomic.py --case ssgblup_pcg --animals 100000 --genotyped 20000 --snps 10000
     python benchmarks/bench_genomic.py --case apy --genotyped 60000 --core 10000 --snps 10000
 
 Run heavy sizes one at a time: ``flock /tmp/bench.lock python benchmarks/bench_genomic.py ...``.
@@ -61,8 +64,17 @@ def random_codes(n: int, m: int, seed: int, rows: int = 2000) -> np.ndarray:
 
 
 def case_g(args, step) -> None:
-    from henderson.genomic import GenomicOptions, adjust_g, cholesky_inverse, vanraden_g
+    from henderson.genomic import (
+        GenomicOptions,
+        adjust_g,
+        cholesky_inverse,
+        dense,
+        vanraden_g,
+    )
+    from henderson.genomic.vanraden import centred_block, frequencies_for, scale_of
 
+    if args.lapack:  # LAPACK's potrf/potri on the whole matrix, whatever its size
+        dense.BLOCKED_SIZE = 2**62
     codes = random_codes(args.genotyped, args.snps, 1)
     step("simulate codes (not part of G)")
     vr = vanraden_g(codes, float32=args.float32)
@@ -76,8 +88,51 @@ def case_g(args, step) -> None:
         step("G to double precision")
     g = adjust_g(g, None, GenomicOptions(blend=0.0, ridge=0.01))
     step("G* = G + 0.01 I")
-    cholesky_inverse(g, what="G*", overwrite=True)
-    step("G*⁻¹ and log|G*| (Cholesky)", gflop=round(args.genotyped**3 / 1e9, 1))
+    ginv, _ = cholesky_inverse(g, what="G*", overwrite=True)
+    tiled = args.genotyped > dense.BLOCKED_SIZE
+    step("G*⁻¹ and log|G*| (Cholesky, " + ("tiled" if tiled else "LAPACK potrf + potri") + ")",
+         gflop=round(args.genotyped**3 / 1e9, 1))
+    if args.float32:
+        return
+    # check: G* x = y for x = G*⁻¹ y, with G* y = Z (Z'x)/s + 0.01 x from the codes (never G* itself)
+    y = np.random.default_rng(0).normal(size=args.genotyped)
+    x = ginv @ y
+    del ginv
+    codes = random_codes(args.genotyped, args.snps, 1)
+    p = frequencies_for(codes, None)
+    zx = np.zeros(args.snps)
+    for i in range(0, args.genotyped, 4096):
+        zx += centred_block(codes[i : i + 4096], p).T @ x[i : i + 4096]
+    back = 0.01 * x
+    for i in range(0, args.genotyped, 4096):
+        back[i : i + 4096] += centred_block(codes[i : i + 4096], p) @ zx / scale_of(p)
+    step("check: ‖G* G*⁻¹ y − y‖ / ‖y‖ from the codes", relative_residual=float(np.linalg.norm(back - y) / np.linalg.norm(y)))
+
+
+def case_blas(args, step) -> None:
+    """One OpenBLAS call on an n × n double matrix (n = --genotyped) with --threads threads:
+    dsyrk or dgemm (C += Z Z', Z n × --snps) or dpotrf (of 2I with a small first column). A crash
+    shows as exit code -11 (the 30k crash, benchmarks/README.md)."""
+    from scipy.linalg import blas, lapack
+    from threadpoolctl import threadpool_limits
+
+    n, k = args.genotyped, args.snps
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        if args.call == "potrf":
+            c = np.zeros((n, n), order="F")
+            np.fill_diagonal(c, 2.0)
+            c[1:, 0] = 0.001
+            step("matrix")
+            lapack.dpotrf(c, lower=1, overwrite_a=1, clean=0)
+        else:
+            z = np.asfortranarray(np.random.default_rng(0).normal(size=(n, k)))
+            c = np.zeros((n, n), order="F")
+            step("matrices")
+            if args.call == "syrk":
+                blas.dsyrk(1.0, z, beta=1.0, c=c, lower=1, overwrite_c=1)
+            else:
+                blas.dgemm(1.0, z, z, beta=1.0, c=c, trans_b=1, overwrite_c=1)
+        step(f"d{args.call} n={n} k={k} threads={args.threads}")
 
 
 def case_single_step(args, step) -> None:
@@ -111,8 +166,8 @@ def case_single_step(args, step) -> None:
     ginv, logdet_g, diag_g = genomic_inverse(codes, opts, blocks)
     step("G* (VanRaden, blend 0.05 A22) and G*⁻¹")
     parts = single_step_parts(blocks, ginv, logdet_g, diag_g)
-    step("H⁻¹ = A⁻¹ + [0 0; 0 G*⁻¹ − A22⁻¹], log|H|, diag(H)", nnz=int(parts.hinv.nnz),
-         diagonal_exact=parts.diagonal_exact)
+    step("H⁻¹ = A⁻¹ + [0 0; 0 G*⁻¹ − A22⁻¹], log|H|, diag(H)", ainv_nnz=int(parts.ainv.nnz),
+         dense_block=parts.block.size, diagonal_exact=parts.diagonal_exact)
 
 
 def case_ssgblup(args, step) -> None:
@@ -138,7 +193,7 @@ def case_ssgblup(args, step) -> None:
     trait = records.columns[-1]
     step("simulate pedigree, records and codes (not timed)", records=len(records))
     h = single_step_relationship(ped, genotyped, codes, GenomicOptions(blend=0.05))
-    step("H⁻¹, log|H|, diag(H) (A22, A22⁻¹, G*, G*⁻¹ included)", nnz=int(h.kinv.nnz))
+    step("H⁻¹, log|H|, diag(H) (A22, A22⁻¹, G*, G*⁻¹ included)", ainv_nnz=int(h.kinv.nnz), dense_block=h.dense.size)
     model = build_model(records, [trait], (("herd_year", "sex"), ()),
                         [additive_effect("animal", records["id"].astype(str), h)])
     step("model (designs, W'W)", unknowns=model.n_unknowns)
@@ -153,6 +208,67 @@ def case_ssgblup(args, step) -> None:
     objective = Objective(model, "cholesky")
     objective.evaluate(vc.theta)
     step("one REML evaluation (logL, gradient, AI)")
+
+
+def case_ssgblup_pcg(args, step) -> None:
+    """ssGBLUP solved by PCG with the genotyped block D = G*⁻¹ − A22⁻¹ as an operator (never in
+    a sparse matrix), step by step: G*, G*⁻¹, A22⁻¹ and D, the PCG solve, and with `--probes`
+    one Monte Carlo REML evaluation (sampled traces through the operator)."""
+    from henderson.covariance import VarianceComponents
+    from henderson.design import additive_effect
+    from henderson.genomic import (
+        GenomicOptions,
+        adjust_g,
+        cholesky_inverse,
+        pedigree_blocks,
+        single_step_parts,
+        vanraden_g,
+    )
+    from henderson.model import build_model
+    from henderson.pedigree import sort_pedigree
+    from henderson.relationship import Relationship
+    from henderson.reml.objective import Objective
+    from henderson.simulate import SimulationSpec, simulate
+    from henderson.solutions import solve
+
+    data = simulate(SimulationSpec(n_animals=args.animals, seed=3))
+    frame = data.pedigree
+    known = [[None if v == "0" else v for v in frame[c].astype(str)] for c in ("sire", "dam")]
+    ped = sort_pedigree(list(frame["id"].astype(str)), *known)
+    genotyped = ped.ids[-args.genotyped:]
+    codes = random_codes(args.genotyped, args.snps, 2)
+    records = data.phenotypes
+    trait = records.columns[-1]
+    step("simulate pedigree, records and codes (not timed)", records=len(records))
+    options = GenomicOptions(blend=0.05)
+    blocks = pedigree_blocks(ped, genotyped)
+    step("pedigree blocks (F, A⁻¹, prune to ancestors)", pruned=blocks.pruned_size)
+    g = vanraden_g(codes, None).g
+    g = adjust_g(g, blocks.a22(), options)
+    diag_g = np.diagonal(g).copy()
+    step("G* (VanRaden, A22 by Colleau, blend 0.05)", gflop=round(args.genotyped**2 * args.snps / 1e9, 1))
+    ginv, logdet_g = cholesky_inverse(g, what="G*", overwrite=True)
+    del g
+    step("G*⁻¹ and log|G*| (dense Cholesky, in place)", gflop=round(args.genotyped**3 / 1e9, 1))
+    parts = single_step_parts(blocks, ginv, logdet_g, diag_g, max_factor_entries=options.max_factor_entries)
+    del ginv
+    step("A22⁻¹ and D = G*⁻¹ − A22⁻¹ in place, log|H|, diag(H)",
+         dense_block_gib=round(parts.block.matrix.nbytes / 2**30, 2), diagonal_exact=parts.diagonal_exact)
+    h = Relationship(kind="single_step", levels=blocks.ids, kinv=parts.ainv, logdet=parts.logdet,
+                     diagonal=parts.diagonal, dense=parts.block)
+    model = build_model(records, [trait], (("herd_year", "sex"), ()),
+                        [additive_effect("animal", records["id"].astype(str), h)])
+    step("model (designs, W'W)", unknowns=model.n_unknowns)
+    vc = VarianceComponents.from_named(model.layout, {"animal": 20.0, "residual": 40.0}, "benchmark")
+    pcg = solve(model, vc, solver="pcg", pev=False)
+    step("solve by PCG, D as an operator (tolerance 1e-10)", iterations=pcg.solver.get("iterations"),
+         relative_residual=pcg.solver.get("relative_residual"),
+         operator=[b["levels"] for b in pcg.solver.get("dense_blocks", [])])
+    if args.probes:
+        objective = Objective(model, "pcg", probes=args.probes, seed=1, trace_tolerance=1e-6)
+        ev = objective.evaluate(vc.theta)
+        step(f"one Monte Carlo REML evaluation ({args.probes} probes: gradient, AI)",
+             iterations=objective.solver.iterations, gradient=[round(float(v), 4) for v in ev.gradient])
 
 
 def case_apy(args, step) -> None:
@@ -171,15 +287,21 @@ def case_apy(args, step) -> None:
 
 def child(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--case", choices=["g", "single_step", "ssgblup", "apy"], required=True)
+    parser.add_argument("--case", choices=["g", "blas", "single_step", "ssgblup", "ssgblup_pcg", "apy"], required=True)
     parser.add_argument("--genotyped", type=int, default=10000)
     parser.add_argument("--snps", type=int, default=50000)
     parser.add_argument("--animals", type=int, default=100000)
     parser.add_argument("--core", type=int, default=10000)
     parser.add_argument("--float32", action="store_true")
+    parser.add_argument("--probes", type=int, default=0)
+    parser.add_argument("--lapack", action="store_true", help="case g: LAPACK's potrf/potri whatever the size")
+    parser.add_argument("--call", choices=["syrk", "gemm", "potrf"], default="potrf", help="case blas")
+    parser.add_argument("--threads", type=int, default=2, help="case blas")
     args = parser.parse_args(argv)
     step = _Steps()
-    {"g": case_g, "single_step": case_single_step, "ssgblup": case_ssgblup, "apy": case_apy}[args.case](args, step)
+    cases = {"g": case_g, "blas": case_blas, "single_step": case_single_step, "ssgblup": case_ssgblup, "ssgblup_pcg": case_ssgblup_pcg,
+             "apy": case_apy}
+    cases[args.case](args, step)
 
 
 def run(argv: list[str]) -> None:

@@ -210,7 +210,7 @@ class Dense:
                     if jc == j:
                         zk[row, c * q : (c + 1) * q] = dense[e][i]
             self.z.append(zk)
-            self.k.append(np.linalg.inv(term.relationship.kinv.toarray()))
+            self.k.append(np.linalg.inv(term.relationship.kinv_matrix().toarray()))
         self.rec = np.array([i for _, i in obs])
         self.trait = np.array([j for j, _ in obs])
         self.sizes = [term.k for term in model.terms] + [t]

@@ -125,7 +125,7 @@ class DenseREML:
         names, self.dv, self.sizes = [], [], []
         # V̇ for every parameter: Z_a K Z_b' (+ its transpose for a covariance), K = (K⁻¹)⁻¹
         for term in model.terms:
-            k = np.linalg.inv(term.relationship.kinv.toarray())
+            k = np.linalg.inv(term.relationship.kinv_matrix().toarray())
             effects = [term.effects[e] for e, _ in term.components]
             z = [term.incidence[e].toarray() for e, _ in term.components]
             kg = len(z)

@@ -72,7 +72,9 @@ def evaluated(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("genomic")
     blup = {"traits": ["fat_dyd"], "random": {"animal": "additive"},
             "variances": {"animal": SIGMA_A, "residual": SIGMA_E}, "estimate": "none"}
-    write_config(workdir, {"gblup": model("genomic"), "ssgblup": model("single_step"), "blup": blup})
+    pcg = {**model("single_step"), "solver": "pcg", "pcg": {"tolerance": 1e-12}}
+    write_config(workdir, {"gblup": model("genomic"), "ssgblup": model("single_step"), "blup": blup,
+                           "ssgblup_pcg": pcg})
     snakemake(workdir)
     return workdir
 
@@ -152,6 +154,26 @@ def test_ssgblup_matches_dense_equations(evaluated: Path) -> None:
     snps = pd.read_parquet(evaluated / "results" / "ssgblup" / "snp_effects.parquet")
     expected = z.T @ np.linalg.solve(g, sol[1:][two]) / (2 * np.sum(p * (1 - p)))
     np.testing.assert_allclose(snps["estimate"].to_numpy(), expected, atol=1e-7)
+
+
+def test_ssgblup_by_pcg_applies_the_genotyped_block_as_an_operator(evaluated: Path) -> None:
+    """`solver: pcg` on a single-step model: the genotyped block stays out of the coefficient
+    matrix (mme_summary.json and the log say so) and the solutions equal the exact ones."""
+    import json
+
+    def animals(name: str) -> pd.Series:
+        table = pd.read_parquet(evaluated / "results" / name / "solutions.parquet")
+        return table.set_index(["effect", "level"])["estimate"]
+
+    exact, pcg = animals("ssgblup"), animals("ssgblup_pcg")
+    np.testing.assert_allclose(pcg.reindex(exact.index).to_numpy(), exact.to_numpy(), rtol=0,
+                               atol=1e-6 * exact.abs().max())
+    summary = json.loads((evaluated / "results" / "ssgblup_pcg" / "mme_summary.json").read_text())
+    assert summary["solver"]["name"] == "pcg"
+    assert [b["levels"] for b in summary["solver"]["dense_blocks"]] == [14]
+    assert "dense_blocks" not in json.loads((evaluated / "results" / "ssgblup" / "mme_summary.json").read_text())["solver"]
+    logs = "".join(p.read_text() for p in (evaluated / "logs" / "ssgblup_pcg").glob("*.log"))
+    assert "genomic block of animal is applied as an operator in the PCG products" in logs
 
 
 def test_gblup_without_genotypes_is_a_config_error(tmp_path: Path) -> None:

@@ -17,6 +17,15 @@ sparsity pattern (one symbolic analysis per model):
 C⁻¹ gives the sampling covariance of b̂ and the prediction error covariance of û − u (PEV =
 diag of the random part). tr(C⁻¹ M) of each component, from C⁻¹ on the pattern, gives the REML
 traces (:meth:`Equations.traces`).
+
+Dense blocks of K⁻¹ (genomic relationships: K⁻¹ = S + E'ME, :mod:`henderson.dense_block`) are
+merged into the pattern for the exact solvers. With ``operator=True`` they stay out of it: the
+random components hold S only and C is the operator (:class:`CoefficientOperator`)::
+
+    C x = C_S x + Σ_terms (G0⁻¹ ⊗ E'ME) x
+
+which an iterative solver applies with one dense product per term; C_S never holds the n_b²
+entries of M.
 """
 
 from __future__ import annotations
@@ -29,10 +38,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from henderson.covariance import VarianceComponents
+from henderson.dense_block import DenseBlock
 from henderson.errors import ConfigError
 from henderson.model import MixedModel
 
-__all__ = ["Equations", "coefficient_matrix"]
+__all__ = ["CoefficientOperator", "DenseTerm", "Equations", "coefficient_matrix"]
 
 
 @numba.njit(cache=True)
@@ -63,11 +73,66 @@ class _Component:
     b: int
 
 
-class Equations:
-    """The pattern of C (union over all variances) and its components (module docstring)."""
+@dataclass(frozen=True, eq=False)
+class DenseTerm:
+    """The dense block M of term `term`'s K⁻¹ in C: component a of the term starts at row
+    `rows[a]` of C (k,), so M sits at the rows ``rows[a] + block.positions``."""
 
-    def __init__(self, model: MixedModel) -> None:
+    term: int
+    rows: np.ndarray
+    block: DenseBlock
+
+    def indices(self) -> np.ndarray:
+        """Rows of C of the block, per component (k × n_b)."""
+        return self.rows[:, None] + self.block.positions[None, :]
+
+
+@dataclass(frozen=True, eq=False)
+class CoefficientOperator:
+    """C = `sparse` + Σ (G0⁻¹ ⊗ E'ME) over the `dense` (DenseTerm, G0⁻¹ (k × k)) pairs, N × N
+    (module docstring); `sparse` (CSC) holds everything but the dense blocks."""
+
+    sparse: sp.csc_matrix
+    dense: tuple[tuple[DenseTerm, np.ndarray], ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.sparse.shape
+
+    def add_dense(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """out += Σ (G0⁻¹ ⊗ E'ME) x for x and out (N, m); returns out."""
+        for term, ginv in self.dense:
+            idx = term.indices()
+            k, nb = idx.shape
+            xs = x[idx]  # (k, n_b, m)
+            m = xs.shape[2]
+            y = term.block.times(np.ascontiguousarray(xs.transpose(1, 0, 2)).reshape(nb, k * m)).reshape(nb, k, m)
+            out[idx] += np.einsum("ab,nbm->anm", ginv, y)
+        return out
+
+    def __matmul__(self, x: np.ndarray) -> np.ndarray:
+        """C x for x (N,) or (N, m)."""
+        x2 = np.asarray(x, dtype=float).reshape(self.shape[0], -1)
+        out = self.add_dense(x2, np.asarray(self.sparse @ x2, dtype=float))
+        return out.reshape(np.shape(x))
+
+    def diagonal(self) -> np.ndarray:
+        """diag(C) (N,)."""
+        out = self.sparse.diagonal().astype(float)
+        for term, ginv in self.dense:
+            for a, rows in enumerate(term.indices()):
+                out[rows] += ginv[a, a] * term.block.diagonal()
+        return out
+
+
+class Equations:
+    """The pattern of C (union over all variances) and its components (module docstring);
+    `operator`: keep dense blocks of K⁻¹ out of the pattern (``dense_terms``) and assemble C as
+    a :class:`CoefficientOperator`."""
+
+    def __init__(self, model: MixedModel, *, operator: bool = False) -> None:
         self.model = model
+        self.operator = bool(operator)
         n, nu = model.n_records, model.n_unknowns
         w = model.w
         trait_sets, record_sets = model.patterns
@@ -88,8 +153,15 @@ class Equations:
                     m = sp.coo_matrix(parts[a].T @ right[b])
                     entries.append(_symmetrised(m, a != b))
                     self.components.append(_Component("residual", p, a, b))
+        dense_terms: list[DenseTerm] = []
+        self._dense_components: list[tuple[int, int, int, int]] = []  # (component, dense term, a, b)
         for t, term in enumerate(model.terms):
-            kinv = sp.coo_matrix(term.relationship.kinv)
+            rel = term.relationship
+            apart = self.operator and rel.dense is not None
+            kinv = sp.coo_matrix(rel.kinv if apart else rel.kinv_matrix())
+            if apart:
+                rows = np.array([model.block(t, a)[0] for a in range(term.k)], dtype=np.int64)
+                dense_terms.append(DenseTerm(t, rows, rel.dense))
             for a in range(term.k):
                 for b in range(a, term.k):
                     ra, _ = model.block(t, a)
@@ -98,7 +170,10 @@ class Equations:
                     if a != b:
                         m = (np.concatenate([m[0], m[1]]), np.concatenate([m[1], m[0]]), np.concatenate([m[2], m[2]]))
                     entries.append(m)
+                    if apart:
+                        self._dense_components.append((len(self.components), len(dense_terms) - 1, a, b))
                     self.components.append(_Component("random", t, a, b))
+        self.dense_terms = tuple(dense_terms)
         diag = np.arange(nu, dtype=np.int64)
         rows_all = np.concatenate([diag] + [e[0] for e in entries])
         cols_all = np.concatenate([diag] + [e[1] for e in entries])
@@ -131,12 +206,37 @@ class Equations:
             [qs[c.group][c.a, c.b] if c.kind == "residual" else ginvs[c.group][c.a, c.b] for c in self.components]
         )
 
-    def assemble(self, coef: np.ndarray) -> sp.csc_matrix:
-        """C = Σ coef_c × component_c on the pattern."""
+    def assemble(self, coef: np.ndarray) -> sp.csc_matrix | CoefficientOperator:
+        """C = Σ coef_c × component_c on the pattern; with dense terms (``operator``) the
+        :class:`CoefficientOperator` of that sparse part and the dense blocks."""
         weights = self.val * np.repeat(coef, self.lengths)
         data = np.bincount(self.pos, weights=weights, minlength=self.pattern.nnz)
         out = sp.csc_matrix((data, self.pattern.indices, self.pattern.indptr), shape=self.pattern.shape)
         out.has_sorted_indices = True
+        if not self.dense_terms:
+            return out
+        ginvs = [np.zeros((self.model.terms[d.term].k,) * 2) for d in self.dense_terms]
+        for c, d, a, b in self._dense_components:
+            ginvs[d][a, b] = ginvs[d][b, a] = coef[c]
+        return CoefficientOperator(out, tuple(zip(self.dense_terms, ginvs)))
+
+    def dense_sizes(self) -> list[int]:
+        """k n_b of each dense term kept apart: its rows in C, one clique of (k n_b)² entries of C
+        and (k n_b)(k n_b + 1)/2 of its Cholesky factor once merged."""
+        return [int(d.rows.size * d.block.size) for d in self.dense_terms]
+
+    def dense_probe_products(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The dense blocks' share of the per-probe traces (P, components): for a component
+        (a, b) of a dense term, x_a'Mz_b (½(x_a'Mz_b + x_b'Mz_a) for a ≠ b) at the block's rows,
+        0 for the other components; x, z (N, P)."""
+        out = np.zeros((x.shape[1], len(self.components)))
+        for c, d, a, b in self._dense_components:
+            idx = self.dense_terms[d].indices()
+            block = self.dense_terms[d].block
+            value = np.einsum("np,np->p", x[idx[a]], block.times(z[idx[b]]))
+            if a != b:
+                value = 0.5 * (value + np.einsum("np,np->p", x[idx[b]], block.times(z[idx[a]])))
+            out[:, c] = value
         return out
 
     def rinv(self, x: np.ndarray, qs: Sequence[np.ndarray]) -> np.ndarray:

@@ -4,7 +4,12 @@ A `Relationship` carries what the mixed model equations and REML need of K, and 
 grows like q²:
 
 * ``levels`` (q,): the level labels (animal IDs, class labels), in the order of K;
-* ``kinv`` (q × q, sparse, both triangles): K⁻¹, the block that enters the MME;
+* ``kinv`` (q × q, sparse, both triangles): K⁻¹, the block that enters the MME — or, with
+  ``dense``, its sparse part S;
+* ``dense``: None, or a dense symmetric block M at some levels (:mod:`henderson.dense_block`):
+  K⁻¹ = S + E'ME. Genomic relationships keep their dense n_g × n_g block apart so that an
+  iterative solver applies it as a product (``kinv_times``) and never stores it in a sparse
+  matrix; ``kinv_matrix()`` merges it for the exact solvers;
 * ``logdet``: log|K|, for the REML log-likelihood (None where no cheap value exists);
 * ``diagonal`` (q,): diag(K), the prior variance factor of each level (reliabilities);
 * ``fixed`` (q,) bool or None: levels that carry no prior (genetic groups as fixed effects in
@@ -17,7 +22,8 @@ For the additive relationship A = T B T' (B the Mendelian-sampling variances b_i
 ``log|A| = Σ_i log b_i`` and ``diag(A) = 1 + F``: both come free with the pedigree, no
 factorisation of A⁻¹ is needed. The identity (iid levels) has log|I| = 0 and unit diagonal.
 The genomic kinds are built in :mod:`henderson.genomic` (``genomic_relationship``,
-``single_step_relationship``); their K⁻¹ holds a dense block of the genotyped animals.
+``single_step_relationship``); their K⁻¹ holds a dense block of the genotyped animals, kept in
+``dense``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from henderson.dense_block import DenseBlock, merge
 
 if TYPE_CHECKING:
     from henderson.pedigree import Pedigree
@@ -51,6 +59,8 @@ class Relationship:
     notes: tuple[str, ...] = ()
     """What a reader of the results must know about K (e.g. an approximated diagonal); the
     evaluation passes them to its summary and the report's warnings."""
+    dense: DenseBlock | None = None
+    """A dense block of K⁻¹ kept apart from the sparse `kinv` (module docstring), or None."""
 
     def __post_init__(self) -> None:
         q = len(self.levels)
@@ -61,6 +71,17 @@ class Relationship:
         object.__setattr__(self, "levels", np.asarray(self.levels, dtype=object))
         object.__setattr__(self, "kinv", sp.csc_matrix(self.kinv))
         object.__setattr__(self, "diagonal", np.asarray(self.diagonal, dtype=float))
+        if self.dense is not None and np.any((self.dense.positions < 0) | (self.dense.positions >= q)):
+            raise ValueError(f"the dense block of K⁻¹ has positions outside the {q} levels.")
+
+    def kinv_matrix(self) -> sp.csc_matrix:
+        """K⁻¹ as one sparse matrix (q × q): `kinv`, with the dense block merged into it
+        (n_b² stored entries) when there is one."""
+        return self.kinv if self.dense is None else merge(self.kinv, self.dense)
+
+    def kinv_times(self, x: np.ndarray) -> np.ndarray:
+        """K⁻¹ x for x (q,) or (q, m), without merging a dense block."""
+        return self.kinv @ x if self.dense is None else self.dense.apply(self.kinv, x)
 
     @property
     def q(self) -> int:

@@ -24,6 +24,7 @@ from henderson.covariance import VarianceComponents
 from henderson.model import MixedModel
 from henderson.reml.boundary import ZERO_STEP, ZeroLimit
 from henderson.reml.objective import Objective
+from henderson.solvers import dense_blocks
 
 __all__ = ["SOLUTION_COLUMNS", "Solved", "solution_vector", "solutions_table", "solve"]
 
@@ -216,6 +217,9 @@ def solve(
     used = inner.solver
     info = {"name": used.name, "reason": getattr(inner, "solver_reason", f"solver {used.name}"),
             "reliability": reliability_info}
+    equations = getattr(inner, "equations", None)
+    if equations is not None and equations.dense_terms:
+        info["dense_blocks"] = dense_blocks(equations)
     if getattr(used, "iterations", None):
         info.update(iterations=int(sum(used.iterations)), relative_residual=float(max(used.residuals)),
                     tolerance=float(used.tol))

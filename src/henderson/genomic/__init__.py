@@ -7,9 +7,14 @@ counted allele, −1 missing) with the genotyped IDs in row order; the pedigree 
 (:class:`henderson.stages.relationships.Relationships`).
 
 Modules: `options` (`GenomicOptions`; G* = blend, tune, ridge), `vanraden` (p, G), `dense`
-(Cholesky inverse and log-determinant), `pedigree_block` (A22, A22⁻¹), `apy` (G_APY⁻¹),
+(Cholesky inverse and log-determinant; `blocked`: the same tile by tile for large matrices),
+`pedigree_block` (A22, A22⁻¹), `apy` (G_APY⁻¹),
 `singlestep` (H⁻¹, log|H|, diag(H)), `relationships` (the `Relationship` constructors),
 `snp_effects`.
+
+The dense n_g × n_g blocks of K⁻¹ (G*⁻¹; G*⁻¹ − A22⁻¹ for single step) are kept as
+:class:`henderson.dense_block.DenseBlock` beside the sparse part of the relationship, never stored
+in a sparse matrix unless an exact solver merges them.
 """
 
 from henderson.genomic.apy import APYInverse, apy_core_size, apy_inverse, choose_core

@@ -1,9 +1,11 @@
 """The genomic (GBLUP) and single-step (ssGBLUP) :class:`~henderson.relationship.Relationship`.
 
-``genomic``: K = G* over the genotyped animals (in the order of the IDs given): kinv = G*⁻¹
-(stored as a sparse matrix holding the dense block), or G_APY⁻¹ with APY; log|G*| (log|G_APY|);
-diag(G*). ``single_step``: K = H over the pedigree's animals (pedigree order), kinv = H⁻¹,
-log|H| and diag(H) (:mod:`henderson.genomic.singlestep`).
+``genomic``: K = G* over the genotyped animals (in the order of the IDs given): K⁻¹ = G*⁻¹ as a
+dense block (an empty sparse part), or G_APY⁻¹ (sparse) with APY; log|G*| (log|G_APY|); diag(G*).
+``single_step``: K = H over the pedigree's animals (pedigree order), K⁻¹ = H⁻¹ as A⁻¹ (sparse)
+plus the dense block D = τG*⁻¹ − ωA22⁻¹ at the genotyped animals, log|H| and diag(H)
+(:mod:`henderson.genomic.singlestep`). The dense blocks stay out of sparse matrices
+(:mod:`henderson.dense_block`) until an exact solver merges them.
 
 G* = ((1 − blend) G + blend A22, tuned, + ridge I) (:mod:`henderson.genomic.options`); G by
 VanRaden method 1 (:mod:`henderson.genomic.vanraden`); A22 by Colleau's method
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from henderson.dense_block import DenseBlock
 from henderson.errors import ConfigError, InputError
 from henderson.genomic.apy import APYInverse, apy_core_size, apy_inverse, choose_core
 from henderson.genomic.dense import cholesky_inverse
@@ -197,8 +200,16 @@ def genomic_relationship(
     if options.needs_a22 and pedigree is not None:
         blocks = pedigree_blocks(pedigree, ids_arr, block_bytes=options.block_bytes)
     ginv, logdet, diag = genomic_inverse(codes, options, blocks, frequencies, core=_core(options, ids_arr))
-    kinv = ginv.to_sparse() if isinstance(ginv, APYInverse) else dense_as_csc(ginv)
-    return Relationship(kind="genomic", levels=ids_arr, kinv=kinv, logdet=logdet, diagonal=diag)
+    return _genomic(ids_arr, ginv, logdet, diag)
+
+
+def _genomic(ids: np.ndarray, ginv: np.ndarray | APYInverse, logdet: float, diag: np.ndarray) -> Relationship:
+    """K = G* from G*⁻¹ (dense: kept as the dense block of K⁻¹) or G_APY⁻¹ (sparse)."""
+    if isinstance(ginv, APYInverse):
+        return Relationship(kind="genomic", levels=ids, kinv=ginv.to_sparse(), logdet=logdet, diagonal=diag)
+    n = ids.size
+    return Relationship(kind="genomic", levels=ids, kinv=sp.csc_matrix((n, n)), logdet=logdet, diagonal=diag,
+                        dense=DenseBlock(np.arange(n), ginv))
 
 
 def single_step_relationship(
@@ -274,8 +285,8 @@ def _single_step(relationships, genotyped_ids, codes, options, frequencies, *, k
     genomic = None
     if keep_genomic:
         # single_step_parts turns G*⁻¹ into τG*⁻¹ − ωA22⁻¹ in place: the genomic relationship keeps a copy
-        kinv = ginv.to_sparse() if isinstance(ginv, APYInverse) else dense_as_csc(np.array(ginv, order="F"))
-        genomic = Relationship(kind="genomic", levels=ids_arr, kinv=kinv, logdet=logdet_g, diagonal=diag_g)
+        genomic = _genomic(ids_arr, ginv if isinstance(ginv, APYInverse) else np.array(ginv, order="F"), logdet_g,
+                           diag_g)
     if isinstance(ginv, APYInverse):
         ginv = ginv.to_dense()
     parts = single_step_parts(
@@ -287,6 +298,6 @@ def _single_step(relationships, genotyped_ids, codes, options, frequencies, *, k
         "too large for its selected inverse): their reliabilities ignore the genomic information reaching them "
         "through genotyped relatives."),
     )
-    single = Relationship(kind="single_step", levels=blocks.ids, kinv=parts.hinv, logdet=parts.logdet,
-                          diagonal=parts.diagonal, notes=notes, groups=metafounders)
+    single = Relationship(kind="single_step", levels=blocks.ids, kinv=parts.ainv, logdet=parts.logdet,
+                          diagonal=parts.diagonal, notes=notes, dense=parts.block, groups=metafounders)
     return single, genomic

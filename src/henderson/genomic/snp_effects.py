@@ -40,7 +40,8 @@ def snp_effects(
 ) -> pd.DataFrame:
     """Frame (snp, estimate) of ĝ = (1/s) Z' K⁻¹ â (module docstring). `codes` (n_g × m) and
     `gebv` (n_g,) in the order of ``genomic.levels`` (a Series is aligned on them by index);
-    `genomic.kinv` is G*⁻¹ (or G_APY⁻¹); `frequencies` as used for G (default: from `codes`)."""
+    K⁻¹ of `genomic` is G*⁻¹ (its dense block) or G_APY⁻¹; `frequencies` as used for G (default:
+    from `codes`)."""
     codes = check_codes(codes)
     n, m = codes.shape
     if n != genomic.q:
@@ -56,7 +57,7 @@ def snp_effects(
         raise InputError(f"SNP effects: {a.shape} GEBV for {n} genotyped animals.")
     p = frequencies_for(codes, frequencies)
     s = scale_of(p)
-    alpha = genomic.kinv @ a
+    alpha = genomic.kinv_times(a)
     g = np.zeros(m)
     for i in range(0, n, block):
         g += centred_block(codes[i : i + block], p).T @ alpha[i : i + block]

@@ -6,8 +6,9 @@ frequencies p (m,) — from the data (missing codes excluded) or given — ::
     Z = M − 2p   (a missing code is set to its mean 2p, i.e. z = 0)
     G = Z Z' / s,     s = 2 Σ_j p_j (1 − p_j)
 
-G is accumulated over blocks of SNP columns (``G += Z_b Z_b'`` by BLAS syrk, lower triangle,
-then mirrored), so memory is n² plus one n × block of centred codes.
+G is accumulated over blocks of SNP columns (``G += Z_b Z_b'``, lower triangle, by BLAS gemm one
+tile column at a time: :func:`henderson.genomic.blocked.lower_rank_update`; then mirrored), so
+memory is n² plus one n × block of centred codes.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import blas
 
 from henderson.errors import InputError
+from henderson.genomic.blocked import lower_rank_update
 from henderson.genomic.dense import mirror_lower
 
 __all__ = [
@@ -115,13 +116,12 @@ def vanraden_g(
     p = frequencies_for(codes, frequencies)
     s = scale_of(p)
     dtype = np.float32 if float32 else np.float64
-    syrk = blas.ssyrk if float32 else blas.dsyrk
     g = np.zeros((n, n), dtype=dtype, order="F")
     step = _columns_per_block(n, block_bytes, np.dtype(dtype).itemsize)
     for j in range(0, m, step):
-        # Z_b' (b × n, C order) is Z_b in Fortran order: syrk reads it without a copy
-        zt = centred_block(codes[:, j : j + step].T, p[j : j + step, None], dtype)
-        g = syrk(1.0, zt.T, beta=1.0, c=g, trans=0, lower=1, overwrite_c=1)
+        # Z_b' (b × n, C order, from a C-order copy of the int8 codes) is Z_b in Fortran order
+        zt = centred_block(np.ascontiguousarray(codes[:, j : j + step].T), p[j : j + step, None], dtype)
+        lower_rank_update(g, zt.T)  # by tile columns: OpenBLAS's threaded syrk crashes on large G
     mirror_lower(g)
     g /= dtype(s)
     return VanRaden(g=g, frequencies=p, scale=s)

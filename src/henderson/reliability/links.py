@@ -122,6 +122,11 @@ def pedigree_links(relationship: Relationship) -> PedigreeLinks:
         NumericalError: K⁻¹ is not the inverse of a pedigree's A in parents-first order (e.g.
             a genomic or group-augmented relationship), or b disagrees with diag(A) = 1 + F.
     """
+    if relationship.dense is not None:  # its sparse part alone may well be a pedigree's A⁻¹ (single step)
+        raise NumericalError(
+            f"the {relationship.kind} relationship is not a pedigree's A⁻¹ (its inverse has a dense genomic block); "
+            "approximate and sampled reliabilities need a pedigree relationship."
+        )
     kinv = relationship.kinv.tocsc()
     kinv.sort_indices()
     q = relationship.q

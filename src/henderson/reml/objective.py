@@ -36,7 +36,7 @@ from henderson.covariance import Layout, VarianceComponents
 from henderson.errors import ConfigError
 from henderson.mme import Equations
 from henderson.model import MixedModel
-from henderson.solvers import choose_solver, make_solver
+from henderson.solvers import choose_solver, dense_note, equations_for, make_solver
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -82,12 +82,15 @@ class Objective(ParameterSpace):
         self.model = model
         self.layout: Layout = model.layout
         self.params = self.layout.parameters
-        self.equations = Equations(model)
         if solver == "auto":
-            self.solver, self.solver_reason = choose_solver(self.equations, memory_mb, exact=exact, **solver_options)
+            self.solver, self.solver_reason = choose_solver(Equations(model, operator=True), memory_mb, exact=exact,
+                                                            **solver_options)
         else:
-            self.solver = make_solver(solver, self.equations, **solver_options)
+            self.solver = make_solver(solver, equations_for(model, solver), **solver_options)
             self.solver_reason = f"solver {solver}"
+        self.equations: Equations = self.solver.equations
+        if self.equations.dense_terms:
+            self.solver_reason += dense_note(self.equations)
         for term in model.terms:
             if term.relationship.logdet is None:
                 raise ConfigError(f"the relationship of {term.name} has no log-determinant; REML needs one.")
@@ -118,7 +121,7 @@ class Objective(ParameterSpace):
             for t, (term, g0) in enumerate(zip(model.terms, vc.g0)):
                 u = self._u(sol, t)
                 logdet_g += _random_levels(term) * float(np.linalg.slogdet(g0)[1]) + term.k * float(term.relationship.logdet)
-                penalty += float(np.sum(np.linalg.inv(g0) * (u.T @ (term.relationship.kinv @ u))))
+                penalty += float(np.sum(np.linalg.inv(g0) * (u.T @ (term.relationship.kinv_times(u)))))
             ere = float(resid @ eq.rinv(resid, qs))
             loglik = -0.5 * (
                 (model.n_observed - _fixed_rank(model)) * LOG_2PI + logdet + logdet_g + eq.log_det_r(vc) + ere + penalty
@@ -170,7 +173,7 @@ class Objective(ParameterSpace):
         for ti, (term, g0, t_mat) in enumerate(zip(model.terms, vc.g0, tmats)):
             ginv = np.linalg.inv(g0)
             u = self._u(sol, ti)
-            st = u.T @ (term.relationship.kinv @ u) + t_mat
+            st = u.T @ (term.relationship.kinv_times(u)) + t_mat
             d_mat = _random_levels(term) * ginv - ginv @ st @ ginv
             em_g = st / _random_levels(term)
             lo, _ = model.block(ti, 0)

@@ -207,7 +207,7 @@ def reml_solver(model: MixedModel, solver: str, memory_mb: float | None) -> tupl
     from henderson.mme import Equations
     from henderson.solvers import solver_choice
 
-    name, reason, _ = solver_choice(Equations(model), memory_mb, exact=True)
+    name, reason, _ = solver_choice(Equations(model, operator=True), memory_mb, exact=True)
     return name, reason
 
 

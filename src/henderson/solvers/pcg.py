@@ -1,4 +1,7 @@
-"""The iterative solver: preconditioned conjugate gradients on the assembled C.
+"""The iterative solver: preconditioned conjugate gradients on the assembled C, or on C as an
+operator whose dense genomic blocks stay out of the sparse matrix
+(:class:`henderson.mme.CoefficientOperator`: each product adds G0⁻¹ ⊗ M x of the blocks; the
+preconditioner's blocks add G0⁻¹ diag(M)).
 
 Preconditioner: block diagonal, one block per level of every random term over the term's
 components (k × k: 1 for a univariate animal model, t for t traits, 2t with a maternal effect),
@@ -29,7 +32,7 @@ from henderson.linalg.stochastic import (
     probe_products,
     rademacher,
 )
-from henderson.mme import Equations
+from henderson.mme import CoefficientOperator, Equations
 
 __all__ = ["PCGSolver"]
 
@@ -80,6 +83,8 @@ class PCGSolver:
 
     name = "pcg"
     exact = False
+    operator = True
+    """It takes C as a :class:`~henderson.mme.CoefficientOperator` (dense blocks kept apart)."""
 
     def __init__(self, equations: Equations, tol: float = 1e-10, max_iter: int = 10_000, log_every: int = 100,
                  probes: int = 0, seed: int = 0, trace_tolerance: float = 1e-8, probe_block: int = 32) -> None:
@@ -96,17 +101,20 @@ class PCGSolver:
         self._probe_x: np.ndarray | None = None
         self._entries = None
         self.lhs: sp.csr_matrix | None = None
+        self._dense: CoefficientOperator | None = None
         self.guess: np.ndarray | None = None
         self.iterations: list[int] = []
         self.residuals: list[float] = []
         self._blocks: list[tuple[int, int, int, np.ndarray]] = []
         self._fixed_inv = np.zeros(0)
 
-    def update(self, lhs: sp.csc_matrix) -> None:
-        """New values of C: rebuild the preconditioner."""
+    def update(self, lhs: sp.csc_matrix | CoefficientOperator) -> None:
+        """New values of C (a sparse matrix, or the operator with dense blocks): rebuild the
+        preconditioner."""
         model = self.equations.model
-        self.lhs = sp.csr_matrix(lhs)
-        diag = self.lhs.diagonal()
+        self._dense = lhs if isinstance(lhs, CoefficientOperator) and lhs.dense else None
+        self.lhs = sp.csr_matrix(lhs.sparse if isinstance(lhs, CoefficientOperator) else lhs)
+        diag = self.lhs.diagonal() if self._dense is None else self._dense.diagonal()
         n_fixed = int(model.offsets[model.n_traits])
         bad = np.flatnonzero(~(diag > 0))
         if bad.size:
@@ -124,11 +132,19 @@ class PCGSolver:
                 for b in range(k):
                     ra, rb = lo + a * q, lo + b * q
                     block[:, a, b] = self.lhs[ra : ra + q, rb : rb + q].diagonal()
+            for dense, ginv in self._dense.dense if self._dense is not None else ():
+                if dense.term == t:
+                    block[dense.block.positions] += dense.block.diagonal()[:, None, None] * ginv[None]
             try:
                 inverse = np.linalg.inv(block)
             except np.linalg.LinAlgError:
                 raise NumericalError(f"pcg: a diagonal block of {term.name} is singular.") from None
             self._blocks.append((lo, k, q, inverse))
+
+    def _times(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """C x for x (N, m), with the dense blocks when C is an operator."""
+        y = _product(self.lhs, x, out)
+        return y if self._dense is None else self._dense.add_dense(x, y)
 
     def _precondition(self, r: np.ndarray) -> np.ndarray:
         """M⁻¹r for r (N, m)."""
@@ -159,7 +175,7 @@ class PCGSolver:
         x = np.zeros_like(b) if guess is None else np.asarray(guess, dtype=float).reshape(b.shape).copy()
         bnorm = np.linalg.norm(b, axis=0)
         bnorm[bnorm == 0] = 1.0
-        r = b - _product(self.lhs, x)
+        r = b - self._times(x)
         active = np.linalg.norm(r, axis=0) / bnorm > tol
         z = self._precondition(r)
         p = z.copy()
@@ -169,7 +185,7 @@ class PCGSolver:
         q = np.empty_like(p)
         while active.any() and it < self.max_iter:
             it += 1
-            q = _product(self.lhs, p, q)
+            q = self._times(p, q)
             pq = np.einsum("ij,ij->j", p, q)
             if np.any(active & ~(pq > 0)):
                 raise NumericalError(
@@ -193,7 +209,7 @@ class PCGSolver:
             p *= beta
             p += z
             rz = rz_new
-        final = np.linalg.norm(b - _product(self.lhs, x), axis=0) / bnorm
+        final = np.linalg.norm(b - self._times(x), axis=0) / bnorm
         if np.any(final > 10 * tol) and it >= self.max_iter:
             raise NumericalError(
                 f"pcg: no convergence in {self.max_iter} iterations (relative residual {final.max():.3e}, "
@@ -236,7 +252,10 @@ class PCGSolver:
                 guess[:, :have] = old[:, first : first + have]
             x = self.solve(z, guess=guess, tol=self.trace_tolerance)
             x_all[:, first : first + count] = x
-            samples.append(probe_products(self._entries, x, z))
+            sample = probe_products(self._entries, x, z)
+            if self.equations.dense_terms:
+                sample += self.equations.dense_probe_products(x, z)
+            samples.append(sample)
         self._probe_x = x_all
         self.probe_traces = ProbeTraces(np.vstack(samples))
         _LOG.info("pcg: traces from %d probes in %.1f s", self.probes, time.perf_counter() - clock)

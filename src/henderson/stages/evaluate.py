@@ -34,6 +34,7 @@ from henderson.reml import (
     estimate,
     given_components_json,
 )
+from henderson.reml.objective import Objective
 from henderson.reml.stochastic import (
     estimate_stochastic,
     pcg_options,
@@ -41,6 +42,7 @@ from henderson.reml.stochastic import (
     split_reml_options,
 )
 from henderson.solutions import solve
+from henderson.solvers import dense_note
 from henderson.stages.genomic import (
     GenomicKinship,
     g_against_a22,
@@ -268,7 +270,11 @@ def evaluate_stage(
         components = fit.components
         solved = solve(model, components, objective=objective, theta=theta, reliability=spec.reliability,
                        samples=spec.samples)
-        solved.solver["reason"] = reason
+        inner = getattr(objective, "inner", objective)
+        note = dense_note(inner.equations) if isinstance(inner, Objective) else ""
+        if note:
+            log.info("model %s: REML%s", name, note)
+        solved.solver["reason"] = reason + note
         log.info("model %s: solutions%s at the estimates from the fit's last solve (%s s)", name,
                  "" if reml_on == "pcg" else " and PEV", solved.seconds)
         content = components_json(fit)
