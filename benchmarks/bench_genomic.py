@@ -271,6 +271,41 @@ def case_ssgblup_pcg(args, step) -> None:
              iterations=objective.solver.iterations, gradient=[round(float(v), 4) for v in ev.gradient])
 
 
+def case_ssgblup_apy(args, step) -> None:
+    """ssGBLUP with APY solved by PCG, H⁻¹ = A⁻¹ + [0 0; 0 G_APY⁻¹ − A22⁻¹] held as products
+    (:class:`henderson.genomic.singlestep.SingleStepBlock`): G_APY⁻¹ in factored form (core
+    `--core` animals drawn at random) and A22⁻¹ from the sparse factor of A¹¹, no n_g × n_g
+    array; then the PCG solve."""
+    from henderson.covariance import VarianceComponents
+    from henderson.design import additive_effect
+    from henderson.genomic import GenomicOptions, single_step_relationship
+    from henderson.model import build_model
+    from henderson.pedigree import sort_pedigree
+    from henderson.simulate import SimulationSpec, simulate
+    from henderson.solutions import solve
+
+    data = simulate(SimulationSpec(n_animals=args.animals, seed=3))
+    frame = data.pedigree
+    known = [[None if v == "0" else v for v in frame[c].astype(str)] for c in ("sire", "dam")]
+    ped = sort_pedigree(list(frame["id"].astype(str)), *known)
+    genotyped = ped.ids[-args.genotyped:]
+    codes = random_codes(args.genotyped, args.snps, 2)
+    records = data.phenotypes
+    trait = records.columns[-1]
+    step("simulate pedigree, records and codes (not timed)", records=len(records))
+    options = GenomicOptions(blend=0.05, apy="always", apy_core=args.core)
+    h = single_step_relationship(ped, genotyped, codes, options)
+    step("H⁻¹ with APY: G_APY⁻¹ factored, A22⁻¹ as products, log|H|, diag(H)",
+         block=type(h.dense).__name__, diagonal_exact=not h.notes)
+    model = build_model(records, [trait], (("herd_year", "sex"), ()),
+                        [additive_effect("animal", records["id"].astype(str), h)])
+    step("model (designs, W'W)", unknowns=model.n_unknowns)
+    vc = VarianceComponents.from_named(model.layout, {"animal": 20.0, "residual": 40.0}, "benchmark")
+    pcg = solve(model, vc, solver="pcg", pev=False)
+    step("solve by PCG, D as products (tolerance 1e-10)", iterations=pcg.solver.get("iterations"),
+         relative_residual=pcg.solver.get("relative_residual"))
+
+
 def case_apy(args, step) -> None:
     from henderson.genomic import GenomicOptions, genomic_inverse
 
@@ -287,7 +322,7 @@ def case_apy(args, step) -> None:
 
 def child(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--case", choices=["g", "blas", "single_step", "ssgblup", "ssgblup_pcg", "apy"], required=True)
+    parser.add_argument("--case", choices=["g", "blas", "single_step", "ssgblup", "ssgblup_pcg", "ssgblup_apy", "apy"], required=True)
     parser.add_argument("--genotyped", type=int, default=10000)
     parser.add_argument("--snps", type=int, default=50000)
     parser.add_argument("--animals", type=int, default=100000)
@@ -300,7 +335,7 @@ def child(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     step = _Steps()
     cases = {"g": case_g, "blas": case_blas, "single_step": case_single_step, "ssgblup": case_ssgblup, "ssgblup_pcg": case_ssgblup_pcg,
-             "apy": case_apy}
+             "ssgblup_apy": case_ssgblup_apy, "apy": case_apy}
     cases[args.case](args, step)
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from test_genomic_data import gene_drop, simulated_pedigree
+from test_genomic_apy import apy_g_oracle
+from test_genomic_data import gene_drop, simulated_pedigree, vanraden_oracle
 
 from henderson.covariance import VarianceComponents
 from henderson.dense_block import DenseBlock, merge
@@ -19,9 +20,11 @@ from henderson.genomic import (
     genomic_relationship,
     single_step_relationship,
 )
+from henderson.genomic.singlestep import SingleStepBlock
 from henderson.linalg import SparseCholesky
 from henderson.mme import CoefficientOperator, Equations
 from henderson.model import build_model
+from henderson.pedigree import relationship_matrix_dense
 from henderson.reml.objective import Objective
 from henderson.solutions import solve
 from henderson.solvers import (
@@ -242,3 +245,40 @@ def test_monte_carlo_reml_through_the_operator_equals_it_on_the_merged_equations
     assert fit.iterations == merged.iterations
     np.testing.assert_allclose(fit.components.theta, merged.components.theta, rtol=1e-6)
     np.testing.assert_allclose(fit.monte_carlo_se, merged.monte_carlo_se, rtol=1e-5)
+
+
+def test_single_step_with_apy_holds_d_as_products(case, monkeypatch):
+    """APY single step: H⁻¹ = A⁻¹ + [0 0; 0 G_APY⁻¹ − A22⁻¹] held as products (no n_g × n_g
+    array): products, log|H| and the merged matrix against the dense H⁻¹ (1e-9), the
+    preconditioner's diagonal a lower bound of diag(D), and PCG through the products equal to
+    CHOLMOD on the merged equations."""
+    ped, geno, records, _, _ = case
+    every = gene_drop(ped, 400, 9)
+    core = geno[::3]
+    options = GenomicOptions(blend=0.05, apy="always", apy_core_ids=tuple(ped.ids[core]))
+    rel = single_step_relationship(ped, ped.ids[geno], every[geno], options)
+    assert isinstance(rel.dense, SingleStepBlock)
+    big = len(geno) ** 2  # no n_g × n_g array is kept
+    assert not any(isinstance(v, np.ndarray) and v.size >= big for v in vars(rel.dense).values())
+    # dense oracle: G* of the data, its APY form on the core, A22 from the tabular A
+    a = relationship_matrix_dense(ped)
+    a22 = a[np.ix_(geno, geno)]
+    g = 0.95 * vanraden_oracle(every[geno]) + 0.05 * a22
+    g_apy = apy_g_oracle(g, np.flatnonzero(np.isin(geno, core)))
+    hinv = np.linalg.inv(a)
+    hinv[np.ix_(geno, geno)] += np.linalg.inv(g_apy) - np.linalg.inv(a22)
+    scale = np.abs(hinv).max()
+    x = np.random.default_rng(1).normal(size=(len(ped.ids), 3))
+    np.testing.assert_allclose(rel.kinv_times(x), hinv @ x, rtol=0, atol=1e-9 * np.abs(hinv @ x).max())
+    assert rel.logdet == pytest.approx(-np.linalg.slogdet(hinv)[1], abs=1e-8)
+    d = hinv[np.ix_(geno, geno)] - np.linalg.inv(a)[np.ix_(geno, geno)]
+    assert np.all(rel.dense.preconditioner_diagonal() <= np.diag(d) + 1e-9)
+    np.testing.assert_allclose(rel.diagonal[geno], np.diag(g_apy), rtol=0, atol=1e-9)
+    model = _model(records, rel, ("a",))
+    vc = _components(model, ("a",))
+    exact = solve(model, vc, solver="cholesky")  # merges: D formed densely
+    np.testing.assert_allclose(rel.kinv_matrix().toarray(), hinv, rtol=0, atol=1e-9 * scale)
+    _refuse_merges(monkeypatch)
+    iterative = solve(model, vc, solver="pcg", tol=1e-12)
+    x_exact = _estimates(exact)
+    np.testing.assert_allclose(_estimates(iterative), x_exact, rtol=0, atol=AGREE * np.abs(x_exact).max())

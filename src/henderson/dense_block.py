@@ -7,7 +7,9 @@ block's `positions` among the q levels::
     K⁻¹ = S + E' M E        S sparse (q × q), M dense symmetric (n_b × n_b)
 
 An exact (factorising) solver needs K⁻¹ as one sparse matrix: :func:`merge` stores the n_b² entries
-of M in S's columns. An iterative solver only needs products, K⁻¹x = S x + E' M (E x): one dense
+of M in S's columns. A block may also hold M as products only (single step with APY,
+:class:`henderson.genomic.singlestep.SingleStepBlock`): it has the same `positions`, `size`,
+`entries`, `times` and `preconditioner_diagonal`, and forms `matrix` only when merged. An iterative solver only needs products, K⁻¹x = S x + E' M (E x): one dense
 matrix product, and no sparse matrix with n_b² entries (12–16 bytes each instead of 8) is built.
 """
 
@@ -55,6 +57,11 @@ class DenseBlock:
     def diagonal(self) -> np.ndarray:
         """diag(M) (n_b,)."""
         return np.diagonal(self.matrix).copy()
+
+    def preconditioner_diagonal(self) -> np.ndarray:
+        """What a preconditioner takes for diag(M): here diag(M) itself. Blocks held as products
+        (:class:`henderson.genomic.singlestep.SingleStepBlock`) give an approximation."""
+        return self.diagonal()
 
     def apply(self, sparse: sp.spmatrix, x: np.ndarray) -> np.ndarray:
         """(S + E'ME) x for S (q × q) and x (q,) or (q, m)."""

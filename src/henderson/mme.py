@@ -117,11 +117,12 @@ class CoefficientOperator:
         return out.reshape(np.shape(x))
 
     def diagonal(self) -> np.ndarray:
-        """diag(C) (N,)."""
+        """diag(C) (N,) as the preconditioner takes it: exact for dense blocks, with the blocks'
+        ``preconditioner_diagonal`` for blocks held as products."""
         out = self.sparse.diagonal().astype(float)
         for term, ginv in self.dense:
             for a, rows in enumerate(term.indices()):
-                out[rows] += ginv[a, a] * term.block.diagonal()
+                out[rows] += ginv[a, a] * term.block.preconditioner_diagonal()
         return out
 
 

@@ -34,7 +34,7 @@ from henderson.relationship import Relationship
 if TYPE_CHECKING:
     from henderson.stages.relationships import Relationships
 
-__all__ = ["PedigreeBlocks", "pedigree_blocks"]
+__all__ = ["A22Inverse", "PedigreeBlocks", "pedigree_blocks"]
 
 
 @numba.njit(cache=True)
@@ -160,24 +160,66 @@ class PedigreeBlocks:
 
     def a22_inverse(self) -> tuple[np.ndarray, float]:
         """(A22⁻¹ dense n_g × n_g, log|A22|) by the Schur complement (module docstring)."""
+        op = self.a22_inverse_operator()
+        out = np.empty((self.n_genotyped, self.n_genotyped))
+        step = self._columns(max(op.rest, 1), self.n_genotyped)
+        for j in range(0, self.n_genotyped, step):
+            out[:, j : j + step] = op.columns(j, min(self.n_genotyped, j + step))
+        mirror_lower(out)  # exactly symmetric (the solves leave rounding differences)
+        return out, op.logdet_a22
+
+    def a22_inverse_operator(self) -> A22Inverse:
+        """A22⁻¹ as products (:class:`A22Inverse`): the Schur complement from the sparse
+        Cholesky factor of A¹¹, never a dense n_g × n_g matrix."""
         a = self._ainv_sub
-        n = a.shape[0]
         geno = self._positions
-        rest = np.setdiff1d(np.arange(n), geno, assume_unique=False)
+        rest = np.setdiff1d(np.arange(a.shape[0]), geno, assume_unique=False)
         a22 = sp.csc_matrix(a[geno][:, geno])
         if rest.size == 0:
-            return a22.toarray(), self._logdet_sub
+            return A22Inverse(a22, None, None, None, self._logdet_sub)
         a11 = sp.csc_matrix(a[rest][:, rest])
         a12 = sp.csc_matrix(a[rest][:, geno])
-        a21 = sp.csr_matrix(a12.T)
         chol = SparseCholesky(a11).factorize(a11)
-        out = np.empty((geno.size, geno.size))
-        step = self._columns(rest.size, geno.size)
-        for j in range(0, geno.size, step):
-            x = chol.solve(a12[:, j : j + step].toarray())
-            out[:, j : j + step] = a22[:, j : j + step].toarray() - a21 @ x
-        mirror_lower(out)  # exactly symmetric (the solves leave rounding differences)
-        return out, self._logdet_sub + chol.logdet()
+        return A22Inverse(a22, a12, sp.csr_matrix(a12.T), chol, self._logdet_sub + chol.logdet())
+
+
+@dataclass(frozen=True, eq=False)
+class A22Inverse:
+    """A22⁻¹ = A²² − A²¹ (A¹¹)⁻¹ A¹² (module docstring) as products: A²² (n_g × n_g, sparse),
+    A¹² (n_1 × n_g) and A²¹, the factor of A¹¹ (None when every animal is genotyped) and
+    log|A22| = log|A| + log|A¹¹|. Each product costs sparse products and one solve with the
+    factor of A¹¹."""
+
+    a22: sp.csc_matrix
+    a12: sp.csc_matrix | None
+    a21: sp.csr_matrix | None
+    factor: SparseCholesky | None
+    logdet_a22: float
+
+    @property
+    def rest(self) -> int:
+        """Animals of block 1 (not genotyped)."""
+        return 0 if self.a12 is None else int(self.a12.shape[0])
+
+    def times(self, x: np.ndarray) -> np.ndarray:
+        """A22⁻¹ x for x (n_g,) or (n_g, m)."""
+        x = np.asarray(x, dtype=float)
+        out = np.asarray(self.a22 @ x, dtype=float)
+        if self.factor is not None:
+            out -= self.a21 @ self.factor.solve(np.asarray(self.a12 @ x, dtype=float))
+        return out
+
+    def columns(self, start: int, stop: int) -> np.ndarray:
+        """A22⁻¹[:, start:stop] (n_g × (stop − start)), dense."""
+        out = self.a22[:, start:stop].toarray()
+        if self.factor is not None:
+            out -= self.a21 @ self.factor.solve(self.a12[:, start:stop].toarray())
+        return out
+
+    def upper_diagonal(self) -> np.ndarray:
+        """diag(A²²) (n_g,): an upper bound of diag(A22⁻¹) (A22⁻¹ = A²² less a positive
+        semi-definite matrix), exact for animals with no ungenotyped relative in A⁻¹."""
+        return self.a22.diagonal().astype(float)
 
 
 def pedigree_blocks(

@@ -287,8 +287,8 @@ def _single_step(relationships, genotyped_ids, codes, options, frequencies, *, k
         # single_step_parts turns G*⁻¹ into τG*⁻¹ − ωA22⁻¹ in place: the genomic relationship keeps a copy
         genomic = _genomic(ids_arr, ginv if isinstance(ginv, APYInverse) else np.array(ginv, order="F"), logdet_g,
                            diag_g)
-    if isinstance(ginv, APYInverse):
-        ginv = ginv.to_dense()
+    if isinstance(ginv, APYInverse) and (options.tau != 1.0 or options.omega != 1.0):
+        ginv = ginv.to_dense()  # τ, ω ≠ 1: log|τG⁻¹ + (1 − ω)A22⁻¹| needs the dense block
     parts = single_step_parts(
         blocks, ginv, logdet_g, diag_g, tau=options.tau, omega=options.omega,
         max_factor_entries=options.max_factor_entries,

@@ -32,13 +32,66 @@ import numpy as np
 import scipy.sparse as sp
 
 from henderson.dense_block import DenseBlock, merge
+from henderson.genomic.apy import APYInverse
 from henderson.genomic.dense import cholesky_inverse
-from henderson.genomic.pedigree_block import PedigreeBlocks
+from henderson.genomic.pedigree_block import A22Inverse, PedigreeBlocks
 from henderson.linalg import SparseCholesky
 
-__all__ = ["SingleStep", "h_inverse", "single_step_parts"]
+__all__ = ["SingleStep", "SingleStepBlock", "h_inverse", "single_step_parts"]
 
 log = logging.getLogger("henderson")
+
+
+@dataclass(frozen=True, eq=False)
+class SingleStepBlock:
+    """D = τ G*⁻¹ − ω A22⁻¹ at the genotyped `positions` held as products, for G*⁻¹ in APY form
+    (:class:`henderson.genomic.apy.APYInverse`) and A22⁻¹ from the sparse factor of A¹¹
+    (:class:`henderson.genomic.pedigree_block.A22Inverse`): the interface of
+    :class:`henderson.dense_block.DenseBlock` without an n_g × n_g array, so that memory stays
+    linear in the non-core animals (storage n_c² + n_c n_n for G_APY⁻¹ plus the factor).
+    ``preconditioner_diagonal`` is τ diag(G_APY⁻¹) − ω diag(A²²), a lower bound of diag(D)
+    (diag(A22⁻¹) ≤ diag(A²²)); ``matrix`` forms D densely, only when an exact solver merges it."""
+
+    positions: np.ndarray
+    ginv: APYInverse
+    a22inv: A22Inverse
+    tau: float = 1.0
+    omega: float = 1.0
+
+    @property
+    def size(self) -> int:
+        return int(self.positions.size)
+
+    @property
+    def entries(self) -> int:
+        """Entries of D (n_g²): what merging it into a sparse matrix stores."""
+        return self.size * self.size
+
+    def times(self, x: np.ndarray) -> np.ndarray:
+        """D x for x (n_g,) or (n_g, m) in the order of `positions`."""
+        x = np.asarray(x, dtype=float)
+        return self.tau * self.ginv.matvec(x) - self.omega * self.a22inv.times(x)
+
+    def preconditioner_diagonal(self) -> np.ndarray:
+        """τ diag(G_APY⁻¹) − ω diag(A²²) (n_g,): see the class docstring."""
+        return self.tau * self.ginv.diagonal_inverse() - self.omega * self.a22inv.upper_diagonal()
+
+    def apply(self, sparse: sp.spmatrix, x: np.ndarray) -> np.ndarray:
+        """(S + E'DE) x for S (q × q) and x (q,) or (q, m)."""
+        out = np.asarray(sparse @ x, dtype=float)
+        out[self.positions] += self.times(np.asarray(x, dtype=float)[self.positions])
+        return out
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """D dense (n_g × n_g), formed anew at each call (never kept): for merging into K⁻¹ when an
+        exact solver needs one matrix."""
+        d = self.ginv.to_dense()
+        d *= self.tau
+        step = 1024
+        for j in range(0, self.size, step):
+            d[:, j : j + step] -= self.omega * self.a22inv.columns(j, min(self.size, j + step))
+        return 0.5 * (d + d.T)
 
 
 def h_inverse(ainv: sp.spmatrix, genotyped: np.ndarray, d: np.ndarray) -> sp.csc_matrix:
@@ -76,7 +129,15 @@ def single_step_parts(
     max_factor_entries: int = 200_000_000,
 ) -> SingleStep:
     """H⁻¹, log|H| and diag(H) (module docstring) from the pedigree blocks, G*⁻¹ (n_g × n_g in
-    the genotyped order; OVERWRITTEN with D), log|G*| and diag(G*)."""
+    the genotyped order; OVERWRITTEN with D — or G_APY⁻¹ in APY form with τ = ω = 1, then D is
+    held as products, :class:`SingleStepBlock`), log|G*| and diag(G*)."""
+    if isinstance(ginv, APYInverse):
+        if tau != 1.0 or omega != 1.0:
+            raise ValueError("single step with APY holds D as products for tau = omega = 1 only")
+        a22op = blocks.a22_inverse_operator()
+        block = SingleStepBlock(blocks.genotyped, ginv, a22op)
+        return _with_diagonal(blocks, block, blocks.logdet_a - a22op.logdet_a22 + logdet_g,
+                              np.asarray(diag_g, dtype=float), max_factor_entries)
     a22inv, logdet_a22 = blocks.a22_inverse()
     d = ginv
     d *= tau
@@ -93,7 +154,13 @@ def single_step_parts(
         h22_diag = np.diagonal(h22).copy()
         del m, h22
     del a22inv
-    block = DenseBlock(blocks.genotyped, d)
+    return _with_diagonal(blocks, DenseBlock(blocks.genotyped, d), logdet, h22_diag, max_factor_entries)
+
+
+def _with_diagonal(blocks: PedigreeBlocks, block, logdet: float, h22_diag: np.ndarray,
+                   max_factor_entries: int) -> SingleStep:
+    """The :class:`SingleStep` with diag(H): diag(H22) given, the others from the selected
+    inverse of H⁻¹ when its factor is small enough, else 1 + F (logged)."""
     diagonal = blocks.diagonal_a.copy()
     diagonal[blocks.genotyped] = h22_diag
     exact = blocks.genotyped.size == blocks.ids.size

@@ -134,7 +134,7 @@ class PCGSolver:
                     block[:, a, b] = self.lhs[ra : ra + q, rb : rb + q].diagonal()
             for dense, ginv in self._dense.dense if self._dense is not None else ():
                 if dense.term == t:
-                    block[dense.block.positions] += dense.block.diagonal()[:, None, None] * ginv[None]
+                    block[dense.block.positions] += dense.block.preconditioner_diagonal()[:, None, None] * ginv[None]
             try:
                 inverse = np.linalg.inv(block)
             except np.linalg.LinAlgError:
