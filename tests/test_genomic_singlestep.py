@@ -176,16 +176,20 @@ def test_ssgblup_through_the_model_and_snp_effects_from_the_genotyped():
     _close(centred @ snp["estimate"].to_numpy(), gebv.reindex(ped.ids[geno]).to_numpy(), 1e-8)
 
 
-def test_single_step_pair_keeps_g_inverse_intact(case):
+@pytest.mark.parametrize(("tau", "omega"), [(1.0, 1.0), (1.2, 0.8)])
+def test_single_step_pair_keeps_g_inverse_intact(case, tau, omega):
     """(H, G*) from one G*⁻¹: H as single_step_relationship gives it, G*⁻¹ as genomic_relationship
-    gives it (building H⁻¹ must not alter the genomic relationship's G*⁻¹)."""
+    gives it, as a matrix and as products (recovered from H's block as (D + ωA22⁻¹)/τ)."""
     from henderson.genomic import genomic_relationship, single_step_relationships
 
     ped, geno, codes = case
-    options = GenomicOptions(blend=0.05, tune="mean", ridge=0.01)
+    options = GenomicOptions(blend=0.05, tune="mean", ridge=0.01, tau=tau, omega=omega)
     single, genomic = single_step_relationships(ped, ped.ids[geno], codes, options)
     alone = genomic_relationship(ped.ids[geno], codes, options, pedigree=ped)
-    _close(genomic.kinv_matrix().toarray(), alone.kinv_matrix().toarray())
+    want = alone.kinv_matrix().toarray()
+    _close(genomic.kinv_matrix().toarray(), want)
+    x = np.random.default_rng(2).normal(size=(len(geno), 3))
+    _close(genomic.kinv_times(x), want @ x)
     assert genomic.logdet == pytest.approx(alone.logdet, abs=1e-9)
     _close(single.kinv_matrix().toarray(), single_step_relationship(ped, ped.ids[geno], codes, options).kinv_matrix().toarray())
 

@@ -39,7 +39,7 @@ from henderson.genomic.options import (
     tuning_coefficients,
 )
 from henderson.genomic.pedigree_block import PedigreeBlocks, pedigree_blocks
-from henderson.genomic.singlestep import single_step_parts
+from henderson.genomic.singlestep import GenomicInverseOf, single_step_parts
 from henderson.genomic.vanraden import (
     check_codes,
     column_sums_z,
@@ -239,8 +239,9 @@ def single_step_relationships(
 ) -> tuple[Relationship, Relationship]:
     """(H, G*): the single-step relationship (:func:`single_step_relationship`) and the genomic
     one of the genotyped animals (:func:`genomic_relationship`, with A22 from the same pedigree)
-    from one G*⁻¹, e.g. for SNP effects back-solved from single-step GEBV (G*⁻¹ is held twice,
-    n_g² doubles more than :func:`single_step_relationship` needs)."""
+    from one G*⁻¹, e.g. for SNP effects back-solved from single-step GEBV. The genomic one holds
+    no array of its own: its products are G*⁻¹x = (Dx + ωA22⁻¹x)/τ from H's block D and solves
+    with the sparse factor of A¹¹ (:class:`~henderson.genomic.singlestep.GenomicInverseOf`)."""
     return _single_step(relationships, genotyped_ids, codes, options, frequencies, keep_genomic=True)
 
 
@@ -283,10 +284,8 @@ def _single_step(relationships, genotyped_ids, codes, options, frequencies, *, k
     blocks = pedigree_blocks(source, ids_arr, block_bytes=options.block_bytes)
     ginv, logdet_g, diag_g = genomic_inverse(codes, options, blocks, frequencies, core=_core(options, ids_arr))
     genomic = None
-    if keep_genomic:
-        # single_step_parts turns G*⁻¹ into τG*⁻¹ − ωA22⁻¹ in place: the genomic relationship keeps a copy
-        genomic = _genomic(ids_arr, ginv if isinstance(ginv, APYInverse) else np.array(ginv, order="F"), logdet_g,
-                           diag_g)
+    if keep_genomic and isinstance(ginv, APYInverse):
+        genomic = _genomic(ids_arr, ginv, logdet_g, diag_g)
     if isinstance(ginv, APYInverse) and (options.tau != 1.0 or options.omega != 1.0):
         ginv = ginv.to_dense()  # τ, ω ≠ 1: log|τG⁻¹ + (1 − ω)A22⁻¹| needs the dense block
     parts = single_step_parts(
@@ -300,4 +299,9 @@ def _single_step(relationships, genotyped_ids, codes, options, frequencies, *, k
     )
     single = Relationship(kind="single_step", levels=blocks.ids, kinv=parts.ainv, logdet=parts.logdet,
                           diagonal=parts.diagonal, notes=notes, dense=parts.block, groups=metafounders)
+    if keep_genomic and genomic is None:
+        # G*⁻¹ = (D + ωA22⁻¹)/τ as products: no second n_g × n_g array beside D
+        n = ids_arr.size
+        genomic = Relationship(kind="genomic", levels=ids_arr, kinv=sp.csc_matrix((n, n)), logdet=logdet_g,
+                               diagonal=diag_g, dense=GenomicInverseOf(parts.block, blocks, options.tau, options.omega))
     return single, genomic

@@ -37,7 +37,7 @@ from henderson.genomic.dense import cholesky_inverse
 from henderson.genomic.pedigree_block import A22Inverse, PedigreeBlocks
 from henderson.linalg import SparseCholesky
 
-__all__ = ["SingleStep", "SingleStepBlock", "h_inverse", "single_step_parts"]
+__all__ = ["GenomicInverseOf", "SingleStep", "SingleStepBlock", "h_inverse", "single_step_parts"]
 
 log = logging.getLogger("henderson")
 
@@ -92,6 +92,55 @@ class SingleStepBlock:
         for j in range(0, self.size, step):
             d[:, j : j + step] -= self.omega * self.a22inv.columns(j, min(self.size, j + step))
         return 0.5 * (d + d.T)
+
+
+class GenomicInverseOf:
+    """G*⁻¹ = (D + ω A22⁻¹)/τ recovered from the single-step block D (``DenseBlock`` or
+    :class:`SingleStepBlock`, rows in the genotyped order) and the pedigree blocks, as products:
+    the genomic relationship of the genotyped animals (e.g. for SNP effects) without keeping a
+    second n_g × n_g array. The interface of :class:`henderson.dense_block.DenseBlock` over
+    positions 0..n_g − 1; the factor of A¹¹ is made at the first product."""
+
+    def __init__(self, d, blocks: PedigreeBlocks, tau: float = 1.0, omega: float = 1.0) -> None:
+        self.d, self.blocks, self.tau, self.omega = d, blocks, float(tau), float(omega)
+        self.positions = np.arange(d.size, dtype=np.int64)
+        self._a22inv: A22Inverse | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.positions.size)
+
+    @property
+    def entries(self) -> int:
+        return self.size * self.size
+
+    def _a22(self) -> A22Inverse:
+        if self._a22inv is None:
+            self._a22inv = self.blocks.a22_inverse_operator()
+        return self._a22inv
+
+    def times(self, x: np.ndarray) -> np.ndarray:
+        """G*⁻¹ x for x (n_g,) or (n_g, m) in the genotyped order."""
+        x = np.asarray(x, dtype=float)
+        return (self.d.times(x) + self.omega * self._a22().times(x)) / self.tau
+
+    def preconditioner_diagonal(self) -> np.ndarray:
+        """(diag D + ω diag(A²²))/τ: an upper bound of diag(G*⁻¹), for a preconditioner."""
+        return (self.d.preconditioner_diagonal() + self.omega * self._a22().upper_diagonal()) / self.tau
+
+    def apply(self, sparse: sp.spmatrix, x: np.ndarray) -> np.ndarray:
+        """(S + G*⁻¹) x for S (n_g × n_g) and x (n_g,) or (n_g, m)."""
+        return np.asarray(sparse @ x, dtype=float) + self.times(x)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """G*⁻¹ dense (n_g × n_g), formed anew at each call."""
+        out = np.array(self.d.matrix, dtype=float)
+        a22 = self._a22()
+        for j in range(0, self.size, 1024):
+            out[:, j : j + 1024] += self.omega * a22.columns(j, min(self.size, j + 1024))
+        out /= self.tau
+        return 0.5 * (out + out.T)
 
 
 def h_inverse(ainv: sp.spmatrix, genotyped: np.ndarray, d: np.ndarray) -> sp.csc_matrix:
