@@ -26,6 +26,7 @@ from henderson import __version__
 __all__ = ["code_digest", "import_closure", "script_digest"]
 
 
+@functools.cache
 def _root() -> Path:
     return Path(str(resources.files("henderson")))
 
