@@ -43,7 +43,8 @@ ESTIMATE_METHODS = ("ai", "em", "none")
 def config_schema() -> dict:
     """The configuration JSON Schema (package data, also linked from workflow/schemas/)."""
     text = resources.files("henderson").joinpath("schemas/config.schema.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    # libyaml's parser where PyYAML has it: the same document, read ten times faster
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @dataclass(frozen=True)
