@@ -117,6 +117,19 @@ def test_two_animal_cycle():
         pedigree("id,sire,dam\nA,0,B\nB,0,A")
 
 
+def test_cycle_behind_a_deep_line_and_a_deep_line_without_one():
+    """The generation-by-generation check stops after PEEL_GENERATIONS; deeper pedigrees are
+    decided by the full search: a long line of descent is accepted, a loop at its end found."""
+    from henderson.clean.pedigree_checks import PEEL_GENERATIONS
+
+    depth = PEEL_GENERATIONS + 10
+    line = ["id,sire,dam", "G0,0,0"] + [f"G{k},G{k - 1},0" for k in range(1, depth)]
+    assert len(pedigree("\n".join(line)).table) == depth
+    looped = ["id,sire,dam", f"G0,G{depth - 1},0"] + [f"G{k},G{k - 1},0" for k in range(1, depth)]
+    with pytest.raises(InputError, match=rf"G0 -> G{depth - 1} -> G{depth - 2}"):
+        pedigree("\n".join(looped))
+
+
 def test_id_used_as_sire_and_dam():
     with pytest.raises(InputError) as err:
         pedigree("id,sire,dam\nS,0,0\nX,0,0\nC1,S,X\nC2,X,S")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import numpy as np
@@ -32,7 +32,9 @@ from henderson.config_checks import (
 )
 from henderson.covariance import RESIDUAL, Layout, TermLayout
 from henderson.errors import ConfigError
-from henderson.pedigree.groups import GroupsSpec, groups_spec
+
+if TYPE_CHECKING:
+    from henderson.pedigree.groups import GroupsSpec
 
 RANDOM_TYPES = ("additive", "iid", "maternal")
 ESTIMATE_METHODS = ("ai", "em", "none")
@@ -41,7 +43,8 @@ ESTIMATE_METHODS = ("ai", "em", "none")
 def config_schema() -> dict:
     """The configuration JSON Schema (package data, also linked from workflow/schemas/)."""
     text = resources.files("henderson").joinpath("schemas/config.schema.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    # libyaml's parser where PyYAML has it: the same document, read ten times faster
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @dataclass(frozen=True)
@@ -350,6 +353,12 @@ def _groups(block: Mapping[str, Any] | None, models: Mapping[str, ModelSpec], ha
             source: str, has_genotypes: bool = False) -> GroupsSpec | None:
     """The `groups:` block (:func:`henderson.pedigree.groups.groups_spec`) checked against the
     models (genomic relationships take metafounders only)."""
+    if not block:
+        return None
+    # imported only for a `groups:` block: the pedigree package loads its numba kernels, which
+    # the rules that only read the config (and Snakemake, parsing the workflow) do not need
+    from henderson.pedigree.groups import groups_spec
+
     spec = groups_spec(block, f"{source}: groups")
     if spec is None:
         return None

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from henderson.errors import ConfigError, InputError, NumericalError
 from henderson.relationship import Relationship, identity_relationship
@@ -154,6 +153,10 @@ def fixed_design(records: pd.DataFrame, fixed: tuple[str, ...], covariates: tupl
 
 def _redundant_levels(graph_codes: list[np.ndarray], n_nodes: int, codes: np.ndarray, n_levels: int) -> np.ndarray:
     """Levels of the newest class effect to zero: the first of them in each connected component."""
+    # imported here: scipy.sparse.csgraph loads scipy.sparse.linalg and scipy.linalg, which the
+    # modules importing `design` for its names only (the cleaning rules) do not need
+    from scipy.sparse.csgraph import connected_components
+
     first = graph_codes[0]
     rows = np.concatenate([first for _ in graph_codes[1:]])
     cols = np.concatenate(graph_codes[1:])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import gc
 import hashlib
 from collections.abc import Iterable
 from importlib import resources
@@ -25,6 +26,7 @@ from henderson import __version__
 __all__ = ["code_digest", "import_closure", "script_digest"]
 
 
+@functools.cache
 def _root() -> Path:
     return Path(str(resources.files("henderson")))
 
@@ -40,9 +42,20 @@ def _path(module: str, root: Path | None = None) -> Path | None:
     return None
 
 
-def _imports(tree: ast.AST) -> set[str]:
+def _statements(tree: ast.Module):
+    """Every statement of `tree`, nested ones included (imports and docstrings are statements or
+    stand first in a statement's body; the expressions, most of the tree, are not visited)."""
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(getattr(node, name, ()))
+
+
+def _imports(tree: ast.Module) -> set[str]:
     out = set()
-    for node in ast.walk(tree):
+    for node in _statements(tree):
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.split(".")[0] == "henderson")
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -60,21 +73,28 @@ def _stamp(path: Path) -> tuple[Path, int, int]:
 
 
 def _module_imports(path: Path) -> frozenset[str]:
-    return _imports_of(_stamp(path))
+    return _parsed(_stamp(path))[0]
 
 
 def _normalised_file(path: Path) -> str:
-    return _normalised_of(_stamp(path))
+    return _parsed(_stamp(path))[1]
 
 
 @functools.cache
-def _imports_of(stamp: tuple[Path, int, int]) -> frozenset[str]:
-    return frozenset(_imports(ast.parse(stamp[0].read_text(encoding="utf-8"))))
-
-
-@functools.cache
-def _normalised_of(stamp: tuple[Path, int, int]) -> str:
-    return _normalised(stamp[0].read_text(encoding="utf-8"))
+def _parsed(stamp: tuple[Path, int, int]) -> tuple[frozenset[str], str]:
+    """(the `henderson` modules the file imports, SHA-256 of its syntax tree without docstrings),
+    from one parse; the tree itself is not kept."""
+    gc_was_enabled = gc.isenabled()
+    # a syntax tree has no reference cycles: collections during the parse and the dump would
+    # find nothing, and cost more than the parse itself in a process with many live objects
+    gc.disable()
+    try:
+        tree = ast.parse(stamp[0].read_text(encoding="utf-8"))
+        imports = frozenset(_imports(tree))
+        return imports, hashlib.sha256(_normalised_tree(tree).encode()).hexdigest()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _parents(module: str) -> list[str]:
@@ -97,10 +117,9 @@ def import_closure(module: str | None = None, *, source: str | None = None) -> l
     return sorted(seen)
 
 
-def _normalised(source: str) -> str:
-    """The syntax tree without docstrings (comments are not in it)."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
+def _normalised_tree(tree: ast.Module) -> str:
+    """`tree` without docstrings, dumped (the docstrings are removed from `tree`)."""
+    for node in [tree, *_statements(tree)]:
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \

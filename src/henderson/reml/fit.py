@@ -50,7 +50,8 @@ class _State:
     (`drops`: term index → component indices), with the residual variances of traits `zero`
     held at their limit 0 (extrapolation step `step`)."""
 
-    def __init__(self, model: MixedModel, solver: str, solver_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, model: MixedModel, solver: str, solver_options: Mapping[str, Any] | None = None,
+                 factor: object | None = None) -> None:
         self.full = model
         self.solver = solver
         self.solver_options = dict(solver_options or {})
@@ -62,10 +63,13 @@ class _State:
         self.where: dict[str, tuple[int, int]] = {
             p.name: (p.matrix, p.i) for p in model.layout.parameters if p.is_variance
         }
-        self.objective = self.build(self.drops, self.zero)
+        # the full model's objective reuses an analysis of its pattern when given one
+        self.objective = self.build(self.drops, self.zero, factor=factor)
 
-    def build(self, drops: Mapping[int, set[int]], zero: set[int], step: float | None = None) -> Objective | ZeroLimit:
-        inner = Objective(self.full.without(drops), self.solver, **self.solver_options)
+    def build(self, drops: Mapping[int, set[int]], zero: set[int], step: float | None = None,
+              factor: object | None = None) -> Objective | ZeroLimit:
+        options = self.solver_options if factor is None else {**self.solver_options, "factor": factor}
+        inner = Objective(self.full.without(drops), self.solver, **options)
         return ZeroLimit(inner, zero, self.step if step is None else step) if zero else inner
 
     @property
@@ -141,17 +145,20 @@ def estimate(
     solver: str = "cholesky",
     logger: logging.Logger | None = None,
     solver_options: Mapping[str, Any] | None = None,
+    factor: object | None = None,
 ) -> tuple[REMLFit, Objective | ZeroLimit, np.ndarray]:
     """:func:`fit_reml`, also returning the objective of the final (reduced) model and θ at the
     estimates on it, whose solve is the last one made (solutions and PEV reuse it).
-    `solver_options` go to the solver (e.g. the probes of PCG's sampled traces)."""
+    `solver_options` go to the solver (e.g. the probes of PCG's sampled traces); `factor`: a
+    :class:`henderson.linalg.SparseCholesky` already analysed on the pattern of `model`'s
+    equations (e.g. by the `auto` choice of the solver), for the exact solver of the full model."""
     if method not in STEPS:
         raise ConfigError(f"unknown REML method {method!r}; use one of {list(STEPS)}.")
     log = logger if logger is not None else _LOG
     clock = time.perf_counter()
     start = start_components(model, start, criteria=criteria, solver=solver, logger=log,
                              solver_options=solver_options)
-    state = _State(model, solver, solver_options)
+    state = _State(model, solver, solver_options, factor)
     theta = start.theta
     ev = state.objective.evaluate(theta)
     rows: list[list[Any]] = [[0, "start", ev.loglik, *state.full_theta(theta)]]

@@ -200,15 +200,22 @@ def reml_solver(model: MixedModel, solver: str, memory_mb: float | None) -> tupl
     """The solver REML runs on for a model's `solver` setting: `auto` takes the exact one unless
     its factor would not fit in `memory_mb`, then PCG with sampled traces
     (:func:`henderson.solvers.solver_choice`). Returns (name, reason)."""
+    return analysed_reml_solver(model, solver, memory_mb)[:2]
+
+
+def analysed_reml_solver(model: MixedModel, solver: str, memory_mb: float | None) -> tuple[str, str, object]:
+    """:func:`reml_solver`, with the CHOLMOD analysis of the model's equations that `auto` made
+    to decide (a :class:`henderson.linalg.SparseCholesky`, for the exact solver's first objective:
+    ``estimate(..., factor=...)``), or None where it made none."""
     if solver != "auto":
-        return solver, f"solver {solver}" + (" with sampled traces (Monte Carlo REML)" if solver == "pcg" else "")
+        return solver, f"solver {solver}" + (" with sampled traces (Monte Carlo REML)" if solver == "pcg" else ""), None
     if memory_mb is None:
-        return "cholesky", "solver auto: cholesky (no memory limit given)"
+        return "cholesky", "solver auto: cholesky (no memory limit given)", None
     from henderson.mme import Equations
     from henderson.solvers import solver_choice
 
-    name, reason, _ = solver_choice(Equations(model, operator=True), memory_mb, exact=True)
-    return name, reason
+    # dense genomic blocks kept out of the analysed pattern: then no factor comes back to reuse
+    return solver_choice(Equations(model, operator=True), memory_mb, exact=True)
 
 
 def pcg_options(pcg: Mapping[str, Any]) -> dict[str, Any]:

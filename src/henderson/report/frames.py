@@ -32,6 +32,12 @@ def keys(values: pd.Series) -> pd.Series:
     return out
 
 
+def member(values: pd.Series, of: pd.Series) -> np.ndarray:
+    """``values.isin(of)`` as a bool array, by a hash lookup: pandas' `isin` on string columns
+    makes a Python object of every element of `of` (about 1 s for 80,000 IDs)."""
+    return pd.Index(pd.unique(of.to_numpy(dtype=object))).get_indexer(values.to_numpy(dtype=object)) >= 0
+
+
 def check_solutions(solutions: pd.DataFrame) -> pd.DataFrame:
     """The solutions as ``trait, effect, level`` (string keys), ``estimate, se, reliability``
     (floats; NaN when absent).

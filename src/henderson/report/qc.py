@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from henderson.report.frames import birth_years, floats, keys
+from henderson.report.frames import birth_years, floats, keys, member
 
 
 def trait_statistics(records: pd.DataFrame, traits: Sequence[str]) -> pd.DataFrame:
@@ -140,8 +140,7 @@ def progeny_counts(
     counts = frame.groupby("sire", sort=True)["id"].size().rename("progeny")
     out = counts.reset_index()
     if records is not None:
-        recorded = set(keys(records[id_column]))
-        frame["recorded"] = frame["id"].isin(recorded)
+        frame["recorded"] = member(frame["id"], keys(records[id_column]))
         with_records = frame.groupby("sire", sort=True)["recorded"].sum().astype("int64")
         out["with_records"] = out["sire"].map(with_records).astype("int64")
     out["progeny"] = out["progeny"].astype("int64")

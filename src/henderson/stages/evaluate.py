@@ -36,9 +36,9 @@ from henderson.reml import (
 )
 from henderson.reml.objective import Objective
 from henderson.reml.stochastic import (
+    analysed_reml_solver,
     estimate_stochastic,
     pcg_options,
-    reml_solver,
     split_reml_options,
 )
 from henderson.solutions import solve
@@ -260,13 +260,14 @@ def evaluate_stage(
     else:
         criteria, mc = split_reml_options(spec.reml)
         start = start_values(spec, model, criteria)
-        reml_on, reason = reml_solver(model, spec.solver, memory_mb)
+        reml_on, reason, factor = analysed_reml_solver(model, spec.solver, memory_mb)
         log.info("model %s: REML on %s", name, reason)
         if reml_on == "pcg":
             fit, objective, theta = estimate_stochastic(model, start, method=spec.estimate, criteria=criteria, mc=mc,
                                                         pcg=pcg_options(spec.pcg), logger=log)
         else:
-            fit, objective, theta = estimate(model, start, method=spec.estimate, criteria=criteria, logger=log)
+            fit, objective, theta = estimate(model, start, method=spec.estimate, criteria=criteria, logger=log,
+                                             factor=factor)
         components = fit.components
         solved = solve(model, components, objective=objective, theta=theta, reliability=spec.reliability,
                        samples=spec.samples)

@@ -112,7 +112,7 @@ def load_relationships(ainv_path: str | Path, inbreeding_path: str | Path,
     matrix, meta = load_matrix(ainv_path)
     table = pd.read_parquet(inbreeding_path)
     ids = np.asarray(meta["ids"], dtype=object)
-    if list(table["id"].astype(str)) != list(ids) or "b" not in table.columns:
+    if not np.array_equal(table["id"].astype(str).to_numpy(dtype=object), ids) or "b" not in table.columns:
         raise InputError(f"{inbreeding_path}: does not match {ainv_path}; rerun the relationships stage.")
     grouped = None
     if groups_ainv_path is not None:
