@@ -169,7 +169,15 @@ def _apy(codes: np.ndarray, options: GenomicOptions, blocks: PedigreeBlocks | No
             stats_b = TuneStats((1 - w) * dg.mean() + w * adiag.mean(), (1 - w) * mean_g + w * blocks.a22_mean())
             a, b = tuning_coefficients(stats_b, TuneStats(float(adiag.mean()), blocks.a22_mean()))
         gcc = b * ((1 - w) * gcc + w * acol[core]) + a
-        gcn = b * ((1 - w) * gcn + w * acol[noncore].T) + a
+        # Gcn (n_c × n_n, the largest array) in place, a block of columns at a time
+        step = max(1, options.block_bytes // (8 * max(1, core.size)))
+        for j in range(0, noncore.size, step):
+            blk = gcn[:, j : j + step]
+            blk *= (1 - w)
+            blk += w * acol[noncore[j : j + step]].T
+            blk *= b
+            blk += a
+        del acol
         dnn = b * ((1 - w) * dnn + w * adiag[noncore]) + a
     if options.ridge > 0:
         gcc[np.diag_indices_from(gcc)] += options.ridge

@@ -134,9 +134,13 @@ def cross_g(
     animals' codes is copied at a time."""
     out = np.zeros((rows.size, cols.size))
     step = _columns_per_block(rows.size + cols.size, block_bytes, 8)
+    chunk = max(1, block_bytes // (8 * max(1, rows.size)))  # columns of `out` per product: no n_r × n_c temporary
     for j in range(0, codes.shape[1], step):
         blk = codes[:, j : j + step]
-        out += centred_block(blk[rows], p[j : j + step]) @ centred_block(blk[cols], p[j : j + step]).T
+        zr = centred_block(blk[rows], p[j : j + step])
+        zc = centred_block(blk[cols], p[j : j + step])
+        for k in range(0, cols.size, chunk):
+            out[:, k : k + chunk] += zr @ zc[k : k + chunk].T
     out /= s
     return out
 
