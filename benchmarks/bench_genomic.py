@@ -170,34 +170,46 @@ def case_single_step(args, step) -> None:
          dense_block=parts.block.size, diagonal_exact=parts.diagonal_exact)
 
 
-def case_ssgblup(args, step) -> None:
-    """The whole ssGBLUP evaluation of simulated data at given variances: H⁻¹, the model, and its
-    solution by CHOLMOD (with PEV from the selected inverse) and by PCG, and one REML evaluation
-    (logL, gradient, AI: the cost of one AI-REML iteration)."""
-    from henderson.covariance import VarianceComponents
-    from henderson.design import additive_effect
-    from henderson.genomic import GenomicOptions, single_step_relationship
-    from henderson.model import build_model
+def _simulated(args):
+    """(sorted pedigree, the `--genotyped` youngest animals, their random codes at `--snps` SNPs,
+    the records) of ``simulate(SimulationSpec(--animals, seed 3))``, for the ssGBLUP cases."""
     from henderson.pedigree import sort_pedigree
-    from henderson.reml.objective import Objective
     from henderson.simulate import SimulationSpec, simulate
-    from henderson.solutions import solve
 
     data = simulate(SimulationSpec(n_animals=args.animals, seed=3))
     frame = data.pedigree
     known = [[None if v == "0" else v for v in frame[c].astype(str)] for c in ("sire", "dam")]
     ped = sort_pedigree(list(frame["id"].astype(str)), *known)
-    genotyped = ped.ids[-args.genotyped:]
-    codes = random_codes(args.genotyped, args.snps, 2)
-    records = data.phenotypes
+    return ped, ped.ids[-args.genotyped:], random_codes(args.genotyped, args.snps, 2), data.phenotypes
+
+
+def _model(records, h):
+    """The simulator's model (herd_year + sex, the additive effect with relationship `h`) of its
+    trait, and the variances σ²a = 20, σ²e = 40."""
+    from henderson.covariance import VarianceComponents
+    from henderson.design import additive_effect
+    from henderson.model import build_model
+
     trait = records.columns[-1]
+    model = build_model(records, [trait], (("herd_year", "sex"), ()),
+                        [additive_effect("animal", records["id"].astype(str), h)])
+    return model, VarianceComponents.from_named(model.layout, {"animal": 20.0, "residual": 40.0}, "benchmark")
+
+
+def case_ssgblup(args, step) -> None:
+    """The whole ssGBLUP evaluation of simulated data at given variances: H⁻¹, the model, and its
+    solution by CHOLMOD (with PEV from the selected inverse) and by PCG, and one REML evaluation
+    (logL, gradient, AI: the cost of one AI-REML iteration)."""
+    from henderson.genomic import GenomicOptions, single_step_relationship
+    from henderson.reml.objective import Objective
+    from henderson.solutions import solve
+
+    ped, genotyped, codes, records = _simulated(args)
     step("simulate pedigree, records and codes (not timed)", records=len(records))
     h = single_step_relationship(ped, genotyped, codes, GenomicOptions(blend=0.05))
     step("H⁻¹, log|H|, diag(H) (A22, A22⁻¹, G*, G*⁻¹ included)", ainv_nnz=int(h.kinv.nnz), dense_block=h.dense.size)
-    model = build_model(records, [trait], (("herd_year", "sex"), ()),
-                        [additive_effect("animal", records["id"].astype(str), h)])
+    model, vc = _model(records, h)
     step("model (designs, W'W)", unknowns=model.n_unknowns)
-    vc = VarianceComponents.from_named(model.layout, {"animal": 20.0, "residual": 40.0}, "benchmark")
     exact = solve(model, vc, solver="cholesky")
     step("solve by CHOLMOD with PEV (selected inverse)", seconds_by_step=exact.seconds)
     pcg = solve(model, vc, solver="pcg")  # no pedigree approximation of reliabilities for H: none
@@ -214,8 +226,6 @@ def case_ssgblup_pcg(args, step) -> None:
     """ssGBLUP solved by PCG with the genotyped block D = G*⁻¹ − A22⁻¹ as an operator (never in
     a sparse matrix), step by step: G*, G*⁻¹, A22⁻¹ and D, the PCG solve, and with `--probes`
     one Monte Carlo REML evaluation (sampled traces through the operator)."""
-    from henderson.covariance import VarianceComponents
-    from henderson.design import additive_effect
     from henderson.genomic import (
         GenomicOptions,
         adjust_g,
@@ -224,21 +234,11 @@ def case_ssgblup_pcg(args, step) -> None:
         single_step_parts,
         vanraden_g,
     )
-    from henderson.model import build_model
-    from henderson.pedigree import sort_pedigree
     from henderson.relationship import Relationship
     from henderson.reml.objective import Objective
-    from henderson.simulate import SimulationSpec, simulate
     from henderson.solutions import solve
 
-    data = simulate(SimulationSpec(n_animals=args.animals, seed=3))
-    frame = data.pedigree
-    known = [[None if v == "0" else v for v in frame[c].astype(str)] for c in ("sire", "dam")]
-    ped = sort_pedigree(list(frame["id"].astype(str)), *known)
-    genotyped = ped.ids[-args.genotyped:]
-    codes = random_codes(args.genotyped, args.snps, 2)
-    records = data.phenotypes
-    trait = records.columns[-1]
+    ped, genotyped, codes, records = _simulated(args)
     step("simulate pedigree, records and codes (not timed)", records=len(records))
     options = GenomicOptions(blend=0.05)
     blocks = pedigree_blocks(ped, genotyped)
@@ -256,10 +256,8 @@ def case_ssgblup_pcg(args, step) -> None:
          dense_block_gib=round(parts.block.matrix.nbytes / 2**30, 2), diagonal_exact=parts.diagonal_exact)
     h = Relationship(kind="single_step", levels=blocks.ids, kinv=parts.ainv, logdet=parts.logdet,
                      diagonal=parts.diagonal, dense=parts.block)
-    model = build_model(records, [trait], (("herd_year", "sex"), ()),
-                        [additive_effect("animal", records["id"].astype(str), h)])
+    model, vc = _model(records, h)
     step("model (designs, W'W)", unknowns=model.n_unknowns)
-    vc = VarianceComponents.from_named(model.layout, {"animal": 20.0, "residual": 40.0}, "benchmark")
     pcg = solve(model, vc, solver="pcg", pev=False)
     step("solve by PCG, D as an operator (tolerance 1e-10)", iterations=pcg.solver.get("iterations"),
          relative_residual=pcg.solver.get("relative_residual"),
@@ -276,31 +274,17 @@ def case_ssgblup_apy(args, step) -> None:
     (:class:`henderson.genomic.singlestep.SingleStepBlock`): G_APY⁻¹ in factored form (core
     `--core` animals drawn at random) and A22⁻¹ from the sparse factor of A¹¹, no n_g × n_g
     array; then the PCG solve."""
-    from henderson.covariance import VarianceComponents
-    from henderson.design import additive_effect
     from henderson.genomic import GenomicOptions, single_step_relationship
-    from henderson.model import build_model
-    from henderson.pedigree import sort_pedigree
-    from henderson.simulate import SimulationSpec, simulate
     from henderson.solutions import solve
 
-    data = simulate(SimulationSpec(n_animals=args.animals, seed=3))
-    frame = data.pedigree
-    known = [[None if v == "0" else v for v in frame[c].astype(str)] for c in ("sire", "dam")]
-    ped = sort_pedigree(list(frame["id"].astype(str)), *known)
-    genotyped = ped.ids[-args.genotyped:]
-    codes = random_codes(args.genotyped, args.snps, 2)
-    records = data.phenotypes
-    trait = records.columns[-1]
+    ped, genotyped, codes, records = _simulated(args)
     step("simulate pedigree, records and codes (not timed)", records=len(records))
     options = GenomicOptions(blend=0.05, apy="always", apy_core=args.core)
     h = single_step_relationship(ped, genotyped, codes, options)
     step("H⁻¹ with APY: G_APY⁻¹ factored, A22⁻¹ as products, log|H|, diag(H)",
          block=type(h.dense).__name__, diagonal_exact=not h.notes)
-    model = build_model(records, [trait], (("herd_year", "sex"), ()),
-                        [additive_effect("animal", records["id"].astype(str), h)])
+    model, vc = _model(records, h)
     step("model (designs, W'W)", unknowns=model.n_unknowns)
-    vc = VarianceComponents.from_named(model.layout, {"animal": 20.0, "residual": 40.0}, "benchmark")
     pcg = solve(model, vc, solver="pcg", pev=False)
     step("solve by PCG, D as products (tolerance 1e-10)", iterations=pcg.solver.get("iterations"),
          relative_residual=pcg.solver.get("relative_residual"))
