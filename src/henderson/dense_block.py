@@ -21,11 +21,37 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["DenseBlock", "merge"]
+__all__ = ["BlockProducts", "DenseBlock", "merge"]
+
+
+class BlockProducts:
+    """What every block of K⁻¹ derives from its `positions` (n_b,) and its product `times`: the
+    size, the entries a merge stores, and (S + E'ME) x. Subclasses: :class:`DenseBlock` and the
+    blocks held as products (:mod:`henderson.genomic.singlestep`)."""
+
+    positions: np.ndarray
+
+    def times(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def size(self) -> int:
+        return int(self.positions.size)
+
+    @property
+    def entries(self) -> int:
+        """Entries of M (n_b²): what merging it into a sparse matrix stores."""
+        return self.size * self.size
+
+    def apply(self, sparse: sp.spmatrix, x: np.ndarray) -> np.ndarray:
+        """(S + E'ME) x for S (q × q) and x (q,) or (q, m)."""
+        out = np.asarray(sparse @ x, dtype=float)
+        out[self.positions] += self.times(np.asarray(x, dtype=float)[self.positions])
+        return out
 
 
 @dataclass(frozen=True, eq=False)
-class DenseBlock:
+class DenseBlock(BlockProducts):
     """M (n_b × n_b, symmetric, float64) at the levels `positions` (n_b,, distinct, any order:
     row i of M belongs to level positions[i])."""
 
@@ -41,15 +67,6 @@ class DenseBlock:
             raise ValueError("the positions of a dense block must be distinct.")
         object.__setattr__(self, "positions", positions)
 
-    @property
-    def size(self) -> int:
-        return int(self.positions.size)
-
-    @property
-    def entries(self) -> int:
-        """Entries of M (n_b²): what merging it into a sparse matrix stores."""
-        return self.size * self.size
-
     def times(self, x: np.ndarray) -> np.ndarray:
         """M x for x (n_b,) or (n_b, m) in the order of `positions`."""
         return self.matrix @ x
@@ -62,13 +79,6 @@ class DenseBlock:
         """What a preconditioner takes for diag(M): here diag(M) itself. Blocks held as products
         (:class:`henderson.genomic.singlestep.SingleStepBlock`) give an approximation."""
         return self.diagonal()
-
-    def apply(self, sparse: sp.spmatrix, x: np.ndarray) -> np.ndarray:
-        """(S + E'ME) x for S (q × q) and x (q,) or (q, m)."""
-        out = np.asarray(sparse @ x, dtype=float)
-        out[self.positions] += self.times(np.asarray(x, dtype=float)[self.positions])
-        return out
-
 
 @numba.njit(cache=True)
 def _merge_count(indptr, indices, inside, nb):  # pragma: no cover - compiled

@@ -161,10 +161,8 @@ class PedigreeBlocks:
     def a22_inverse(self) -> tuple[np.ndarray, float]:
         """(A22⁻¹ dense n_g × n_g, log|A22|) by the Schur complement (module docstring)."""
         op = self.a22_inverse_operator()
-        out = np.empty((self.n_genotyped, self.n_genotyped))
-        step = self._columns(max(op.rest, 1), self.n_genotyped)
-        for j in range(0, self.n_genotyped, step):
-            out[:, j : j + step] = op.columns(j, min(self.n_genotyped, j + step))
+        out = np.zeros((self.n_genotyped, self.n_genotyped))
+        op.add_to(out, 1.0, step=self._columns(max(op.rest, 1), self.n_genotyped))
         mirror_lower(out)  # exactly symmetric (the solves leave rounding differences)
         return out, op.logdet_a22
 
@@ -209,11 +207,16 @@ class A22Inverse:
             out -= self.a21 @ self.factor.solve(np.asarray(self.a12 @ x, dtype=float))
         return out
 
-    def columns(self, start: int, stop: int) -> np.ndarray:
-        """A22⁻¹[:, start:stop] (n_g × (stop − start)), dense."""
-        out = self.a22[:, start:stop].toarray()
-        if self.factor is not None:
-            out -= self.a21 @ self.factor.solve(self.a12[:, start:stop].toarray())
+    def add_to(self, out: np.ndarray, scale: float, *, step: int = 1024) -> np.ndarray:
+        """out += scale A22⁻¹ for a dense out (n_g × n_g), `step` columns of A22⁻¹ at a time;
+        returns out."""
+        n = out.shape[1]
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            cols = self.a22[:, start:stop].toarray()
+            if self.factor is not None:
+                cols -= self.a21 @ self.factor.solve(self.a12[:, start:stop].toarray())
+            out[:, start:stop] += scale * cols
         return out
 
     def upper_diagonal(self) -> np.ndarray:

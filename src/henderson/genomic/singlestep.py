@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from henderson.dense_block import DenseBlock, merge
+from henderson.dense_block import BlockProducts, DenseBlock, merge
 from henderson.genomic.apy import APYInverse
 from henderson.genomic.dense import cholesky_inverse
 from henderson.genomic.pedigree_block import A22Inverse, PedigreeBlocks
@@ -43,7 +43,7 @@ log = logging.getLogger("henderson")
 
 
 @dataclass(frozen=True, eq=False)
-class SingleStepBlock:
+class SingleStepBlock(BlockProducts):
     """D = τ G*⁻¹ − ω A22⁻¹ at the genotyped `positions` held as products, for G*⁻¹ in APY form
     (:class:`henderson.genomic.apy.APYInverse`) and A22⁻¹ from the sparse factor of A¹¹
     (:class:`henderson.genomic.pedigree_block.A22Inverse`): the interface of
@@ -58,15 +58,6 @@ class SingleStepBlock:
     tau: float = 1.0
     omega: float = 1.0
 
-    @property
-    def size(self) -> int:
-        return int(self.positions.size)
-
-    @property
-    def entries(self) -> int:
-        """Entries of D (n_g²): what merging it into a sparse matrix stores."""
-        return self.size * self.size
-
     def times(self, x: np.ndarray) -> np.ndarray:
         """D x for x (n_g,) or (n_g, m) in the order of `positions`."""
         x = np.asarray(x, dtype=float)
@@ -76,25 +67,17 @@ class SingleStepBlock:
         """τ diag(G_APY⁻¹) − ω diag(A²²) (n_g,): see the class docstring."""
         return self.tau * self.ginv.diagonal_inverse() - self.omega * self.a22inv.upper_diagonal()
 
-    def apply(self, sparse: sp.spmatrix, x: np.ndarray) -> np.ndarray:
-        """(S + E'DE) x for S (q × q) and x (q,) or (q, m)."""
-        out = np.asarray(sparse @ x, dtype=float)
-        out[self.positions] += self.times(np.asarray(x, dtype=float)[self.positions])
-        return out
-
     @property
     def matrix(self) -> np.ndarray:
         """D dense (n_g × n_g), formed anew at each call (never kept): for merging into K⁻¹ when an
         exact solver needs one matrix."""
         d = self.ginv.to_dense()
         d *= self.tau
-        step = 1024
-        for j in range(0, self.size, step):
-            d[:, j : j + step] -= self.omega * self.a22inv.columns(j, min(self.size, j + step))
+        self.a22inv.add_to(d, -self.omega)
         return 0.5 * (d + d.T)
 
 
-class GenomicInverseOf:
+class GenomicInverseOf(BlockProducts):
     """G*⁻¹ = (D + ω A22⁻¹)/τ recovered from the single-step block D (``DenseBlock`` or
     :class:`SingleStepBlock`, rows in the genotyped order) and the pedigree blocks, as products:
     the genomic relationship of the genotyped animals (e.g. for SNP effects) without keeping a
@@ -105,14 +88,6 @@ class GenomicInverseOf:
         self.d, self.blocks, self.tau, self.omega = d, blocks, float(tau), float(omega)
         self.positions = np.arange(d.size, dtype=np.int64)
         self._a22inv: A22Inverse | None = None
-
-    @property
-    def size(self) -> int:
-        return int(self.positions.size)
-
-    @property
-    def entries(self) -> int:
-        return self.size * self.size
 
     def _a22(self) -> A22Inverse:
         if self._a22inv is None:
@@ -128,17 +103,10 @@ class GenomicInverseOf:
         """(diag D + ω diag(A²²))/τ: an upper bound of diag(G*⁻¹), for a preconditioner."""
         return (self.d.preconditioner_diagonal() + self.omega * self._a22().upper_diagonal()) / self.tau
 
-    def apply(self, sparse: sp.spmatrix, x: np.ndarray) -> np.ndarray:
-        """(S + G*⁻¹) x for S (n_g × n_g) and x (n_g,) or (n_g, m)."""
-        return np.asarray(sparse @ x, dtype=float) + self.times(x)
-
     @property
     def matrix(self) -> np.ndarray:
         """G*⁻¹ dense (n_g × n_g), formed anew at each call."""
-        out = np.array(self.d.matrix, dtype=float)
-        a22 = self._a22()
-        for j in range(0, self.size, 1024):
-            out[:, j : j + 1024] += self.omega * a22.columns(j, min(self.size, j + 1024))
+        out = self._a22().add_to(np.array(self.d.matrix, dtype=float), self.omega)
         out /= self.tau
         return 0.5 * (out + out.T)
 
