@@ -164,3 +164,10 @@ def test_a_metafounder_with_few_genotyped_descendants_is_warned_about():
     assert est.gene_equivalents[1] < 60 < est.gene_equivalents[0]
     assert len(est.warnings) == 1 and "metafounder M1 rests on" in est.warnings[0]
     assert est.summary(grouped.groups)["warnings"] == list(est.warnings)
+
+
+def test_an_estimate_from_too_few_snps_is_refused():
+    """One SNP gives a rank-one Γ for two metafounders: not positive definite, a clear stop."""
+    grouped, x, _, _ = metafounder_population(founders=(40, 40), generations=1, per_generation=20, snps=50)
+    with pytest.raises(InputError, match=r"cannot be used: Γ must be positive definite.*Too few SNPs"):
+        estimate_gamma(grouped, grouped.ped.ids, x[:, :1])

@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from henderson.covariance import VarianceComponents
-from henderson.dense_block import DenseBlock
+from henderson.dense_block import BlockProducts
 from henderson.errors import ConfigError
 from henderson.model import MixedModel
 
@@ -80,7 +80,7 @@ class DenseTerm:
 
     term: int
     rows: np.ndarray
-    block: DenseBlock
+    block: BlockProducts
 
     def indices(self) -> np.ndarray:
         """Rows of C of the block, per component (k × n_b)."""

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from henderson.dense_block import DenseBlock, merge
+from henderson.dense_block import BlockProducts, merge
 
 if TYPE_CHECKING:
     from henderson.pedigree import Pedigree
@@ -59,7 +59,7 @@ class Relationship:
     notes: tuple[str, ...] = ()
     """What a reader of the results must know about K (e.g. an approximated diagonal); the
     evaluation passes them to its summary and the report's warnings."""
-    dense: DenseBlock | None = None
+    dense: BlockProducts | None = None
     """A dense block of K⁻¹ kept apart from the sparse `kinv` (module docstring), or None."""
 
     def __post_init__(self) -> None:

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 
 from henderson.errors import InputError
 from henderson.pedigree.ainv_groups import GroupedPedigree, group_contributions
+from henderson.pedigree.metafounders import check_gamma
 
 __all__ = ["GammaEstimate", "base_frequencies", "estimate_gamma", "gamma_of_frequencies"]
 
@@ -199,14 +200,16 @@ def estimate_gamma(grouped: GroupedPedigree, genotyped_ids: Sequence[str] | np.n
     for warning in warnings:
         log.warning("metafounders: WARNING: %s", warning)
     estimate = GammaEstimate(gamma, p, int(covered.sum()), int(used.sum()), equivalents, noise, left_out, warnings)
-    if np.linalg.eigvalsh(gamma)[0] <= 0:
+    try:  # the checks of a given Γ; an all-zero Γ (phantom parents) is no estimate either
+        check_gamma(gamma, len(names))
+        if not np.any(gamma):
+            raise ValueError("Γ is 0 (every base allele frequency ½)")
+    except ValueError as error:
         raise InputError(
-            f"{source}: the estimated Γ of metafounders {names} is not positive definite (too few SNPs for "
-            f"{len(names)} metafounders, or identical base frequencies); merge groups or give Γ."
-        )
-    if np.any(np.diag(gamma) >= 2):
-        raise InputError(f"{source}: the estimated Γ has a diagonal of 2 or more (every SNP fixed in the base); "
-                         "check the genotypes' coding.")
+            f"{source}: the estimated Γ of metafounders {names} cannot be used: {error} Too few SNPs for "
+            f"{len(names)} metafounders, identical base frequencies, or codes that are not 0/1/2 counts; merge "
+            "groups, check the genotypes' coding, or give Γ."
+        ) from None
     log.info("metafounders: Γ estimated from %d genotyped animals × %d SNPs; diagonal %s (upward bias about %s)",
              estimate.animals, estimate.snps, np.round(np.diag(gamma), 4).tolist(), np.round(noise, 5).tolist())
     return estimate
