@@ -116,19 +116,17 @@ def groups_spec(block: Mapping[str, Any] | None, where: str = "groups") -> Group
             raise ConfigError(f"{where}.birth_year_intervals: an interval [first, last] has first > last.")
     gamma = None
     estimate = meta is not None and isinstance(meta.get("gamma"), str)
+    if meta is not None:
+        if "type" in block and kind != "metafounders":
+            raise ConfigError(f"{where}: with `metafounders`, leave out `type` (or write `type: metafounders`).")
+        kind = "metafounders"
     if estimate:
         if meta["gamma"] != "estimate":
             raise ConfigError(f"{where}.metafounders.gamma: give Γ as a matrix or `estimate` (from the genotypes); "
                               f"got {meta['gamma']!r}.")
-        if "type" in block and kind != "metafounders":
-            raise ConfigError(f"{where}: with `metafounders`, leave out `type` (or write `type: metafounders`).")
-        kind = "metafounders"
     elif meta is not None:
         if assign != "explicit":
             raise ConfigError(f"{where}.metafounders: Γ is given in the order of `codes`; use `assign: explicit`.")
-        if "type" in block and kind != "metafounders":
-            raise ConfigError(f"{where}: with `metafounders`, leave out `type` (or write `type: metafounders`).")
-        kind = "metafounders"
         matrix = np.asarray(meta["gamma"], dtype=float)
         from henderson.pedigree.metafounders import check_gamma
 
