@@ -26,7 +26,7 @@ from henderson.pedigree.structure import sort_pedigree
 
 log = logging.getLogger("henderson")
 
-__all__ = ["GroupAssignment", "GroupsSpec", "assign_groups", "grouped_pedigree", "groups_spec", "without_group_codes"]
+__all__ = ["GroupAssignment", "GroupsSpec", "assign_groups", "group_codes_as_unknown", "grouped_pedigree", "groups_spec", "without_group_codes"]
 
 _YEAR, _SEX = "birth_year", "sex_of_parent"
 _ROLES = ("sire", "dam")
@@ -390,16 +390,20 @@ def _summary(table: pd.DataFrame, sire_group: np.ndarray, dam_group: np.ndarray,
 
 
 def without_group_codes(pedigree: pd.DataFrame, spec: GroupsSpec | None) -> pd.DataFrame:
-    """The pedigree of the ordinary A⁻¹: with explicit groups, the rows the clean stage added for
-    the group codes are removed and the codes in the sire/dam fields read as unknown parents;
-    otherwise `pedigree` itself."""
+    """The pedigree of the ordinary A⁻¹: with explicit groups, rows for the group codes (a clean
+    stage not told of the groups adds them as parents) are removed and the codes in the sire/dam
+    fields read as unknown parents (:func:`group_codes_as_unknown`); otherwise `pedigree` itself."""
     if spec is None or spec.assign != "explicit":
         return pedigree
-    codes = list(spec.codes)
-    out = pedigree.loc[~pedigree["id"].astype(str).isin(codes)].copy()
-    for role in _ROLES:
-        out[role] = out[role].where(~out[role].astype(str).isin(codes), None)
-    return out.reset_index(drop=True)
+    kept = pedigree.loc[~pedigree["id"].astype(str).isin(list(spec.codes))]
+    return group_codes_as_unknown(kept, spec.codes).reset_index(drop=True)
+
+
+def group_codes_as_unknown(pedigree: pd.DataFrame, codes: Sequence[str]) -> pd.DataFrame:
+    """`pedigree` with the sire and dam fields that hold one of the group `codes` set to None."""
+    codes = [str(c) for c in codes]
+    return pedigree.assign(**{role: pedigree[role].where(~pedigree[role].astype(str).isin(codes), None)
+                              for role in _ROLES if role in pedigree.columns})
 
 
 def grouped_pedigree(assignment: GroupAssignment) -> GroupedPedigree:

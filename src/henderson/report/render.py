@@ -147,9 +147,9 @@ def render_report(
     variances = variance_section(spec, record, model_name)
     if pedigree is not None and groups is not None and not groups.empty:
         # explicit group codes in the parent fields stand for unknown parents, not for sires and dams
-        codes = set(groups["group"].astype(str))
-        pedigree = pedigree.assign(**{role: pedigree[role].where(~pedigree[role].astype(str).isin(codes), None)
-                                      for role in ("sire", "dam") if role in pedigree.columns})
+        from henderson.pedigree.groups import group_codes_as_unknown
+
+        pedigree = group_codes_as_unknown(pedigree, groups["group"])
     top = top_section(sol, spec, inbreeding, pedigree, int(top_n))
     context: dict[str, Any] = {
         "version": __version__,
