@@ -503,3 +503,19 @@ def test_real_world_inputs_through_the_workflow(tmp_path):
     sol = pd.read_parquet(work / "results/wwg/solutions.parquet")
     assert set(sol.loc[sol["effect"] == "line", "level"]) == {"A", "B"}
     assert (work / "results/wwg/report.html").exists()
+
+
+def test_an_unknown_parent_code_in_the_dam_column_is_a_missing_dam(tmp_path):
+    """Dam '0' (an `unknown_parent` code) is no dam: `missing: drop` rejects the record with its
+    reason, `missing: keep` keeps it without a maternal level."""
+    (tmp_path / "data.csv").write_text("id,dam,y\nA1,0,1.5\nA2,D1,2.0\nA3,,2.5\nA4,D1,3.1\n")
+    random = {"animal": "additive", "dam": {"type": "maternal", "column": "dam", "of": "animal"}}
+    cfg = {"pedigree": "ped.csv", "phenotypes": "data.csv", "models": {
+        "drop": {"traits": ["y"], "random": {**random, "dam": {**random["dam"], "missing": "drop"}}},
+        "keep": {"traits": ["y"], "random": random}}}
+    phen = clean_phenotypes_stage(tmp_path / "data.csv", id_column="id", models=models_of(cfg), unknown_parent=["0"])
+    dropped = phen.rejected[phen.rejected["model"] == "drop"]
+    assert sorted(dropped["id"]) == ["A1", "A3"]
+    assert phen.summary["models"]["drop"]["records"] == 2
+    assert phen.summary["models"]["keep"]["records"] == 4
+    assert phen.summary["models"]["keep"]["kept_without_level"] == {"dam": 2}

@@ -34,6 +34,18 @@ from henderson.io import read_table
 log = logging.getLogger("henderson")
 
 
+def _unknown_dams_missing(raw: pd.DataFrame, models: Mapping[str, Mapping], unknown_parent: Sequence[str]
+                          ) -> pd.DataFrame:
+    """The dam columns of maternal effects with the unknown-parent codes read as missing values,
+    as the pedigree reads them: `missing: drop` then drops such records (with their reason) and
+    `missing: keep` counts them as kept without a dam."""
+    codes = [str(c).strip() for c in unknown_parent]
+    dams = {c for block in models.values() for c in block.get("maternal", {}).values() if c in raw.columns}
+    if not codes or not dams:
+        return raw
+    return raw.assign(**{c: raw[c].where(~raw[c].astype(str).str.strip().isin(codes), None) for c in dams})
+
+
 def _columns(models: Mapping[str, Mapping]) -> dict[str, ModelColumns]:
     return {
         name: ModelColumns(
@@ -164,7 +176,7 @@ def clean_phenotypes_stage(
     for name, block in models.items():
         check_labels(block.get("fixed", ()), block["covariates"], block.get("random", ()),
                      where=f"models.{name}")
-    raw = read_phenotypes(phenotypes_path, phenotype_columns)
+    raw = _unknown_dams_missing(read_phenotypes(phenotypes_path, phenotype_columns), models, unknown_parent)
     columns = _columns(models)
     source = Path(phenotypes_path).name
     check_model_columns(list(raw.columns), source=source, id_column=id_column, models=columns)
