@@ -202,3 +202,52 @@ def test_workflow_with_pcg_and_reml(tmp_path):
         assert entry["monte_carlo_se"] > 0 and entry["se"] > 0
     assert "Monte Carlo REML" in (tmp_path / "logs" / name / "variance.log").read_text()
     assert "Monte Carlo SE" in (tmp_path / "results" / name / "report.html").read_text()
+
+
+def test_probe_solves_are_forced_by_the_change_of_the_equations(small):
+    """The probes' relative residual ε = clip(0.01 δ, trace_tolerance, 1e-4), δ the largest
+    relative change of an entry of C since the previous update: loose at the first update, the
+    trace tolerance at an unchanged C, 0.01 δ in between (σ²a × 1.001: δ = 0.001 of the new value, from
+    the entries of K⁻¹/σ²a, whatever the scale of the fixed effects' entries)."""
+    from henderson.solvers.pcg import FORCING, LOOSE_TOLERANCE, PCGSolver
+
+    eq = Equations(small)
+    solver = PCGSolver(eq, probes=4, trace_tolerance=1e-8, forcing=True)
+    vc = default_start(small)
+    lhs = eq.assemble(eq.coefficients(vc))
+    solver.update(lhs)
+    assert solver.probe_tolerance == LOOSE_TOLERANCE
+    solver.update(lhs)
+    assert solver.probe_tolerance == 1e-8
+    moved = VarianceComponents(vc.layout, tuple(g * 1.001 for g in vc.g0), vc.r0)
+    solver.update(eq.assemble(eq.coefficients(moved)))
+    assert 1e-8 < solver.probe_tolerance < LOOSE_TOLERANCE
+    assert solver.probe_tolerance == pytest.approx(FORCING * 0.001, rel=1e-6)
+    plain = PCGSolver(eq, probes=4, trace_tolerance=1e-8)  # without forcing: the trace tolerance always
+    plain.update(lhs)
+    assert plain.probe_tolerance == 1e-8
+
+
+def test_forced_probe_solves_leave_the_estimates():
+    """Monte Carlo REML with the forced (inexact-Newton) probe solves gives the estimates of
+    every probe solved to the trace tolerance (1e-8), to 1 % of their Monte Carlo SE, and its
+    Monte Carlo SE to 1 %."""
+    model = pedigree_case("a", 2000, 3)
+    mc = MonteCarlo(probes=40, seed=2)
+    forced, _, _ = estimate_stochastic(model, default_start(model), mc=mc)
+    tight, _, _ = estimate_stochastic(model, default_start(model), mc=mc, pcg={"forcing": False})
+    assert forced.converged and tight.converged
+    assert np.all(np.abs(forced.components.theta - tight.components.theta) < 0.01 * tight.monte_carlo_se)
+    np.testing.assert_allclose(forced.monte_carlo_se, tight.monte_carlo_se, rtol=0.01)
+
+
+def test_a_resumed_fit_starts_its_first_probes_from_the_solutions_of_the_first(small):
+    """`probes: auto` resumes from the first fit's estimates: the probes that fit solved start
+    from its solutions there, so the resumed fit's first block (those 8 probes) needs no
+    iteration, while the new probes do."""
+    fit, objective, _ = estimate_stochastic(small, default_start(small), pcg={"probe_block": 8},
+                                            mc=MonteCarlo(probes="auto", start=8, target=0.3))
+    assert fit.monte_carlo["probes"] > 8
+    # the resumed fit's solves in order: y, then the probes in blocks of 8, then the AI solve
+    iterations = objective.solver.iterations
+    assert iterations[1] == 0 and iterations[2] > 0

@@ -100,6 +100,7 @@ class Objective(ParameterSpace):
         self._loglik: float | None = None
         self._qs: list[np.ndarray] = []
         self._traces: np.ndarray | None = None
+        self._ai_sol = np.zeros(0)
 
     # ---------------------------------------------------------------------------------------
     def _solve(self, theta: np.ndarray) -> None:
@@ -111,6 +112,9 @@ class Objective(ParameterSpace):
         self._at = None
         self._traces = None
         self.solver.update(eq.assemble(eq.coefficients(vc)))
+        # from zero, not from the previous θ's solution: an iterative solver's error then varies
+        # smoothly with θ, and so do logL's penalty and the gradient (a warm start made them jitter
+        # by the solver's error, which kept a maternal Monte Carlo REML from converging)
         sol = self.solver.solve(eq.rhs(qs))
         resid = model.y_flat - model.w @ sol
         logdet = self.solver.logdet()
@@ -225,9 +229,18 @@ class Objective(ParameterSpace):
                 work[:, k] = col.reshape(-1)
         rf = eq.rinv(work, qs)
         wrf = np.asarray(eq.wt @ rf)
-        ai = 0.5 * (work.T @ rf - wrf.T @ self.solver.solve(wrf))
+        cwrf = self.solver.solve(wrf, guess=_warm(self._ai_sol, wrf.shape))
+        self._ai_sol = cwrf
+        ai = 0.5 * (work.T @ rf - wrf.T @ cwrf)
         ai = 0.5 * (ai + ai.T)
         return Evaluation(theta.copy(), self._loglik, gradient, ai, em)
+
+
+def _warm(previous: np.ndarray, shape) -> np.ndarray | None:
+    """The previous solve's solution as the starting point of the next (at a nearby θ: an
+    iterative solver needs fewer iterations), where its shape fits. Used for the AI matrix,
+    which sets the steps but not the optimum."""
+    return previous if previous.shape == tuple(shape) else None
 
 
 def _random_levels(term) -> int:

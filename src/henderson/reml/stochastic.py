@@ -20,7 +20,10 @@ probe gives every component's trace, of any model).
   `monte_carlo_se` reported beside the sampling `se` (√diag AI⁻¹).
 * Number of probes (`probes: auto`): a fit with `start` probes, then the ratio
   r = max_k MCSE_k / SE_k; while r exceeds `target`, P ← ⌈1.2·P·(r/target)²⌉ (MC variance ∝ 1/P;
-  at most `max_probes`), the first probes kept and the fit resumed from its estimates.
+  at most `max_probes`), the first probes kept and the fit resumed from its estimates (their
+  solutions there are the starting points of their solves).
+* Cost: the probes are solved only as accurately as the current step needs (an inexact Newton
+  method, :mod:`henderson.solvers.pcg`), and to `trace_tolerance` as the fit converges.
 """
 
 from __future__ import annotations
@@ -121,17 +124,18 @@ def estimate_stochastic(
 ) -> tuple[REMLFit, Objective, np.ndarray]:
     """REML on the PCG solver with sampled traces (module docstring); the fit record carries
     `monte_carlo_se` and `monte_carlo` (probes, seed, target, achieved ratio). `pcg`: options of
-    the solver (tol, max_iter, trace_tolerance, probe_block)."""
+    the solver (tol, max_iter, trace_tolerance, probe_block; forcing, default on)."""
     log = logger if logger is not None else _LOG
     clock = time.perf_counter()
     probes = mc.start if mc.probes == "auto" else int(mc.probes)
     if mc.probes == "auto":
         probes = min(probes, mc.max_probes)
     current = start
+    guess = None  # the probes' solutions of the previous fit, to start the resumed one from
     total_iterations = 0
     rule = criteria
     while True:
-        options = {**dict(pcg or {}), "probes": probes, "seed": mc.seed}
+        options = {"forcing": True, **dict(pcg or {}), "probes": probes, "seed": mc.seed, "probe_guess": guess}
         fit, objective, theta = estimate(model, current, method=method, criteria=rule, solver="pcg",
                                          logger=log, solver_options=options)
         total_iterations += fit.iterations
@@ -147,6 +151,7 @@ def estimate_stochastic(
         before, probes = probes, min(max(wanted, probes + 1), mc.max_probes)
         log.info("Monte Carlo REML: %d probes to reach the target; resuming from the estimates", probes)
         current = fit.components
+        guess = getattr(objective.solver, "probe_solutions", None) if isinstance(objective, Objective) else None
         rule = _resumed(criteria, fit, mc_cov, math.sqrt(before / probes))
     messages = list(fit.messages)
     if not ratio <= mc.target:

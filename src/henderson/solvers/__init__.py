@@ -3,7 +3,8 @@
 A solver is created on the fixed pattern of C (:class:`henderson.mme.Equations`) and then:
 
 * ``update(C)``: new numeric values on that pattern (a factorization, or a new preconditioner);
-* ``solve(B)``: C⁻¹B for one (N,) or many (N, m) right-hand sides;
+* ``solve(B, guess=None)``: C⁻¹B for one (N,) or many (N, m) right-hand sides (an iterative
+  solver starts from `guess`, e.g. the solution at the previous θ);
 * ``logdet()``: log|C|, or None where the solver has none (iterative solvers);
 * ``traces()``: tr(C⁻¹ M_c) for every component M_c of C (exact or sampled), as REML needs;
 * ``inverse_diagonal()``: diag(C⁻¹) (PEV; exact or approximated);
@@ -35,7 +36,7 @@ class Solver(Protocol):
 
     def update(self, lhs: sp.csc_matrix) -> None: ...
 
-    def solve(self, rhs: np.ndarray) -> np.ndarray: ...
+    def solve(self, rhs: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray: ...
 
     def logdet(self) -> float | None: ...
 

@@ -29,7 +29,8 @@ class CholeskySolver:
     def update(self, lhs: sp.csc_matrix) -> None:
         self.factor.factorize(lhs)
 
-    def solve(self, rhs: np.ndarray) -> np.ndarray:
+    def solve(self, rhs: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray:
+        """C⁻¹B; a direct solve needs no starting point (`guess` is ignored)."""
         return self.factor.solve(rhs)
 
     def logdet(self) -> float:
