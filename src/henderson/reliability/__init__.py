@@ -72,8 +72,12 @@ def inverse_diagonal(method: str, objective, theta: np.ndarray, *, samples: int 
         return approx, None, {"method": "approximate"}
     objective.solution(theta)  # the solver holds C at θ
     before = len(getattr(solver, "iterations", []))
-    result = sampled_inverse_diagonal(model, vc, objective.equations, solver, samples=samples, seed=SEED,
-                                      pilot=approx)
+    try:
+        result = sampled_inverse_diagonal(model, vc, objective.equations, solver, samples=samples, seed=SEED,
+                                          pilot=approx)
+    except NumericalError as error:
+        _LOG.warning("reliability sampled: %s Approximate reliabilities instead.", error)
+        return approx, None, {"method": "approximate", "reason": f"sampled refused: {error}"}
     info = {"method": "sampled", "samples": int(samples), "seed": SEED, "seconds": round(result.seconds, 3)}
     if hasattr(solver, "iterations"):
         info["iterations"] = int(sum(solver.iterations[before:]))

@@ -46,6 +46,12 @@ other than the two parents of one animal, loops of the pedigree beyond one round
 covariates (each absorbed alone), and between effects of a term only the within-animal part (a
 record links the direct effect of the calf with the maternal effect of its dam, which is
 ignored). Terms with K = I are steps 1 and 3 with Π = G0⁻¹. Fixed effects get no PEV (NaN).
+
+Fixed unknown parent groups: the animals follow the grouped pedigree, a group standing for an
+unknown parent (:func:`henderson.reliability.links.term_links`); the error of the group
+estimates, which the animals' solutions (a + Qĝ) carry, is ignored like that of the other fixed
+effects, and the group levels get no PEV (NaN). Random groups, metafounders and genomic
+relationships have no approximation here (an error says so).
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ import scipy.sparse as sp
 
 from henderson.covariance import VarianceComponents
 from henderson.model import MixedModel
-from henderson.reliability.links import PedigreeLinks, pedigree_links
+from henderson.reliability.links import PedigreeLinks, term_links
 
 __all__ = ["approximate_inverse_diagonal", "own_information", "prior_variances", "propagate"]
 
@@ -318,10 +324,12 @@ def approximate_inverse_diagonal(model: MixedModel, vc: VarianceComponents, roun
     the first (ρ_l); False: the classical absorption alone. `rounds`: of steps 2–3."""
     out = np.full(model.n_unknowns, np.nan)
     for m, (term, g0) in enumerate(zip(model.terms, vc.g0)):
-        links = pedigree_links(term.relationship) if term.relationship.kind == "pedigree" else None
+        links, groups = term_links(term.relationship)
         pev = propagate(own_information(model, vc, m, links), g0, links, rounds)
         if mates:
             pev = propagate(own_information(model, vc, m, links, pev), g0, links, rounds)
+        if groups is not None:  # no approximation for the group levels themselves
+            pev[groups] = np.nan
         for c in range(term.k):
             lo, hi = model.block(m, c)
             out[lo:hi] = pev[:, c]

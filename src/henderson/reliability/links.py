@@ -9,6 +9,10 @@ are the j with L[i, j] = −½ (or −1). Exact and O(nnz); the result is checke
 inbreeding coefficients: b_i = 1 − ¼(1 + F_s) − ¼(1 + F_d) (terms of unknown parents left out).
 The relationship of a model term carries A⁻¹ and diag(A) = 1 + F, not the parents; this reads
 them back without another input.
+
+With fixed unknown parent groups the animals' parents are those of the grouped pedigree the
+relationship carries, a group standing for an unknown parent (:func:`term_links`); random
+groups, metafounders and genomic relationships have no such links here.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 from henderson.errors import NumericalError
 from henderson.relationship import Relationship
 
-__all__ = ["PedigreeLinks", "pedigree_links"]
+__all__ = ["PedigreeLinks", "pedigree_links", "term_links"]
 
 # |L[i, j] − (0, −½ or −1)| above this: A⁻¹ is not a pedigree's inverse in parents-first order.
 _TOL = 1e-6
@@ -150,3 +154,45 @@ def pedigree_links(relationship: Relationship) -> PedigreeLinks:
             f"{expected[i]:.6g} from F); rerun the relationships stage."
         )
     return PedigreeLinks(sire, dam, b, f)
+
+
+def term_links(relationship: Relationship) -> tuple[PedigreeLinks | None, np.ndarray | None]:
+    """The links of a model term's relationship for the approximate and sampled reliabilities,
+    and the levels that are unknown parent groups (bool (q,), or None): a pedigree's A⁻¹ →
+    :func:`pedigree_links`; fixed groups → the animals' known parents in the grouped
+    pedigree (a group is an unknown parent: A*⁻¹'s animal block is the A⁻¹ of that pedigree,
+    Quaas 1988), b from F, the group levels without parents (b = 1, F = 0: the caller sets
+    their values); an iid effect → (None, None).
+
+    Raises:
+        NumericalError: random groups, metafounders or a genomic relationship.
+    """
+    groups = relationship.groups
+    if relationship.dense is not None or relationship.kind in ("genomic", "single_step"):
+        raise NumericalError(
+            f"the {relationship.kind} relationship has a dense genomic block; approximate and sampled "
+            "reliabilities follow a pedigree (use solver: cholesky for exact ones)."
+        )
+    if groups is None:
+        return (pedigree_links(relationship) if relationship.kind == "pedigree" else None), None
+    if groups.kind != "fixed":
+        raise NumericalError(
+            f"approximate reliabilities are not available with {groups.kind} groups: the animals' solutions "
+            "a + Qĝ carry the prediction error of the group effects, which the approximation leaves out (on 4,000 "
+            "simulated animals with random groups it overstated the reliabilities by 0.15); use fixed groups, or "
+            "solver: cholesky for exact reliabilities."
+        )
+    ped = groups.grouped.ped
+    n, q = ped.n, relationship.q
+    sire = np.full(q, -1, np.int64)
+    dam = np.full(q, -1, np.int64)
+    sire[:n], dam[:n] = ped.sire, ped.dam
+    f = np.zeros(q)
+    f[:n] = relationship.diagonal[:n] - 1.0
+    fs = np.where(sire >= 0, 1.0 + f[np.maximum(sire, 0)], 0.0)
+    fd = np.where(dam >= 0, 1.0 + f[np.maximum(dam, 0)], 0.0)
+    b = 1.0 - 0.25 * fs - 0.25 * fd
+    is_group = np.zeros(q, dtype=bool)
+    is_group[n:] = True
+    b[is_group] = 1.0
+    return PedigreeLinks(sire, dam, b, f), is_group

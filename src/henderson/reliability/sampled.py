@@ -35,6 +35,7 @@ import numba
 import numpy as np
 
 from henderson.covariance import VarianceComponents
+from henderson.errors import NumericalError
 from henderson.mme import Equations
 from henderson.model import MixedModel
 from henderson.reliability.approximate import (
@@ -123,8 +124,13 @@ def sampled_inverse_diagonal(model: MixedModel, vc: VarianceComponents, equation
         if term.relationship.kind == "pedigree":
             lk = pedigree_links(term.relationship)
             links.append((lk.sire, lk.dam, lk.b))
-        else:
+        elif term.relationship.kind == "identity":
             links.append(None)
+        else:  # the draws would not follow K
+            raise NumericalError(
+                f"sampled reliabilities draw the effects of a pedigree or of iid levels; {term.name} has a "
+                f"{term.relationship.kind} relationship."
+            )
     rng = np.random.default_rng(seed)
     total = np.zeros(n_unknowns)
     square = np.zeros(n_unknowns)

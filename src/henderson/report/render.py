@@ -205,6 +205,9 @@ def solver_warnings(solver: dict | None) -> list[str]:
            f"{residual:.1e})" if residual is not None and solver.get("name") == "pcg" else
            "The equations were solved by PCG" if solver.get("name") == "pcg" else "")
     what = _RELIABILITY_NOTES.get(method, "the solutions have no standard errors or reliabilities")
+    reason = (solver.get("reliability") or {}).get("reason")
+    if reason:
+        what += f" ({reason.rstrip('.')})"
     if method == "sampled":
         what = what.format(**{"samples": "?", "mean_mc_se": float("nan"), **solver["reliability"]})
     return [f"{how}: {what}." if how else what[0].upper() + what[1:] + "."]
