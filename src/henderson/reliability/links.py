@@ -119,6 +119,13 @@ def _peel(indptr, indices, data, q, tol):  # pragma: no cover - compiled
     return sire, dam, b, -1
 
 
+def _mendelian(sire: np.ndarray, dam: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """b_i = 1 − ¼(1 + F_s) − ¼(1 + F_d), the terms of unknown parents (−1) left out."""
+    fs = np.where(sire >= 0, 1.0 + f[np.maximum(sire, 0)], 0.0)
+    fd = np.where(dam >= 0, 1.0 + f[np.maximum(dam, 0)], 0.0)
+    return 1.0 - 0.25 * fs - 0.25 * fd
+
+
 def pedigree_links(relationship: Relationship) -> PedigreeLinks:
     """Parents, b and F of a pedigree relationship (module docstring).
 
@@ -143,9 +150,7 @@ def pedigree_links(relationship: Relationship) -> PedigreeLinks:
             "approximate and sampled reliabilities need a pedigree relationship."
         )
     f = relationship.diagonal - 1.0
-    fs = np.where(sire >= 0, 1.0 + f[np.maximum(sire, 0)], 0.0)
-    fd = np.where(dam >= 0, 1.0 + f[np.maximum(dam, 0)], 0.0)
-    expected = 1.0 - 0.25 * fs - 0.25 * fd
+    expected = _mendelian(sire, dam, f)
     off = np.flatnonzero(np.abs(b - expected) > 1e-6 * np.maximum(expected, 1e-12))
     if off.size:
         i = int(off[0])
@@ -189,9 +194,7 @@ def term_links(relationship: Relationship) -> tuple[PedigreeLinks | None, np.nda
     sire[:n], dam[:n] = ped.sire, ped.dam
     f = np.zeros(q)
     f[:n] = relationship.diagonal[:n] - 1.0
-    fs = np.where(sire >= 0, 1.0 + f[np.maximum(sire, 0)], 0.0)
-    fd = np.where(dam >= 0, 1.0 + f[np.maximum(dam, 0)], 0.0)
-    b = 1.0 - 0.25 * fs - 0.25 * fd
+    b = _mendelian(sire, dam, f)
     is_group = np.zeros(q, dtype=bool)
     is_group[n:] = True
     b[is_group] = 1.0

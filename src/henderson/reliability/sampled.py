@@ -42,7 +42,7 @@ from henderson.reliability.approximate import (
     approximate_inverse_diagonal,
     prior_variances,
 )
-from henderson.reliability.links import pedigree_links
+from henderson.reliability.links import term_links
 
 __all__ = ["SampledPEV", "sampled_inverse_diagonal"]
 
@@ -121,16 +121,13 @@ def sampled_inverse_diagonal(model: MixedModel, vc: VarianceComponents, equation
     omega = np.where(random, rest**2 / np.maximum(approx**2 + rest**2, 1e-300), 1.0)
     links = []
     for term in model.terms:
-        if term.relationship.kind == "pedigree":
-            lk = pedigree_links(term.relationship)
-            links.append((lk.sire, lk.dam, lk.b))
-        elif term.relationship.kind == "identity":
-            links.append(None)
-        else:  # the draws would not follow K
+        lk, groups = term_links(term.relationship)
+        if groups is not None:  # the draws would not follow A* (group levels, a + Qg)
             raise NumericalError(
-                f"sampled reliabilities draw the effects of a pedigree or of iid levels; {term.name} has a "
-                f"{term.relationship.kind} relationship."
+                f"sampled reliabilities draw the effects of a pedigree or of iid levels; {term.name} has unknown "
+                "parent groups."
             )
+        links.append(None if lk is None else (lk.sire, lk.dam, lk.b))
     rng = np.random.default_rng(seed)
     total = np.zeros(n_unknowns)
     square = np.zeros(n_unknowns)

@@ -75,7 +75,7 @@ class _Iteration:
         self.solver = solver
         self.fused = shape[0] * shape[1] >= PARALLEL_SIZE
         self.bounds = cg_kernels.chunk_bounds(shape[0]) if self.fused else None
-        dinv = solver.diagonal_inverse() if self.fused else None
+        dinv = solver.preconditioner_inverse if self.fused else None
         self.dinv = np.zeros(0) if dinv is None else dinv
 
     def product_dots(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -148,6 +148,8 @@ class PCGSolver:
         self.residuals: list[float] = []
         self._blocks: list[tuple[int, int, int, np.ndarray]] = []
         self._fixed_inv = np.zeros(0)
+        self.preconditioner_inverse: np.ndarray | None = None
+        """M⁻¹ (N,) where the preconditioner is diagonal (every term with k = 1), set by update."""
 
     def update(self, lhs: sp.csc_matrix | CoefficientOperator) -> None:
         """New values of C (a sparse matrix, or the operator with dense blocks): rebuild the
@@ -183,6 +185,7 @@ class PCGSolver:
             except np.linalg.LinAlgError:
                 raise NumericalError(f"pcg: a diagonal block of {term.name} is singular.") from None
             self._blocks.append((lo, k, q, inverse))
+        self.preconditioner_inverse = self._preconditioner_inverse()
 
     def _forced_tolerance(self, previous: sp.csr_matrix | None) -> float:
         """ε of the probe solves after an update (module docstring); `trace_tolerance` without
@@ -217,7 +220,7 @@ class PCGSolver:
             out[lo : lo + k * q] = np.einsum("jab,bjm->ajm", inverse, seg).reshape(k * q, -1)
         return out
 
-    def diagonal_inverse(self) -> np.ndarray | None:
+    def _preconditioner_inverse(self) -> np.ndarray | None:
         """M⁻¹ as a vector (N,) when the preconditioner is diagonal (every term with k = 1),
         else None."""
         if any(k != 1 for _, k, _, _ in self._blocks):
