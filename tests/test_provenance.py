@@ -3,9 +3,15 @@ docstrings (the workflow test checks both through Snakemake)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from henderson.provenance import code_digest, import_closure, script_digest
+from henderson.provenance import (
+    code_digest,
+    import_closure,
+    script_digest,
+    script_digests,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
@@ -43,3 +49,29 @@ def test_digest_ignores_docstrings_and_comments_but_not_code(tmp_path):
     assert code_digest(["henderson.numerics"], root=package) == before
     module.write_text('"""Docstring."""\n\ndef f(x):\n    """Twice x."""\n    return 3 * x\n')
     assert code_digest(["henderson.numerics"], root=package) != before
+
+
+def test_cached_digests_equal_the_parsed_ones_and_follow_edits(tmp_path):
+    scripts = {p.stem: (p, ["templates/report.html"] if p.stem == "report" else []) for p in SCRIPTS.glob("*.py")}
+    cache = tmp_path / "cache" / "digests.json"
+    first = script_digests(scripts, cache=cache)
+    assert first == {name: script_digest(path, extra) for name, (path, extra) in scripts.items()}
+    stored = json.loads(cache.read_text())
+    assert any(path.endswith("reml/fit.py") for path in stored["files"])
+    # a second start reads the cache: the same digests
+    assert script_digests(scripts, cache=cache) == first
+    # an edited script (new mtime and size) is parsed again
+    script = tmp_path / "rule.py"
+    script.write_text("from henderson.io import write_json\n")
+    one = script_digests({"rule": (script, [])}, cache=cache)["rule"]
+    script.write_text("from henderson.io import write_json\nfrom henderson.mme import Equations\n")
+    two = script_digests({"rule": (script, [])}, cache=cache)["rule"]
+    assert one != two and two == script_digest(script)
+
+
+def test_a_damaged_cache_is_only_slower(tmp_path):
+    cache = tmp_path / "digests.json"
+    cache.write_text("{not json")
+    scripts = {"variance": (SCRIPTS / "variance.py", [])}
+    assert script_digests(scripts, cache=cache) == {"variance": script_digest(SCRIPTS / "variance.py")}
+    assert json.loads(cache.read_text())["files"]

@@ -21,7 +21,7 @@ import jsonschema
 import numpy as np
 import yaml
 
-from henderson.clean import PEDIGREE_COLUMNS, SEX_CODES, ModelColumns
+from henderson.columns import PEDIGREE_COLUMNS, SEX_CODES, ModelColumns
 from henderson.config_checks import (
     _genotype_qc,
     _name_problems,
@@ -657,6 +657,25 @@ def _matrix_variances(
             raise ConfigError(f"{where}.variances.{key}: the matrix is not positive semi-definite.")
         out[key] = matrix.tolist()
     return out
+
+
+def model_columns_params(models: Mapping[str, ModelSpec]) -> dict[str, dict]:
+    """The columns each model reads, as plain data (a rule param of the clean stage):
+    ``traits``, ``classes``, ``covariates``, ``optional`` ({effect: column} of the random effects
+    with ``missing: keep``), ``maternal`` ({effect: dam column}), and the labels ``fixed`` and
+    ``random`` (effect names)."""
+    return {
+        name: {
+            "traits": list(spec.columns.traits),
+            "classes": list(spec.columns.classes),
+            "covariates": list(spec.columns.covariates),
+            "optional": dict(spec.columns.optional),
+            "maternal": {e.name: e.column for e in spec.random if e.type == "maternal"},
+            "fixed": list(spec.fixed),
+            "random": [e.name for e in spec.random],
+        }
+        for name, spec in models.items()
+    }
 
 
 def model_from_dict(

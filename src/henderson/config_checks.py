@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from henderson.clean import PEDIGREE_COLUMNS, SEX_CODES
-from henderson.clean.pedigree import PEDIGREE_REQUIRED
+from henderson.columns import PEDIGREE_COLUMNS, PEDIGREE_REQUIRED, SEX_CODES
 from henderson.errors import ConfigError
 
 MAX_CONFIG_VALUES = 100_000

@@ -22,48 +22,15 @@ EBVs do not depend on which levels are zeroed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from henderson.errors import ConfigError, InputError, NumericalError
+from henderson.columns import INTERCEPT, check_labels
+from henderson.errors import InputError, NumericalError
 from henderson.relationship import Relationship, identity_relationship
-
-INTERCEPT = "mean"
-"""Effect and level label of the intercept in the solutions (reserved: see :func:`check_labels`)."""
-
-
-def check_labels(
-    fixed: Iterable[str], covariates: Iterable[str], random: Iterable[str], *, where: str
-) -> None:
-    """Raise :class:`ConfigError` when the effect labels of a model's solutions are ambiguous: a
-    class effect, covariate or random effect named like the intercept (``mean``), or a random
-    effect named like one of the model's fixed effects or covariates. ``where`` starts the
-    message (e.g. ``"models.wwg"``)."""
-    fixed, covariates, random = list(fixed), list(covariates), list(random)
-    problems = []
-    for kind, names in (("class effect", fixed), ("covariate", covariates)):
-        if INTERCEPT in names:
-            problems.append(
-                f"the {kind} column '{INTERCEPT}' has the intercept's label in solutions.parquet; "
-                "rename the column (e.g. 'mean_value') in the phenotype file and the config"
-            )
-    if INTERCEPT in random:
-        problems.append(
-            f"the random effect '{INTERCEPT}' has the intercept's label in solutions.parquet; "
-            "rename the effect (e.g. `mean_r: {type: iid, column: mean}`)"
-        )
-    for name in sorted(set(random) & (set(fixed) | set(covariates))):
-        problems.append(
-            f"the random effect '{name}' has the name of a fixed effect or covariate, so its rows "
-            f"in solutions.parquet could not be told apart; rename the random effect (e.g. "
-            f"`{name}_r: {{type: iid, column: {name}}}`)"
-        )
-    if problems:
-        raise ConfigError(f"{where}: " + "; ".join(problems) + ".")
 
 
 def sorted_levels(values: pd.Series) -> np.ndarray:

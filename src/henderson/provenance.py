@@ -9,6 +9,11 @@ depends on its outputs); a module the rule does not import does not.
 
 The digest is taken over the syntax tree without docstrings: an edit to a comment or a
 docstring changes no result and reruns nothing.
+
+Parsing the package takes about half a second, at every start of the workflow: `script_digests`
+keeps what each file gave (its imports and digest) in a cache file keyed by the file's
+modification time and size, as Python does for its byte code, so that a start reparses only the
+files edited since.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ import ast
 import functools
 import gc
 import hashlib
-from collections.abc import Iterable
+import json
+import os
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 
 from henderson import __version__
 
-__all__ = ["code_digest", "import_closure", "script_digest"]
+__all__ = ["code_digest", "import_closure", "script_digest", "script_digests"]
 
 
 @functools.cache
@@ -80,16 +87,32 @@ def _normalised_file(path: Path) -> str:
     return _parsed(_stamp(path))[1]
 
 
-@functools.cache
+_STORED: dict[str, list] = {}
+"""Parses read from a cache file (`script_digests`): path → [mtime_ns, size, imports, digest]."""
+_PARSES: dict[tuple[Path, int, int], tuple[frozenset[str], str]] = {}
+"""The parses of this process, by stamp."""
+
+
 def _parsed(stamp: tuple[Path, int, int]) -> tuple[frozenset[str], str]:
     """(the `henderson` modules the file imports, SHA-256 of its syntax tree without docstrings),
-    from one parse; the tree itself is not kept."""
+    from one parse, or from the cache file where the stamp matches."""
+    if stamp not in _PARSES:
+        stored = _STORED.get(str(stamp[0]))
+        if stored is not None and stored[:2] == [stamp[1], stamp[2]]:
+            _PARSES[stamp] = frozenset(stored[2]), stored[3]
+        else:
+            _PARSES[stamp] = _parse(stamp[0])
+    return _PARSES[stamp]
+
+
+def _parse(path: Path) -> tuple[frozenset[str], str]:
+    """`_parsed` of the file at `path`, parsed; the tree itself is not kept."""
     gc_was_enabled = gc.isenabled()
     # a syntax tree has no reference cycles: collections during the parse and the dump would
     # find nothing, and cost more than the parse itself in a process with many live objects
     gc.disable()
     try:
-        tree = ast.parse(stamp[0].read_text(encoding="utf-8"))
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         imports = frozenset(_imports(tree))
         return imports, hashlib.sha256(_normalised_tree(tree).encode()).hexdigest()
     finally:
@@ -147,3 +170,37 @@ def script_digest(script: str | Path, extra_files: Iterable[str] = ()) -> str:
     """Code digest of the package code a rule script runs (module docstring), with the package
     data files `extra_files` it reads."""
     return code_digest(import_closure(source=Path(script).read_text(encoding="utf-8")), extra_files)
+
+
+def script_digests(scripts: Mapping[str, tuple[str | Path, Iterable[str]]], *, cache: str | Path | None = None
+                   ) -> dict[str, str]:
+    """{name: :func:`script_digest` of (script, extra_files)} for each entry of `scripts`, with the
+    parses kept in the JSON file `cache` (module docstring; a cache that cannot be read or
+    written only costs the parse)."""
+    key = f"{__version__} {_root()}"
+    read: dict[str, list] = {}
+    if cache is not None:
+        try:
+            stored = json.loads(Path(cache).read_text(encoding="utf-8"))
+            if stored.get("key") == key:
+                read = dict(stored["files"])
+                _STORED.update(read)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    out = {name: script_digest(script, extra) for name, (script, extra) in scripts.items()}
+    if cache is not None:
+        files = {str(path): [mtime, size, sorted(imports), digest]
+                 for (path, mtime, size), (imports, digest) in _PARSES.items()}
+        if files != read:
+            _write_atomically(Path(cache), json.dumps({"key": key, "files": files}))
+    return out
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        pass

@@ -18,9 +18,8 @@ if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
 from henderson.errors import HendersonError
-from henderson.config import validate_config
-from henderson.stages.clean import model_columns_params
-from henderson.provenance import script_digest
+from henderson.config import model_columns_params, validate_config
+from henderson.provenance import script_digests
 
 try:
     EVALUATION = validate_config(config, source="config/config.yaml")
@@ -31,16 +30,20 @@ MODEL_NAMES = sorted(EVALUATION.models)
 HAS_PEDIGREE = EVALUATION.pedigree is not None
 HAS_GENOTYPES = EVALUATION.genotypes is not None
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
-# the package code each rule's script runs (a rerun trigger when it changes)
-CODE = {
-    "clean_pedigree": script_digest(SCRIPTS / "clean_pedigree.py"),
-    "clean_phenotypes": script_digest(SCRIPTS / "clean_phenotypes.py"),
-    "relationships": script_digest(SCRIPTS / "relationships.py"),
-    "variance": script_digest(SCRIPTS / "variance.py"),
-    "report": script_digest(SCRIPTS / "report.py", ["templates/report.html"]),
-    "animals": script_digest(SCRIPTS / "animals.py"),
-    "clean_genotypes": script_digest(SCRIPTS / "clean_genotypes.py"),
-}
+# the package code each rule's script runs (a rerun trigger when it changes); the parses are
+# kept beside Snakemake's own records, so a start reparses only edited files
+CODE = script_digests(
+    {
+        "clean_pedigree": (SCRIPTS / "clean_pedigree.py", []),
+        "clean_phenotypes": (SCRIPTS / "clean_phenotypes.py", []),
+        "relationships": (SCRIPTS / "relationships.py", []),
+        "variance": (SCRIPTS / "variance.py", []),
+        "report": (SCRIPTS / "report.py", ["templates/report.html"]),
+        "animals": (SCRIPTS / "animals.py", []),
+        "clean_genotypes": (SCRIPTS / "clean_genotypes.py", []),
+    },
+    cache=".snakemake/henderson/code_digests.json",
+)
 ENV = "../../envs/henderson.yaml"
 # unknown parent groups: the relationships rule's extra outputs (and the raw pedigree when the
 # group rules read one of its columns); the groups block reaches the script as a param

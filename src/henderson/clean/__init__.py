@@ -18,26 +18,24 @@ Modules: `cells` (missing codes, string columns), `rejected` (the ``rejected`` t
 """
 
 from henderson.clean.cells import MISSING_VALUES
-from henderson.clean.pedigree import (
-    ORIGINS,
-    PEDIGREE_COLUMNS,
-    PEDIGREE_OPTIONAL,
-    PEDIGREE_REQUIRED,
-    SEX_CODES,
-    CleanedPedigree,
-    clean_pedigree,
-)
+from henderson.clean.pedigree import ORIGINS, CleanedPedigree, clean_pedigree
 from henderson.clean.phenotypes import (
     LINE_COLUMN,
     MAGNITUDE_LIMIT,
     CleanedPhenotypes,
-    ModelColumns,
     check_model_columns,
     clean_phenotypes,
     model_records,
 )
 from henderson.clean.rejected import REJECTED_COLUMNS, combine_rejected
 from henderson.clean.summary import clean_summary
+from henderson.columns import (
+    PEDIGREE_COLUMNS,
+    PEDIGREE_OPTIONAL,
+    PEDIGREE_REQUIRED,
+    SEX_CODES,
+    ModelColumns,
+)
 
 __all__ = [
     "LINE_COLUMN",

@@ -49,16 +49,13 @@ from henderson.clean.pedigree_checks import (
     _PedigreeRows,
 )
 from henderson.clean.rejected import _empty_rejected, _rejected_frame, combine_rejected
+from henderson.columns import (
+    PEDIGREE_COLUMNS,
+    PEDIGREE_REQUIRED,
+    SEX_CODES,
+)
 from henderson.errors import ConfigError, InputError
 from henderson.io import FLOAT_COLUMNS_ATTR, WARNINGS_ATTR
-
-PEDIGREE_REQUIRED = ("id", "sire", "dam")
-PEDIGREE_OPTIONAL = ("birth_year", "birth_date", "sex")
-PEDIGREE_COLUMNS = {role: role for role in (*PEDIGREE_REQUIRED, *PEDIGREE_OPTIONAL)}
-"""Default column name of each pedigree role (the config's ``pedigree_columns``)."""
-
-SEX_CODES = {"male": ("M", "MALE"), "female": ("F", "FEMALE")}
-"""Default codes of the ``sex`` column (the config's ``sex_codes``), compared without case."""
 
 ORIGINS = ("pedigree", "added parent", "added phenotyped")
 

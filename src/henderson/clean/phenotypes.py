@@ -32,7 +32,7 @@ from henderson.clean.rejected import (
     _rejected_frame,
     combine_rejected,
 )
-from henderson.design import INTERCEPT
+from henderson.columns import INTERCEPT, ModelColumns
 from henderson.errors import ConfigError, InputError
 from henderson.io import WARNINGS_ATTR
 
@@ -44,37 +44,6 @@ The ``rejected`` tables, a different table, keep their ``line`` column."""
 MAGNITUDE_LIMIT = 1e100
 """Largest absolute trait or covariate value accepted: beyond it sums of squares overflow.
 (Infinite values, e.g. ``inf``, are not numbers: dropped or set missing like text.)"""
-
-
-@dataclass(frozen=True)
-class ModelColumns:
-    """The phenotype-table columns one model uses.
-
-    ``traits`` are numeric responses; ``classes`` are categorical columns (fixed effects and the
-    columns of iid/maternal random effects; levels are strings, and the ID column may be one of
-    them, e.g. for a permanent-environment effect); ``covariates`` are numeric, continuous.
-    ``optional``: (effect, column) of the random effects whose missing level keeps the record
-    without a level of that effect (``missing: keep``; a zero row of Z). A missing value in any
-    other class column drops the record. ``weights``: the record-weight column (one of
-    ``covariates`` too, so it is read as a number); a missing, non-numeric or non-positive weight
-    drops the record.
-    """
-
-    traits: tuple[str, ...]
-    classes: tuple[str, ...] = ()
-    covariates: tuple[str, ...] = ()
-    optional: tuple[tuple[str, str], ...] = ()
-    weights: str | None = None
-
-    @property
-    def optional_columns(self) -> tuple[str, ...]:
-        """Class columns whose missing value keeps the record (see ``optional``)."""
-        return tuple(dict.fromkeys(column for _, column in self.optional))
-
-    @property
-    def all_classes(self) -> tuple[str, ...]:
-        """``classes`` and the columns of ``optional``, in that order, each once."""
-        return tuple(dict.fromkeys((*self.classes, *self.optional_columns)))
 
 
 @dataclass(frozen=True)
@@ -105,7 +74,7 @@ def check_model_columns(
     """Raise :class:`ConfigError` when the ID column or a column a model names is not in the
     table, when a model names no trait, or when a column has two roles in one model (the ID
     column may also be a class column), or when a covariate is named like the intercept's label
-    ``mean`` (:data:`henderson.design.INTERCEPT`). Runs before any work on the rows."""
+    ``mean`` (:data:`henderson.columns.INTERCEPT`). Runs before any work on the rows."""
     present = [str(c) for c in columns]
     listing = ", ".join(_q(c) for c in present) or "(none)"
     problems = []

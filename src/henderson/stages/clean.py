@@ -25,9 +25,8 @@ from henderson.clean import (
 from henderson.clean.cells import float_columns, normalise_ids
 from henderson.clean.crosscheck import compare_dams, compare_sexes
 from henderson.clean.ids import is_decimal_column
-from henderson.clean.pedigree import PEDIGREE_COLUMNS, PEDIGREE_REQUIRED
-from henderson.config import ModelSpec
-from henderson.design import check_labels
+from henderson.columns import PEDIGREE_COLUMNS, PEDIGREE_REQUIRED, check_labels
+from henderson.config import model_columns_params  # noqa: F401 (a rule param; kept importable here)
 from henderson.errors import InputError
 from henderson.io import read_table
 
@@ -55,25 +54,6 @@ def _columns(models: Mapping[str, Mapping]) -> dict[str, ModelColumns]:
             optional=tuple((effect, column) for effect, column in c.get("optional", {}).items()),
         )
         for name, c in models.items()
-    }
-
-
-def model_columns_params(models: Mapping[str, ModelSpec]) -> dict[str, dict]:
-    """The columns each model reads, as plain data (a rule param of the clean stage):
-    ``traits``, ``classes``, ``covariates``, ``optional`` ({effect: column} of the random effects
-    with ``missing: keep``), ``maternal`` ({effect: dam column}), and the labels ``fixed`` and
-    ``random`` (effect names)."""
-    return {
-        name: {
-            "traits": list(spec.columns.traits),
-            "classes": list(spec.columns.classes),
-            "covariates": list(spec.columns.covariates),
-            "optional": dict(spec.columns.optional),
-            "maternal": {e.name: e.column for e in spec.random if e.type == "maternal"},
-            "fixed": list(spec.fixed),
-            "random": [e.name for e in spec.random],
-        }
-        for name, spec in models.items()
     }
 
 
