@@ -8,7 +8,14 @@ import pytest
 import scipy.sparse as sp
 
 from henderson.errors import InputError
-from henderson.io import load_matrix, read_table, save_matrix, sidecar_path, write_json
+from henderson.io import (
+    load_matrix,
+    read_table,
+    save_matrix,
+    sidecar_path,
+    write_csv,
+    write_json,
+)
 
 
 @pytest.mark.parametrize(
@@ -112,3 +119,21 @@ def _csv(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("id\n80.0\n")
     return path
+
+
+def test_write_csv_round_trips_text_numbers_and_missing_values(tmp_path):
+    frame = pd.DataFrame({
+        "id": ["A1", "B,2", 'C"3', None],
+        "year": pd.array([2010, None, 2012, 2013], dtype="Int64"),
+        "ebv": [0.1, np.nan, -1e-300, 12345.678901234567],
+        "n": [1, 2, 3, 4],
+    })
+    path = tmp_path / "out" / "table.csv"
+    write_csv(frame, path)
+    back = pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values=[""])
+    assert list(back.columns) == ["id", "year", "ebv", "n"]
+    assert back["id"].tolist()[:3] == ["A1", "B,2", 'C"3'] and pd.isna(back["id"].iloc[3])
+    assert back["year"].isna().tolist() == [False, True, False, False]
+    # floats exactly: the shortest form that reads back to the same double
+    assert np.array_equal(back["ebv"].to_numpy(), frame["ebv"].to_numpy(), equal_nan=True)
+    assert back["n"].tolist() == [1, 2, 3, 4]

@@ -1,6 +1,6 @@
 """Rule animals: the per-animal table (Parquet and CSV) and a CSV copy of the solutions."""
 
-from henderson.io import write_parquet
+from henderson.io import write_csv, write_parquet
 from henderson.rulelog import stage_logging
 from henderson.stages.animals import animals_stage
 
@@ -17,5 +17,5 @@ with stage_logging(sm.log[0], f"animals {sm.wildcards.model}"):
         source=sm.params.phenotypes_file,
     )
     write_parquet(animals, sm.output.animals)
-    animals.to_csv(sm.output.animals_csv, index=False)
-    solutions.to_csv(sm.output.solutions_csv, index=False)
+    write_csv(animals, sm.output.animals_csv)
+    write_csv(solutions, sm.output.solutions_csv)

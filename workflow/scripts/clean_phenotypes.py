@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from henderson.io import write_json, write_parquet
+from henderson.io import write_csv, write_json, write_parquet
 from henderson.rulelog import stage_logging
 from henderson.stages.clean import clean_phenotypes_stage, summarise_clean
 
@@ -31,5 +31,5 @@ with stage_logging(sm.log[0], "clean_phenotypes"):
     rejected, summary = summarise_clean(pedigree, result)
     write_parquet(result.table, sm.output.phenotypes)
     write_parquet(rejected, sm.output.rejected)
-    rejected.to_csv(sm.output.rejected_csv, index=False)
+    write_csv(rejected, sm.output.rejected_csv)
     write_json(summary, sm.output.summary)
