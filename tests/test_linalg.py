@@ -152,6 +152,29 @@ def test_selected_inverse_matches_dense_inverse(matrix, mode):
     assert rel_err(coo.data, inv[coo.row, coo.col]) < 1e-10
 
 
+def test_selected_inverse_positions_gather_the_inverse_on_a_pattern(matrix, mode):
+    inv = np.linalg.inv(matrix.toarray())
+    chol = SparseCholesky(matrix, mode=mode).factorize(matrix)
+    pattern = sp.csc_matrix(matrix)
+    pattern.sort_indices()
+    positions = chol.selected_inverse_positions(pattern)
+    assert positions.shape == (pattern.nnz,)
+    cols = np.repeat(np.arange(pattern.shape[1]), np.diff(pattern.indptr))
+    # the gathered values are A⁻¹ at every stored (i, j) of A: max abs error relative to max |A⁻¹|, 1e-10
+    assert rel_err(chol.selected_inverse_data()[positions], inv[pattern.indices, cols]) < 1e-10
+    # (i, j) and (j, i) share one stored value
+    upper = sp.csc_matrix(pattern.T)
+    upper.sort_indices()
+    assert np.array_equal(np.sort(chol.selected_inverse_positions(upper)), np.sort(positions))
+
+
+def test_selected_inverse_positions_refuse_entries_outside_the_factor():
+    diagonal = sp.identity(5, format="csc") * 2.0
+    chol = SparseCholesky(diagonal).factorize(diagonal)
+    with pytest.raises(RuntimeError, match="does not cover"):
+        chol.selected_inverse_positions(sp.csc_matrix(np.ones((5, 5))))
+
+
 def test_inverse_diagonal(matrix, mode):
     inv = np.linalg.inv(matrix.toarray())
     chol = SparseCholesky(matrix, mode=mode).factorize(matrix)
@@ -411,3 +434,18 @@ def test_pcg_edge_cases():
         pcg(a, np.ones(n), precond_diag=bad_diag)
     with pytest.raises(NumericalError, match="not positive definite"):
         pcg(-a, np.ones(n), precond_diag=a.diagonal())
+
+
+def test_factor_entries_follow_any_elimination_order():
+    """The symbolic count of L's entries for a given order equals the nonzeros of the dense
+    Cholesky factor of the matrix permuted to that order (random values: no cancellation)."""
+    from henderson.linalg.symbolic import factor_entries
+
+    rng = np.random.default_rng(3)
+    n = 120
+    a = sp.random(n, n, density=0.04, random_state=4)
+    a = sp.csc_matrix(abs(a) + abs(a).T + sp.eye(n) * n)
+    for _ in range(3):
+        perm = rng.permutation(n)
+        dense = np.linalg.cholesky(a.toarray()[np.ix_(perm, perm)])
+        assert factor_entries(a, perm) == np.count_nonzero(np.tril(dense))

@@ -33,7 +33,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -43,26 +42,6 @@ from henderson.errors import ConfigError
 from henderson.model import MixedModel
 
 __all__ = ["CoefficientOperator", "DenseTerm", "Equations", "coefficient_matrix"]
-
-
-@numba.njit(cache=True)
-def _gather(z_indptr, z_indices, z_data, c_indptr, c_indices):  # pragma: no cover - compiled
-    """Values of a symmetric matrix Z (CSC, sorted rows) at every position of pattern C (CSC,
-    sorted rows, inside Z's pattern), by a merge per column. Returns (values, first position of C
-    not in Z or -1)."""
-    n = c_indptr.shape[0] - 1
-    out = np.empty(c_indices.shape[0])
-    for c in range(n):
-        p = z_indptr[c]
-        end = z_indptr[c + 1]
-        for q in range(c_indptr[c], c_indptr[c + 1]):
-            r = c_indices[q]
-            while p < end and z_indices[p] < r:
-                p += 1
-            if p == end or z_indices[p] != r:
-                return out, q
-            out[q] = z_data[p]
-    return out, -1
 
 
 @dataclass(frozen=True)
@@ -264,21 +243,6 @@ class Equations:
             c * np.linalg.slogdet(vc.r0[np.ix_(tr, tr)])[1] - tr.size * lw
             for c, tr, lw in zip(self.counts, trait_sets, self.log_weights)
         ))
-
-    def traces(self, selected_inverse: sp.csc_matrix) -> np.ndarray:
-        """tr(C⁻¹ M_c) of every component from C⁻¹ on (a superset of) the pattern of C."""
-        return self.traces_from_values(self.on_pattern(selected_inverse))
-
-    def on_pattern(self, matrix: sp.csc_matrix) -> np.ndarray:
-        """The values of a symmetric `matrix` (CSC, sorted rows, its pattern a superset of
-        C's) at every stored position of C's pattern."""
-        values, missing = _gather(
-            matrix.indptr.astype(np.int64), matrix.indices, matrix.data,
-            self.pattern.indptr.astype(np.int64), self.pattern.indices,
-        )
-        if missing >= 0:
-            raise RuntimeError("the selected inverse does not cover the pattern of C")
-        return values
 
     def traces_from_values(self, values: np.ndarray) -> np.ndarray:
         prod = self.val * values[self.pos]

@@ -17,6 +17,7 @@ from henderson.errors import NumericalError
 from henderson.linalg.selected_inverse import (
     _expand_symmetric,
     _find_supernodes,
+    _lower_positions,
     _takahashi,
 )
 from henderson.linalg.symbolic import factor_entries
@@ -233,21 +234,24 @@ class SparseCholesky:
 
     def selected_inverse_data(self) -> np.ndarray:
         """The selected inverse as stored: A⁻¹ on the lower triangle of L's pattern, in L's
-        (permuted) column order; :meth:`selected_inverse_index` says where each entry of A⁻¹
-        lies in it."""
+        (permuted) column order; :meth:`selected_inverse_positions` says where entries of A⁻¹
+        lie in it."""
         return self._selected_inverse_data()
 
-    def selected_inverse_index(self) -> sp.csc_matrix:
-        """Symmetric CSC (original ordering, the pattern of :meth:`selected_inverse`) whose
-        values are positions in :meth:`selected_inverse_data`: computed once per factor
-        pattern, it turns every later selected inverse on the same analysis into one gather."""
+    def selected_inverse_positions(self, pattern: sp.csc_matrix) -> np.ndarray:
+        """Positions in :meth:`selected_inverse_data` of every stored entry of `pattern` (a
+        symmetric CSC in the original order, inside the analysed pattern), in its stored order:
+        computed once per factor pattern, they turn every later selected inverse on the same
+        analysis into one gather. Raises RuntimeError for an entry outside L's pattern."""
         self._selected_inverse_data()
         assert self._l_indptr is not None and self._l_indices is not None
-        positions = np.arange(self._l_indices.size, dtype=np.float64)
-        ptr, idx, val = _expand_symmetric(self._l_indptr, self._l_indices, positions, self._perm)
-        out = sp.csc_matrix((val, idx, ptr), shape=(self._n, self._n))
-        out.has_sorted_indices = True
-        return out
+        inverse = np.empty(self._n, np.int64)
+        inverse[self._perm] = np.arange(self._n)
+        positions, missing = _lower_positions(self._l_indptr, self._l_indices, inverse,
+                                              pattern.indptr.astype(np.int64), pattern.indices)
+        if missing >= 0:
+            raise RuntimeError("the factor's pattern does not cover the pattern asked for")
+        return positions
 
     @property
     def factor_pattern(self) -> np.ndarray | None:

@@ -10,14 +10,16 @@ import scipy.sparse as sp
 
 
 @numba.njit(cache=True)
-def _factor_entries(n, indptr, indices):  # pragma: no cover - compiled
+def _factor_entries(n, indptr, indices, perm, position):  # pragma: no cover - compiled
     """nnz of the lower triangle of L (diagonal included) for the symmetric CSC pattern
-    (indptr, indices) in elimination order."""
+    (indptr, indices) eliminated in the order `perm` (`position` its inverse: the step at which
+    each row is eliminated); the permuted matrix is never formed."""
     parent = np.full(n, -1, np.int64)
     ancestor = np.full(n, -1, np.int64)
     for i in range(n):
-        for q in range(indptr[i], indptr[i + 1]):
-            r = indices[q]
+        col = perm[i]
+        for q in range(indptr[col], indptr[col + 1]):
+            r = position[indices[q]]
             if r >= i:
                 continue
             while ancestor[r] != -1 and ancestor[r] != i:
@@ -31,8 +33,9 @@ def _factor_entries(n, indptr, indices):  # pragma: no cover - compiled
     total = n
     for i in range(n):
         mark[i] = i
-        for q in range(indptr[i], indptr[i + 1]):
-            j = indices[q]
+        col = perm[i]
+        for q in range(indptr[col], indptr[col + 1]):
+            j = position[indices[q]]
             if j >= i:
                 continue
             while mark[j] != i:  # the row subtree of row i: L[i, j] != 0
@@ -45,6 +48,8 @@ def _factor_entries(n, indptr, indices):  # pragma: no cover - compiled
 def factor_entries(pattern: sp.spmatrix, perm: np.ndarray) -> int:
     """nnz of the lower triangle of the Cholesky factor of P A P' for a symmetric pattern A and
     the elimination order `perm` (row k of the permuted matrix is row perm[k] of A)."""
-    a = sp.csc_matrix(pattern)
-    permuted = sp.csc_matrix(a[perm][:, perm])
-    return int(_factor_entries(permuted.shape[0], permuted.indptr.astype(np.int64), permuted.indices.astype(np.int64)))
+    a = pattern if sp.isspmatrix_csc(pattern) else sp.csc_matrix(pattern)
+    perm = np.asarray(perm, dtype=np.int64)
+    position = np.empty_like(perm)
+    position[perm] = np.arange(perm.size, dtype=np.int64)
+    return int(_factor_entries(a.shape[0], a.indptr.astype(np.int64), a.indices.astype(np.int64), perm, position))

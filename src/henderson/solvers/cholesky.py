@@ -39,8 +39,8 @@ class CholeskySolver:
     def traces(self) -> np.ndarray:
         data = self.factor.selected_inverse_data()
         if self._positions is None or self._positions[0] is not self.factor.factor_pattern:
-            index = self.equations.on_pattern(self.factor.selected_inverse_index())
-            self._positions = (self.factor.factor_pattern, index.astype(np.int64))
+            index = self.factor.selected_inverse_positions(self.equations.pattern)
+            self._positions = (self.factor.factor_pattern, index)
         return self.equations.traces_from_values(data[self._positions[1]])
 
     def inverse_diagonal(self) -> np.ndarray:
