@@ -264,7 +264,7 @@ def _expand_symmetric(indptr, indices, data, perm):  # pragma: no cover - compil
 def _lower_positions(l_indptr, l_indices, inverse_perm, indptr, indices):  # pragma: no cover - compiled
     """Where each stored entry (i, j) of a CSC pattern (original order) lies in the data of a
     lower-triangular CSC in permuted order (entry (max, min) of (inverse_perm[i],
-    inverse_perm[j]); its rows sorted per column): a binary search per entry. Returns
+    inverse_perm[j]); its rows sorted per column): a search per entry. Returns
     (positions (nnz,) int64, the first entry not found or −1)."""
     out = np.empty(indices.size, np.int64)
     for j in range(indptr.size - 1):
@@ -272,14 +272,8 @@ def _lower_positions(l_indptr, l_indices, inverse_perm, indptr, indices):  # pra
         for q in range(indptr[j], indptr[j + 1]):
             pi = inverse_perm[indices[q]]
             r, c = (pi, pj) if pi >= pj else (pj, pi)
-            lo, hi = l_indptr[c], l_indptr[c + 1]
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if l_indices[mid] < r:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo == l_indptr[c + 1] or l_indices[lo] != r:
+            at = _gallop(l_indices, l_indptr[c], l_indptr[c + 1], r)
+            if at < 0:
                 return out, q
-            out[q] = lo
+            out[q] = at
     return out, -1
