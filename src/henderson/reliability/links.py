@@ -25,7 +25,7 @@ import numpy as np
 from henderson.errors import NumericalError
 from henderson.relationship import Relationship
 
-__all__ = ["PedigreeLinks", "pedigree_links", "term_links"]
+__all__ = ["PedigreeLinks", "is_genomic", "pedigree_links", "term_links"]
 
 # |L[i, j] − (0, −½ or −1)| above this: A⁻¹ is not a pedigree's inverse in parents-first order.
 _TOL = 1e-6
@@ -161,6 +161,12 @@ def pedigree_links(relationship: Relationship) -> PedigreeLinks:
     return PedigreeLinks(sire, dam, b, f)
 
 
+def is_genomic(relationship: Relationship) -> bool:
+    """Whether K is a genomic relationship (G*, H, either with APY): K⁻¹ is not a pedigree's,
+    and its effects are drawn by :mod:`henderson.reliability.genomic_draws`."""
+    return relationship.kind in ("genomic", "single_step") or relationship.dense is not None
+
+
 def term_links(relationship: Relationship) -> tuple[PedigreeLinks | None, np.ndarray | None]:
     """The links of a model term's relationship for the approximate and sampled reliabilities,
     and the levels that are unknown parent groups (bool (q,), or None): a pedigree's A⁻¹ →
@@ -173,10 +179,10 @@ def term_links(relationship: Relationship) -> tuple[PedigreeLinks | None, np.nda
         NumericalError: random groups, metafounders or a genomic relationship.
     """
     groups = relationship.groups
-    if relationship.dense is not None or relationship.kind in ("genomic", "single_step"):
+    if is_genomic(relationship):
         raise NumericalError(
-            f"the {relationship.kind} relationship has a dense genomic block; approximate and sampled "
-            "reliabilities follow a pedigree (use solver: cholesky for exact ones)."
+            f"the {relationship.kind} relationship is genomic; approximate reliabilities follow a pedigree "
+            "(use reliability: sampled, or solver: cholesky for exact ones)."
         )
     if groups is None:
         return (pedigree_links(relationship) if relationship.kind == "pedigree" else None), None
