@@ -21,7 +21,9 @@ approximation; its pilot counts the levels' own records only (``genomic_own_reco
 which understates their reliability and leans the weights towards PEV₂: still unbiased, the
 Monte Carlo SE between that of the right weights and √(2/n) r (PEV₂ alone). Its per-level
 Monte Carlo SE is the sample standard deviation of the per-sample values over √n. For a fixed
-effect (true value 0 in the samples) b̂* is the estimation error, so (C⁻¹)_ii = E b̂*²: PEV₁ only.
+effect (true value 0 in the samples) b̂* is the estimation error, so (C⁻¹)_ii = E b̂*²: PEV₁ only;
+so too for a term whose diag(K) is approximated (large single step: 1 + F for the ungenotyped
+animals, ``Relationship.diagonal_exact``), as PEV₂ needs the true V.
 
 Why not the diagonal estimator of Hutchinson type (diag C⁻¹ ≈ mean v ∘ C⁻¹v, v = ±1): its
 variance for unknown i is Σ_(j≠i) (C⁻¹)_ij²/n, which adds the squared prediction error
@@ -134,6 +136,10 @@ def sampled_inverse_diagonal(model: MixedModel, vc: VarianceComponents, equation
     approx = np.clip(np.where(random, pilot, 0.0), 0.0, np.where(random, prior, np.inf))
     rest = np.where(random, prior - approx, 0.0)
     omega = np.where(random, rest**2 / np.maximum(approx**2 + rest**2, 1e-300), 1.0)
+    for m, term in enumerate(model.terms):
+        if not term.relationship.diagonal_exact:  # V unknown: PEV₁ alone
+            for c in range(term.k):
+                omega[slice(*model.block(m, c))] = 1.0
     links = []
     for term in model.terms:
         if is_genomic(term.relationship):
