@@ -24,10 +24,12 @@ from henderson.genomic import (
 from henderson.genomic.metafounder_gamma import estimate_gamma
 from henderson.mme import Equations
 from henderson.model import build_model
+from henderson.pedigree import inbreeding, mendelian_variances
 from henderson.pedigree.metafounders import ainv_metafounders
 from henderson.relationship_groups import group_relationship
 from henderson.reliability import approximate_inverse_diagonal, sampled_inverse_diagonal
 from henderson.reliability.genomic_draws import genomic_draws
+from henderson.reliability.links import pilot_links
 from henderson.solutions import solve
 from henderson.solvers import make_solver
 
@@ -190,3 +192,18 @@ def test_solve_on_pcg_samples_single_step_reliabilities(population, caplog):
     assert approx.solver["reliability"]["method"] == "sampled" and "reason" in approx.solver["reliability"]
     with pytest.raises(NumericalError, match="genomic"):
         approximate_inverse_diagonal(model, vc)
+
+
+def test_the_pilot_reads_single_steps_pedigree_from_its_sparse_part(population):
+    """The pilot of the sampled weights (no estimate of its own): single step's sparse part of
+    H⁻¹ is A⁻¹, whose parents and Mendelian-sampling variances it reads back exactly; GBLUP's
+    levels get no parents and b = diag(G*)."""
+    ped, _, _ = population
+    links = pilot_links(_relationship(population, "single_step"))
+    parents = np.sort(np.c_[links.sire, links.dam], axis=1)  # which parent is which is not in A⁻¹
+    np.testing.assert_array_equal(parents, np.sort(np.c_[ped.sire, ped.dam], axis=1))
+    np.testing.assert_allclose(links.b, mendelian_variances(ped, inbreeding(ped)), rtol=1e-10)
+    gblup = _relationship(population, "gblup")
+    links = pilot_links(gblup)
+    assert np.all(links.sire < 0) and np.all(links.dam < 0)
+    np.testing.assert_allclose(links.b, gblup.diagonal, rtol=0)

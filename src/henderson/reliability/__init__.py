@@ -74,7 +74,7 @@ def inverse_diagonal(method: str, objective, theta: np.ndarray, *, samples: int 
         _LOG.info("reliability %s: %s", asked, reason)
         method = "sampled"
     try:
-        approx = approximate_inverse_diagonal(model, vc, genomic_own_records=bool(genomic))
+        approx = approximate_inverse_diagonal(model, vc, genomic_pilot=bool(genomic))
     except NumericalError as error:
         _LOG.warning("reliability %s: %s No reliabilities.", method, error)
         return None, None, {"method": "none", "reason": str(error)}

@@ -62,7 +62,12 @@ import scipy.sparse as sp
 
 from henderson.covariance import VarianceComponents
 from henderson.model import MixedModel
-from henderson.reliability.links import PedigreeLinks, is_genomic, term_links
+from henderson.reliability.links import (
+    PedigreeLinks,
+    is_genomic,
+    pilot_links,
+    term_links,
+)
 
 __all__ = ["approximate_inverse_diagonal", "own_information", "prior_variances", "propagate"]
 
@@ -318,19 +323,18 @@ def prior_variances(model: MixedModel, vc: VarianceComponents) -> np.ndarray:
 
 
 def approximate_inverse_diagonal(model: MixedModel, vc: VarianceComponents, rounds: int = 1, mates: bool = True,
-                                 *, genomic_own_records: bool = False) -> np.ndarray:
+                                 *, genomic_pilot: bool = False) -> np.ndarray:
     """Approximate diag(C⁻¹) (N,) of `model` at `vc` (module docstring): PEV for every random
     component, NaN for the fixed effects. `mates`: a second pass with the group mates' PEV of
     the first (ρ_l); False: the classical absorption alone. `rounds`: of steps 2–3.
-    `genomic_own_records`: the levels of a genomic relationship from their own records alone
-    (as if K were diagonal, diag(K) kept: the relatives' information left out, too low a
+    `genomic_pilot`: a genomic relationship taken through :func:`pilot_links` (single step as
+    its pedigree, GBLUP as levels without relatives: the genomic information left out, too low a
     reliability), the pilot of the sampled method, instead of the NumericalError of
     :func:`term_links`."""
     out = np.full(model.n_unknowns, np.nan)
     for m, (term, g0) in enumerate(zip(model.terms, vc.g0)):
-        if genomic_own_records and is_genomic(term.relationship):
-            none, diag = np.full(term.q, -1, np.int64), term.relationship.diagonal
-            links, groups = PedigreeLinks(none, none, diag, diag - 1.0), None  # founders with prior G0 K_ii
+        if genomic_pilot and is_genomic(term.relationship):
+            links, groups = pilot_links(term.relationship), None
         else:
             links, groups = term_links(term.relationship)
         pev = propagate(own_information(model, vc, m, links), g0, links, rounds)

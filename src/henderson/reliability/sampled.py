@@ -17,9 +17,10 @@ Reported: their combination with weights from the deterministic approximation P�
 ``PEV = ω PEV₁ + (1 − ω) PEV₂`` with ω = (V − P̃)² / (P̃² + (V − P̃)²), the inverse-variance
 weights: when P̃ is right, the Monte Carlo SE of the reliability r is √(2/n) r(1 − r)/√(r² + (1 − r)²)
 (at most 0.5/√n) instead of √(2/n)(1 − r) for PEV₁ alone. A genomic relationship has no
-approximation; its pilot counts the levels' own records only (``genomic_own_records``),
-which understates their reliability and leans the weights towards PEV₂: still unbiased, the
-Monte Carlo SE between that of the right weights and √(2/n) r (PEV₂ alone). Its per-level
+approximation; its pilot leaves the genomic information out (``genomic_pilot``: single step
+as its pedigree, GBLUP's levels on their own records), which understates their reliability and
+leans the weights towards PEV₂: still unbiased, the Monte Carlo SE between that of the right
+weights and √(2/n) r (PEV₂ alone). Its per-level
 Monte Carlo SE is the sample standard deviation of the per-sample values over √n. For a fixed
 effect (true value 0 in the samples) b̂* is the estimation error, so (C⁻¹)_ii = E b̂*²: PEV₁ only;
 so too for a term whose diag(K) is approximated (large single step: 1 + F for the ungenotyped
@@ -119,7 +120,7 @@ def sampled_inverse_diagonal(model: MixedModel, vc: VarianceComponents, equation
     `vc`; its ``solve`` takes several right-hand sides) in batches of `batch` samples (default:
     about 400 MB of right-hand sides). `pilot`: the approximate diag(C⁻¹) for the weights
     (:func:`~henderson.reliability.approximate.approximate_inverse_diagonal` with
-    ``genomic_own_records`` when None).
+    ``genomic_pilot`` when None).
 
     Raises:
         NumericalError: a term with unknown parent groups, or a genomic K⁻¹ that is not positive
@@ -130,7 +131,7 @@ def sampled_inverse_diagonal(model: MixedModel, vc: VarianceComponents, equation
     if batch is None:
         batch = int(max(1, min(samples, 400 * 2**20 // (8 * 6 * max(n_unknowns, 1)))))
     if pilot is None:
-        pilot = approximate_inverse_diagonal(model, vc, genomic_own_records=True)
+        pilot = approximate_inverse_diagonal(model, vc, genomic_pilot=True)
     prior = prior_variances(model, vc)
     random = np.isfinite(prior)
     approx = np.clip(np.where(random, pilot, 0.0), 0.0, np.where(random, prior, np.inf))
