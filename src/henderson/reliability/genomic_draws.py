@@ -35,6 +35,7 @@ with APY only an n_c × n_c copy of Gcc⁻¹. Forming P costs n_b solves with th
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,8 @@ from henderson.relationship import Relationship
 __all__ = ["GenomicDraws", "genomic_draws"]
 
 _COLUMNS = 256  # of S12 solved at a time while forming P
+
+_LOG = logging.getLogger("henderson.reliability")
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +130,9 @@ def genomic_draws(relationship: Relationship) -> GenomicDraws:
     inside = np.zeros(q, dtype=bool)
     inside[positions] = True
     rest = np.flatnonzero(~inside)
+    dense = 0 if block is None else block.ginv.core.size if isinstance(block, SingleStepBlock) else positions.size
+    _LOG.info("sampled reliabilities: the %s relationship's effects drawn through a sparse factor of %d levels and a "
+              "dense factor of %d × %d (%.2f GiB)", kind, rest.size, dense, dense, 8 * dense**2 / 2**30)
     s = sp.csc_matrix(relationship.kinv)
     s11 = s12 = None
     if rest.size:
