@@ -13,6 +13,7 @@ spread (p ~ Beta(0.8, 0.8) clipped to [0.01, 0.99], Hardy–Weinberg codes); ped
     python benchmarks/bench_genomic.py --case single_step --animals 100000 --genotyped 20000
     python benchmarks/bench_genomic.py --case ssgblup --animals 100000 --genotyped 10000 --snps 10000
     python benchmarks/bench_genomic.py --case ssgblup_pcg --animals 100000 --genotyped 20000 --snps 10000
+    python benchmarks/bench_genomic.py --case ssgblup_pcg --animals 20000 --genotyped 4000 --snps 10000 --samples 50 --exact
     python benchmarks/bench_genomic.py --case apy --genotyped 60000 --core 10000 --snps 10000
 
 Run heavy sizes one at a time: ``flock /tmp/bench.lock python benchmarks/bench_genomic.py ...``.
@@ -212,7 +213,7 @@ def case_ssgblup(args, step) -> None:
     step("model (designs, W'W)", unknowns=model.n_unknowns)
     exact = solve(model, vc, solver="cholesky")
     step("solve by CHOLMOD with PEV (selected inverse)", seconds_by_step=exact.seconds)
-    pcg = solve(model, vc, solver="pcg")  # no pedigree approximation of reliabilities for H: none
+    pcg = solve(model, vc, solver="pcg")  # reliabilities sampled (200 samples): H has no approximation
     step("solve by PCG", iterations=pcg.solver.get("iterations"))
     a = exact.table[exact.table["effect"] == "animal"]["estimate"].to_numpy()
     b = pcg.table[pcg.table["effect"] == "animal"]["estimate"].to_numpy()
@@ -224,8 +225,11 @@ def case_ssgblup(args, step) -> None:
 
 def case_ssgblup_pcg(args, step) -> None:
     """ssGBLUP solved by PCG with the genotyped block D = G*⁻¹ − A22⁻¹ as an operator (never in
-    a sparse matrix), step by step: G*, G*⁻¹, A22⁻¹ and D, the PCG solve, and with `--probes`
-    one Monte Carlo REML evaluation (sampled traces through the operator)."""
+    a sparse matrix), step by step: G*, G*⁻¹, A22⁻¹ and D, the PCG solve, with `--probes`
+    one Monte Carlo REML evaluation (sampled traces through the operator), and with `--samples`
+    sampled reliabilities (u ~ N(0, H) drawn from H⁻¹: its preparation timed apart, then the
+    whole sampled run by PCG), with `--exact` against the exact ones of CHOLMOD's selected
+    inverse."""
     from henderson.genomic import (
         GenomicOptions,
         adjust_g,
@@ -267,6 +271,40 @@ def case_ssgblup_pcg(args, step) -> None:
         ev = objective.evaluate(vc.theta)
         step(f"one Monte Carlo REML evaluation ({args.probes} probes: gradient, AI)",
              iterations=objective.solver.iterations, gradient=[round(float(v), 4) for v in ev.gradient])
+    if args.samples:
+        _sampled_reliabilities(args, step, model, vc, h)
+
+
+def _sampled_reliabilities(args, step, model, vc, h) -> None:
+    """Sampled reliabilities of the ssGBLUP model by PCG (`--samples`), and with `--exact` the
+    exact ones by CHOLMOD (dense block merged) for comparison."""
+    from henderson.reliability.genomic_draws import genomic_draws
+    from henderson.solutions import solve
+
+    draws = genomic_draws(h)
+    step("draw preparation alone: factor of A¹¹, P = G*⁻¹ (n_g²), its Cholesky",
+         ungenotyped=int(draws.rest.size), genotyped=int(draws.positions.size))
+    del draws
+    sampled = solve(model, vc, solver="pcg", reliability="auto", samples=args.samples)
+    info = sampled.solver["reliability"]
+    step(f"solve by PCG + sampled reliabilities ({args.samples} samples, reliability: auto)",
+         method=info["method"], reliability_seconds=sampled.seconds.get("reliability"),
+         sample_iterations=info.get("iterations"), mean_mc_se=round(info.get("mean_mc_se") or float("nan"), 4))
+    if not args.exact:
+        return
+    exact = solve(model, vc, solver="cholesky")
+    step("solve by CHOLMOD with exact PEV (selected inverse)", seconds_by_step=exact.seconds)
+    rows = (exact.table["effect"] == "animal").to_numpy()
+    r_exact = exact.table["reliability"].to_numpy()[rows]
+    r_sampled = sampled.table["reliability"].to_numpy()[rows]
+    mc_se = sampled.table["reliability_mc_se"].to_numpy()[rows]
+    spread = mc_se > 0
+    z = (r_sampled - r_exact)[spread] / mc_se[spread]
+    step("compare sampled with exact reliabilities", animals=int(rows.sum()),
+         correlation=round(float(np.corrcoef(r_sampled, r_exact)[0, 1]), 4),
+         mean_bias=round(float(np.mean(r_sampled - r_exact)), 4),
+         mean_abs_difference=round(float(np.mean(np.abs(r_sampled - r_exact))), 4),
+         within_3_mc_se=round(float(np.mean(np.abs(z) < 3)), 4))
 
 
 def case_ssgblup_apy(args, step) -> None:
@@ -313,6 +351,8 @@ def child(argv: list[str]) -> None:
     parser.add_argument("--core", type=int, default=10000)
     parser.add_argument("--float32", action="store_true")
     parser.add_argument("--probes", type=int, default=0)
+    parser.add_argument("--samples", type=int, default=0, help="case ssgblup_pcg: sampled reliabilities")
+    parser.add_argument("--exact", action="store_true", help="case ssgblup_pcg with --samples: against CHOLMOD")
     parser.add_argument("--lapack", action="store_true", help="case g: LAPACK's potrf/potri whatever the size")
     parser.add_argument("--call", choices=["syrk", "gemm", "potrf"], default="potrf", help="case blas")
     parser.add_argument("--threads", type=int, default=2, help="case blas")

@@ -11,7 +11,8 @@ grows like q²:
   iterative solver applies it as a product (``kinv_times``) and never stores it in a sparse
   matrix; ``kinv_matrix()`` merges it for the exact solvers;
 * ``logdet``: log|K|, for the REML log-likelihood (None where no cheap value exists);
-* ``diagonal`` (q,): diag(K), the prior variance factor of each level (reliabilities);
+* ``diagonal`` (q,): diag(K), the prior variance factor of each level (reliabilities), and
+  ``diagonal_exact``: False where part of it is approximated;
 * ``fixed`` (q,) bool or None: levels that carry no prior (genetic groups as fixed effects in
   the QP-transformed equations, :mod:`henderson.relationship_groups`); their rows of K⁻¹ still
   enter the equations, but they count as fixed effects in REML (log|K| and the prior's rank are
@@ -61,6 +62,10 @@ class Relationship:
     evaluation passes them to its summary and the report's warnings."""
     dense: BlockProducts | None = None
     """A dense block of K⁻¹ kept apart from the sparse `kinv` (module docstring), or None."""
+    diagonal_exact: bool = True
+    """False when `diagonal` is approximated (single step too large for the selected inverse of
+    H⁻¹: 1 + F for the ungenotyped animals); sampled reliabilities then do not estimate PEV
+    from it (:mod:`henderson.reliability.sampled`)."""
 
     def __post_init__(self) -> None:
         q = len(self.levels)

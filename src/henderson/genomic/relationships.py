@@ -306,7 +306,8 @@ def _single_step(relationships, genotyped_ids, codes, options, frequencies, *, k
         "through genotyped relatives."),
     )
     single = Relationship(kind="single_step", levels=blocks.ids, kinv=parts.ainv, logdet=parts.logdet,
-                          diagonal=parts.diagonal, notes=notes, dense=parts.block, groups=metafounders)
+                          diagonal=parts.diagonal, notes=notes, dense=parts.block, groups=metafounders,
+                          diagonal_exact=parts.diagonal_exact)
     if keep_genomic and genomic is None:
         # G*⁻¹ = (D + ωA22⁻¹)/τ as products: no second n_g × n_g array beside D
         n = ids_arr.size

@@ -205,6 +205,19 @@ class SparseCholesky:
         x = np.asarray(self._factor.solve_A(b))
         return x.reshape(b.shape)
 
+    def inverse_root_times(self, z: np.ndarray) -> np.ndarray:
+        """x = P' L'⁻¹ z for z of shape (n,) or (n, k), the result in the original order: with
+        z ~ N(0, I), x ~ N(0, A⁻¹) (Cov x = P' (L L')⁻¹ P = A⁻¹), e.g. a draw of effects whose
+        precision matrix is A."""
+        self._require_factor()
+        b = np.asarray(z, dtype=np.float64)
+        if b.ndim not in (1, 2) or b.shape[0] != self._n:
+            raise ValueError(f"z must have shape ({self._n},) or ({self._n}, k), got {b.shape}")
+        y = np.asarray(self._factor.solve_Lt(b, use_LDLt_decomposition=False)).reshape(b.shape)
+        out = np.empty_like(y)
+        out[self._perm] = y
+        return out
+
     def logdet(self) -> float:
         """log|A| = Σ_k log d_k over the pivots of the factorization (natural log)."""
         self._require_factor()

@@ -5,7 +5,9 @@
   (:mod:`henderson.reliability.approximate`); no inverse, seconds for millions of animals;
 * ``sampled``: PEV from data simulated at the variances and solved by the model's solver
   (:mod:`henderson.reliability.sampled`), with a Monte Carlo SE per level;
-* ``auto``: exact when the solver factorises, approximate otherwise.
+* ``auto``: exact when the solver factorises, approximate otherwise — sampled when a term has a
+  genomic relationship (G*, H, APY), which has no approximation; ``approximate`` asked for such
+  a model gives sampled too (logged; the summary's ``reason`` says so).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from henderson.reliability.approximate import (
     approximate_inverse_diagonal,
     prior_variances,
 )
-from henderson.reliability.links import PedigreeLinks, pedigree_links
+from henderson.reliability.links import PedigreeLinks, is_genomic, pedigree_links
 from henderson.reliability.sampled import SampledPEV, sampled_inverse_diagonal
 
 __all__ = [
@@ -44,12 +46,14 @@ def inverse_diagonal(method: str, objective, theta: np.ndarray, *, samples: int 
                      ) -> tuple[np.ndarray | None, np.ndarray | None, dict]:
     """diag(C⁻¹) of `objective`'s model at θ (after ``objective.solution(theta)``) by `method`
     (module docstring). Returns (diagonal (N,) or None, Monte Carlo SE of the reliabilities (N,)
-    for ``sampled`` else None, a summary: method, and for ``sampled`` samples, seed, mean MC SE
+    for ``sampled`` else None, a summary: method, the reason when it is not the one asked for
+    (or, for ``auto``, when it is sampled or none), and for ``sampled`` samples, seed, mean MC SE
     of the reliabilities, seconds and solver iterations)."""
     if method not in METHODS:
         raise ConfigError(f"reliability: {method!r} is not one of {list(METHODS)}.")
     solver = getattr(getattr(objective, "inner", objective), "solver", None)
     exact_available = bool(getattr(solver, "exact", False))
+    asked = method
     if method == "auto":
         method = "exact" if exact_available else "approximate"
     if method == "exact":
@@ -62,8 +66,15 @@ def inverse_diagonal(method: str, objective, theta: np.ndarray, *, samples: int 
         return diag, None, {"method": "exact" if diag is not None else "none"}
     model: MixedModel = objective.model
     vc = objective.components(theta)
+    genomic = [term.name for term in model.terms if is_genomic(term.relationship)]
+    reason = None
+    if method == "approximate" and genomic:
+        reason = (f"approximate reliabilities are not available for the genomic relationship of {', '.join(genomic)}: "
+                  f"sampled ({samples} samples) instead")
+        _LOG.info("reliability %s: %s", asked, reason)
+        method = "sampled"
     try:
-        approx = approximate_inverse_diagonal(model, vc)
+        approx = approximate_inverse_diagonal(model, vc, genomic_pilot=bool(genomic))
     except NumericalError as error:
         _LOG.warning("reliability %s: %s No reliabilities.", method, error)
         return None, None, {"method": "none", "reason": str(error)}
@@ -76,9 +87,14 @@ def inverse_diagonal(method: str, objective, theta: np.ndarray, *, samples: int 
         result = sampled_inverse_diagonal(model, vc, objective.equations, solver, samples=samples, seed=SEED,
                                           pilot=approx)
     except NumericalError as error:
+        if genomic:  # the pilot of a genomic term is no approximation to report
+            _LOG.warning("reliability sampled: %s No reliabilities.", error)
+            return None, None, {"method": "none", "reason": f"sampled refused: {error}"}
         _LOG.warning("reliability sampled: %s Approximate reliabilities instead.", error)
         return approx, None, {"method": "approximate", "reason": f"sampled refused: {error}"}
     info = {"method": "sampled", "samples": int(samples), "seed": SEED, "seconds": round(result.seconds, 3)}
+    if reason is not None:
+        info["reason"] = reason
     if hasattr(solver, "iterations"):
         info["iterations"] = int(sum(solver.iterations[before:]))
         del solver.iterations[before:], solver.residuals[before:]

@@ -62,7 +62,12 @@ import scipy.sparse as sp
 
 from henderson.covariance import VarianceComponents
 from henderson.model import MixedModel
-from henderson.reliability.links import PedigreeLinks, term_links
+from henderson.reliability.links import (
+    PedigreeLinks,
+    is_genomic,
+    pilot_links,
+    term_links,
+)
 
 __all__ = ["approximate_inverse_diagonal", "own_information", "prior_variances", "propagate"]
 
@@ -317,14 +322,21 @@ def prior_variances(model: MixedModel, vc: VarianceComponents) -> np.ndarray:
     return out
 
 
-def approximate_inverse_diagonal(model: MixedModel, vc: VarianceComponents, rounds: int = 1, mates: bool = True
-                                 ) -> np.ndarray:
+def approximate_inverse_diagonal(model: MixedModel, vc: VarianceComponents, rounds: int = 1, mates: bool = True,
+                                 *, genomic_pilot: bool = False) -> np.ndarray:
     """Approximate diag(C⁻¹) (N,) of `model` at `vc` (module docstring): PEV for every random
     component, NaN for the fixed effects. `mates`: a second pass with the group mates' PEV of
-    the first (ρ_l); False: the classical absorption alone. `rounds`: of steps 2–3."""
+    the first (ρ_l); False: the classical absorption alone. `rounds`: of steps 2–3.
+    `genomic_pilot`: a genomic relationship taken through :func:`pilot_links` (single step as
+    its pedigree, GBLUP as levels without relatives: the genomic information left out, too low a
+    reliability), the pilot of the sampled method, instead of the NumericalError of
+    :func:`term_links`."""
     out = np.full(model.n_unknowns, np.nan)
     for m, (term, g0) in enumerate(zip(model.terms, vc.g0)):
-        links, groups = term_links(term.relationship)
+        if genomic_pilot and is_genomic(term.relationship):
+            links, groups = pilot_links(term.relationship), None
+        else:
+            links, groups = term_links(term.relationship)
         pev = propagate(own_information(model, vc, m, links), g0, links, rounds)
         if mates:
             pev = propagate(own_information(model, vc, m, links, pev), g0, links, rounds)

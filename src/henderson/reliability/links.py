@@ -25,7 +25,7 @@ import numpy as np
 from henderson.errors import NumericalError
 from henderson.relationship import Relationship
 
-__all__ = ["PedigreeLinks", "pedigree_links", "term_links"]
+__all__ = ["PedigreeLinks", "is_genomic", "pedigree_links", "pilot_links", "term_links"]
 
 # |L[i, j] − (0, −½ or −1)| above this: A⁻¹ is not a pedigree's inverse in parents-first order.
 _TOL = 1e-6
@@ -161,6 +161,31 @@ def pedigree_links(relationship: Relationship) -> PedigreeLinks:
     return PedigreeLinks(sire, dam, b, f)
 
 
+def is_genomic(relationship: Relationship) -> bool:
+    """Whether K is a genomic relationship (G*, H, either with APY): K⁻¹ is not a pedigree's,
+    and its effects are drawn by :mod:`henderson.reliability.genomic_draws`."""
+    return relationship.kind in ("genomic", "single_step") or relationship.dense is not None
+
+
+def pilot_links(relationship: Relationship) -> PedigreeLinks:
+    """Links of a genomic relationship for the pilot of the sampled reliabilities (a deterministic
+    guess that only sets the weights of two unbiased estimators): single step's sparse part is
+    the pedigree's A⁻¹, so its parents and b are read back from it as in :func:`pedigree_links`,
+    with F taken as diag(H) − 1 (no check: H's diagonal is not A's); GBLUP, or a sparse part
+    that is no pedigree's (metafounders), gives levels without parents, b = diag(K): their own
+    records only."""
+    q, diag = relationship.q, relationship.diagonal
+    none = np.full(q, -1, np.int64)
+    if relationship.kind == "single_step" and relationship.groups is None:
+        kinv = relationship.kinv.tocsc()
+        kinv.sort_indices()
+        sire, dam, b, failed = _peel(kinv.indptr.astype(np.int64), kinv.indices.astype(np.int64),
+                                     kinv.data.astype(float), q, _TOL)
+        if failed < 0:
+            return PedigreeLinks(sire, dam, b, np.maximum(diag - 1.0, 0.0))
+    return PedigreeLinks(none, none, diag.copy(), diag - 1.0)
+
+
 def term_links(relationship: Relationship) -> tuple[PedigreeLinks | None, np.ndarray | None]:
     """The links of a model term's relationship for the approximate and sampled reliabilities,
     and the levels that are unknown parent groups (bool (q,), or None): a pedigree's A⁻¹ →
@@ -173,10 +198,10 @@ def term_links(relationship: Relationship) -> tuple[PedigreeLinks | None, np.nda
         NumericalError: random groups, metafounders or a genomic relationship.
     """
     groups = relationship.groups
-    if relationship.dense is not None or relationship.kind in ("genomic", "single_step"):
+    if is_genomic(relationship):
         raise NumericalError(
-            f"the {relationship.kind} relationship has a dense genomic block; approximate and sampled "
-            "reliabilities follow a pedigree (use solver: cholesky for exact ones)."
+            f"the {relationship.kind} relationship is genomic; approximate reliabilities follow a pedigree "
+            "(use reliability: sampled, or solver: cholesky for exact ones)."
         )
     if groups is None:
         return (pedigree_links(relationship) if relationship.kind == "pedigree" else None), None
