@@ -11,6 +11,12 @@ parent's gamete takes each SNP from one of its two haplotypes:
   Poisson(``MORGANS``) uniform crossovers (Haldane's model), so linked SNPs travel together and
   drift builds linkage disequilibrium.
 
+With ``history = T > 0`` the base gametes carry linkage disequilibrium as a real population's
+do: ``HISTORY_SIZE`` animals, founded with alleles drawn with p_j, mate at random (Wright–Fisher,
+the same gamete model) for T generations before the pedigree starts, and a base gamete is a
+gamete of a random animal of that last historical generation. p_j is then that generation's
+allele frequency (drift may have fixed some loci), the frequency a base gamete carries.
+
 Genotypes (0/1/2 = copies of the counted allele) are kept for a random ``fraction`` of the
 animals. Haplotypes are stored bit-packed (m / 8 bytes each); animals are processed cohort by
 cohort (parents are always in earlier cohorts), in blocks.
@@ -27,6 +33,8 @@ P_LOW, P_HIGH = 0.05, 0.95
 CHROMOSOMES = 10
 MORGANS = 1.0
 CHROMOSOME_BP = 100_000_000
+HISTORY_SIZE = 100
+"""Animals per generation of the historical population (``history > 0``)."""
 _BLOCK = 2048
 
 
@@ -76,22 +84,49 @@ class GeneDropping:
         chromosome: (L,) int chromosome of each locus; position: (L,) in Morgan, sorted within it.
         haplotypes: (n, 2, ceil(L / 8)) uint8, bit-packed; side 0 from the sire, 1 from the dam.
 
-    The constructor draws p and the layout from ``rng``; :meth:`drop` draws the gametes."""
+    The constructor draws p, the layout and (``history`` generations > 0) the historical
+    population from ``rng``; :meth:`drop` draws the gametes."""
 
-    def __init__(self, n: int, n_loci: int, rng: np.random.Generator, *, ld: bool = False) -> None:
+    def __init__(self, n: int, n_loci: int, rng: np.random.Generator, *, ld: bool = False,
+                 history: int = 0) -> None:
         self.n_loci = int(n_loci)
         self.ld = bool(ld)
         self._rng = rng
         self.frequencies = rng.uniform(P_LOW, P_HIGH, self.n_loci)
         self.chromosome, self.position = _layout(self.n_loci, self.ld, rng)
+        self._pool = None  # (HISTORY_SIZE, 2, L) bool: the last historical generation
+        if history:
+            self._pool = self._historical_population(int(history))
+            self.frequencies = self._pool.mean(axis=(0, 1))
         self.haplotypes = np.zeros((n, 2, (self.n_loci + 7) // 8), dtype=np.uint8)
+
+    def _historical_population(self, generations: int) -> np.ndarray:
+        """Haplotypes (HISTORY_SIZE, 2, L) after ``generations`` of random mating (parents drawn
+        with replacement, selfing included) from founders in linkage equilibrium."""
+        rng, size = self._rng, HISTORY_SIZE
+        pool = rng.random((size, 2, self.n_loci)) < self.frequencies
+        for _ in range(generations):
+            pool = np.stack([self._gametes(pool[rng.integers(0, size, size)]) for _ in range(2)], axis=1)
+        return pool
+
+    def _gametes(self, parents: np.ndarray) -> np.ndarray:
+        """(k, L) bool: one gamete of each of k parents with haplotypes ``parents`` (k, 2, L)."""
+        second = _origin(parents.shape[0], self.chromosome, self.position, self.ld, self._rng)
+        return np.where(second, parents[:, 1], parents[:, 0])
+
+    def _base_gametes(self, k: int) -> np.ndarray:
+        """(k, L) bool gametes of unrecorded base animals: alleles drawn with p (linkage
+        equilibrium), or gametes of random animals of the historical population."""
+        if self._pool is None:
+            return self._rng.random((k, self.n_loci)) < self.frequencies
+        return self._gametes(self._pool[self._rng.integers(0, HISTORY_SIZE, k)])
 
     def drop(self, members: np.ndarray, sire: np.ndarray, dam: np.ndarray) -> None:
         """Fill the haplotypes of the rows ``members`` (one cohort) from their parents'.
 
         ``sire``, ``dam``: (n,) int64 parent rows of every animal, -1 unknown (a base gamete); the
         parents of ``members`` must be filled already. Works in blocks of about 8 MiB of alleles."""
-        m, rng = self.n_loci, self._rng
+        m = self.n_loci
         step = max(16, (8 << 20) // max(1, m))
         for start in range(0, members.size, step):
             block = members[start:start + step]
@@ -99,11 +134,10 @@ class GeneDropping:
                 gamete = np.empty((block.size, m), dtype=bool)
                 known = parents >= 0
                 if (~known).any():  # base-population gametes for unknown parents
-                    gamete[~known] = rng.random((int((~known).sum()), m)) < self.frequencies
+                    gamete[~known] = self._base_gametes(int((~known).sum()))
                 if known.any():
                     hap = np.unpackbits(self.haplotypes[parents[known]], axis=2, count=m).astype(bool)
-                    second = _origin(int(known.sum()), self.chromosome, self.position, self.ld, rng)
-                    gamete[known] = np.where(second, hap[:, 1], hap[:, 0])
+                    gamete[known] = self._gametes(hap)
                 self.haplotypes[block, side] = np.packbits(gamete, axis=1)
 
     def alleles(self, rows: np.ndarray, loci: np.ndarray) -> np.ndarray:
@@ -149,12 +183,12 @@ class GeneDropping:
                              "position": self.base_pairs()[loci], "allele_frequency": self.frequencies[loci]})
 
 
-def drop_pedigree(pedigree: pd.DataFrame, n_loci: int, rng: np.random.Generator, *, ld: bool = False
-                  ) -> GeneDropping:
+def drop_pedigree(pedigree: pd.DataFrame, n_loci: int, rng: np.random.Generator, *, ld: bool = False,
+                  history: int = 0) -> GeneDropping:
     """Gene dropping through a whole pedigree table (columns id, sire, dam with "0" unknown,
     birth_year; parents born in earlier years), one birth year at a time."""
     n = len(pedigree)
-    genome = GeneDropping(n, n_loci, rng, ld=ld)
+    genome = GeneDropping(n, n_loci, rng, ld=ld, history=history)
     row = pd.Series(np.arange(n), index=pedigree["id"].astype(str).to_numpy())
     sire = row.reindex(pedigree["sire"].astype(str).to_numpy()).fillna(-1).to_numpy(np.int64)
     dam = row.reindex(pedigree["dam"].astype(str).to_numpy()).fillna(-1).to_numpy(np.int64)
@@ -170,14 +204,16 @@ def choose_genotyped(n: int, fraction: float, rng: np.random.Generator) -> np.nd
 
 
 def simulate_genotypes(
-    pedigree: pd.DataFrame, fraction: float, n_snps: int, rng: np.random.Generator, *, ld: bool = False
+    pedigree: pd.DataFrame, fraction: float, n_snps: int, rng: np.random.Generator, *, ld: bool = False,
+    history: int = 0,
 ) -> tuple[Genotypes, pd.DataFrame]:
     """Genotypes of a random ``fraction`` of the pedigree's animals at ``n_snps`` SNPs, and the
     SNP table (snp, chromosome, position in bp, allele_frequency = the drawn p_j).
 
     ``pedigree``: columns id, sire, dam ("0" unknown), birth_year; parents born in earlier
-    years (as :func:`henderson.simulate.simulate_pedigree` makes them)."""
-    genome = drop_pedigree(pedigree, n_snps, rng, ld=ld)
+    years (as :func:`henderson.simulate.simulate_pedigree` makes them); ``history``: generations
+    of the historical population (module docstring)."""
+    genome = drop_pedigree(pedigree, n_snps, rng, ld=ld, history=history)
     chosen = choose_genotyped(len(pedigree), fraction, rng)
     loci, names = np.arange(int(n_snps)), snp_names(int(n_snps))
     ids = pedigree["id"].astype(str).to_numpy(dtype=object)
