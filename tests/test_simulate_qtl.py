@@ -236,9 +236,9 @@ def test_single_step_predicts_young_genotyped_animals_better_than_pedigree_blup(
     """5,000 animals in 10 cohorts, half genotyped at 2,000 SNPs, 200 QTL off the panel, h² 0.3,
     linked loci with 100 historical generations of LD; the last cohort has no records. Over
     seeds 1–6 the single-step gain in corr(·, TBV) of its ~250 genotyped animals was +0.09 to
-    +0.24 (mean +0.17; pedigree 0.36–0.64). Asserted: each of two seeds > +0.05, their mean > +0.1.
-    (Without the history, LD comes only from ten cohorts of drift, and the gain was −0.04 to
-    +0.09.)"""
+    +0.24 (mean +0.17; pedigree 0.36–0.64; benchmarks/bench_simulate_qtl.py). Asserted: each of
+    two seeds > +0.05, their mean > +0.1. (Without the history, LD comes only from ten cohorts of
+    drift, and the gain was −0.03 to +0.09, mean +0.02.)"""
     gains = []
     for seed in (1, 2):
         pedigree_r, single_step_r, n = _accuracies(seed)
