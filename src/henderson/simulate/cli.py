@@ -7,6 +7,7 @@ import re
 import sys
 
 from henderson.errors import HendersonError
+from henderson.simulate.genotypes import HISTORY_SIZE
 from henderson.simulate.phenotypes import simulate
 from henderson.simulate.spec import SELECTION_METHODS, SimulationSpec
 from henderson.simulate.write import write_simulation
@@ -61,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
         help="SNPs linked on 10 chromosomes of 1 Morgan (recombination); default unlinked",
     )
     parser.add_argument(
+        "--qtl", type=int, default=0, metavar="K",
+        help=("true breeding values from K QTL dropped through the pedigree beside the SNPs (not on "
+              "the panel; writes qtl.csv); default 0: polygenic values"),
+    )
+    parser.add_argument(
+        "--history", type=int, default=0, metavar="T",
+        help=(f"base haplotypes from T generations of random mating in a historical population of "
+              f"{HISTORY_SIZE} animals (LD and drift before the pedigree, with --snps or --qtl); "
+              "default 0: alleles drawn independently"),
+    )
+    parser.add_argument(
         "--genotype-format", choices=("csv", "plink"), default="csv",
         help="genotypes.csv (default) or PLINK genotypes.bed/.bim/.fam",
     )
@@ -81,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             records_per_animal=args.records_per_animal, h2=args.h2, selection=args.selection,
             fraction_phenotyped=args.fraction_phenotyped, missing_fraction=args.missing_fraction,
             genotyped=args.genotyped, snps=args.snps, ld=args.ld, genotype_format=args.genotype_format,
+            qtl=args.qtl, history=args.history,
         )
         data = simulate(spec)
         write_simulation(data, args.out)
@@ -102,5 +115,5 @@ _FLAGS = {
     "records_per_animal": "--records-per-animal", "fraction_phenotyped": "--fraction-phenotyped",
     "missing_fraction": "--missing-fraction", "traits": "--traits", "seed": "--seed", "h2": "--h2",
     "residual_covariance": "the residual covariance", "genotyped": "--genotyped", "snps": "--snps",
-    "genotype_format": "--genotype-format",
+    "genotype_format": "--genotype-format", "qtl": "--qtl", "history": "--history",
 }

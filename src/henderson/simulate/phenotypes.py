@@ -16,6 +16,11 @@ The recorded pedigree is therefore exact for the simulated values: the numerator
 matrix of ``pedigree.csv`` is the true covariance structure, ``Var(u) = A (x) G0``. (The maternal
 effects of unrecorded dams are not in the pedigree; a model sees them as residual noise.)
 
+With ``spec.qtl = K > 0`` the values come from the genome instead: ``u_i = sum_k (x_ik - 2 p_k)
+alpha_k`` over K QTL dropped through the pedigree cohort by cohort together with the SNPs, with
+base covariance exactly ``G0`` (:mod:`henderson.simulate.qtl`). ``A (x) G0`` is then their
+expected covariance, and the realised one follows the genome, which genotypes can see.
+
 Phenotypes
 ----------
 For record ``r`` (0-based, taken in year ``birth_year + r``) of phenotyped animal ``i``, trait ``k``::
@@ -32,6 +37,8 @@ The pedigree structure is described in `henderson.simulate.population`.
 Everything is drawn from ``numpy.random.default_rng`` streams spawned from ``seed`` (one for the
 pedigree structure, one for genetic values, one for herds and records), so a given spec gives the
 same tables, and without selection the pedigree equals ``simulate_pedigree(n_animals, seed)``.
+Genotypes draw from a fourth stream and QTL (choice, effects, alleles of unrecorded dams) from a
+fifth, so that SNPs without QTL leave the other tables as they are.
 """
 
 from __future__ import annotations
@@ -46,7 +53,13 @@ import pyarrow as pa
 from henderson import __version__
 from henderson.genotypes import Genotypes
 from henderson.pedigree import inbreeding_from_parents
-from henderson.simulate.genotypes import simulate_genotypes
+from henderson.simulate.genotypes import (
+    HISTORY_SIZE,
+    GeneDropping,
+    choose_genotyped,
+    simulate_genotypes,
+    snp_names,
+)
 from henderson.simulate.population import (
     _SEX_LABELS,
     DAM_KEEP,
@@ -59,6 +72,7 @@ from henderson.simulate.population import (
     _Structure,
     _take,
 )
+from henderson.simulate.qtl import QtlEffects, draw_qtl, qtl_names
 from henderson.simulate.spec import (
     Matrix,
     SimulationSpec,
@@ -103,7 +117,13 @@ class SimulatedData:
     """SNP genotypes of the genotyped animals (``spec.snps > 0``), see
     :mod:`henderson.simulate.genotypes`."""
     snps: pd.DataFrame | None = None
-    """One row per SNP: snp, chromosome, position, allele_frequency (the drawn p)."""
+    """One row per SNP: snp, chromosome, position, allele_frequency (the base population's p)."""
+    qtl: pd.DataFrame | None = None
+    """One row per QTL (``spec.qtl > 0``): qtl, chromosome, position, allele_frequency,
+    ``effect_<trait>`` (and ``meffect_<trait>``), see :class:`henderson.simulate.qtl.QtlEffects`."""
+    qtl_genotypes: Genotypes | None = None
+    """Genotypes at the QTL of the genotyped animals (same rows as `genotypes`); not written, as
+    a SNP chip would not see them."""
 
 
 def _fixed_effect_values(spec: SimulationSpec) -> dict[str, np.ndarray]:
@@ -156,8 +176,29 @@ def simulate(spec: SimulationSpec) -> SimulatedData:
     score_value = np.full(n, np.nan)
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     lo_age, hi_age = AGE_RANGE_DAYS
+    genome = qtl = None
+    if spec.qtl:
+        rng_snp, rng_qtl = _genome_streams(spec.seed)
+        genome = GeneDropping(n, spec.snps + spec.qtl, rng_snp, ld=spec.ld, history=spec.history)
+        qtl = draw_qtl(genome.frequencies, spec.qtl, g0, rng_qtl)
 
     def on_cohort(start: int, stop: int, sire: np.ndarray, dam: np.ndarray, male: np.ndarray) -> None:
+        size = stop - start
+        dm = dam[start:stop]
+        if genome is not None:
+            f[start:stop] = inbreeding_from_parents(sire[:stop], dam[:stop])[start:stop]
+            members = np.arange(start, stop)
+            genome.drop(members, sire, dam)
+            u[start:stop] = qtl.values(genome.codes(members, qtl.loci))
+            if spec.maternal:
+                m_dam[start:stop] = _dam_maternal_values(genome, qtl, members, dm, u, t, rng_qtl)
+        else:
+            _polygenic(start, stop, sire, dam)
+        if chol_pe is not None:
+            pe[start:stop] = rng_gen.standard_normal((size, t)) @ chol_pe.T
+        _records(start, stop, dm, male)
+
+    def _polygenic(start: int, stop: int, sire: np.ndarray, dam: np.ndarray) -> None:
         size = stop - start
         s, dm = sire[start:stop], dam[start:stop]
         # Every animal, founders included, is the offspring of its parents; an unknown parent is
@@ -173,8 +214,9 @@ def simulate(spec: SimulationSpec) -> SimulatedData:
         u[start:stop] = 0.5 * (us + ud) + np.sqrt(b)[:, None] * z[0]
         if spec.maternal:
             m_dam[start:stop] = ud[:, t:]
-        if chol_pe is not None:
-            pe[start:stop] = rng_gen.standard_normal((size, t)) @ chol_pe.T
+
+    def _records(start: int, stop: int, dm: np.ndarray, male: np.ndarray) -> None:
+        size = stop - start
         random_herd = rng_rec.integers(0, spec.n_herds, size)
         herd[start:stop] = np.where(dm >= 0, herd[np.maximum(dm, 0)], random_herd)
         phenotyped = np.flatnonzero(rng_rec.random(size) < spec.fraction_phenotyped)
@@ -249,13 +291,45 @@ def simulate(spec: SimulationSpec) -> SimulatedData:
     truth = pd.DataFrame(truth_cols)
 
     parameters = _parameters(spec, fixed, herd_year, herd_labels, structure, f, len(phenotypes))
-    genotypes = snps = None
-    if spec.snps:
+    genotypes = snps = qtl_table = qtl_genotypes = None
+    if genome is not None:
+        panel = np.setdiff1d(np.arange(genome.n_loci), qtl.loci)
+        qtl_table = qtl.table(genome.chromosome[qtl.loci], genome.base_pairs()[qtl.loci], spec.trait_names)
+        if spec.snps:
+            chosen = choose_genotyped(n, spec.genotyped, rng_snp)
+            id_array = pedigree["id"].astype(str).to_numpy(dtype=object)
+            names = snp_names(spec.snps)
+            genotypes = genome.genotypes(id_array, chosen, panel, names)
+            snps = genome.locus_table(panel, names)
+            qtl_genotypes = genome.genotypes(id_array, chosen, qtl.loci, qtl_names(spec.qtl))
+    elif spec.snps:
         # a fourth random stream: the pedigree, genetic values and records stay as without genotypes
-        rng_snp = np.random.default_rng(np.random.SeedSequence(int(spec.seed)).spawn(4)[3])
-        genotypes, snps = simulate_genotypes(pedigree, spec.genotyped, spec.snps, rng_snp, ld=spec.ld)
+        rng_snp = _genome_streams(spec.seed)[0]
+        genotypes, snps = simulate_genotypes(pedigree, spec.genotyped, spec.snps, rng_snp, ld=spec.ld,
+                                             history=spec.history)
     return SimulatedData(pedigree=pedigree, phenotypes=phenotypes, truth=truth, parameters=parameters,
-                         genotypes=genotypes, snps=snps)
+                         genotypes=genotypes, snps=snps, qtl=qtl_table, qtl_genotypes=qtl_genotypes)
+
+
+def _genome_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """The fourth (genotypes) and fifth (QTL) random streams of ``seed``; the first three are
+    :func:`henderson.simulate.population._streams`."""
+    children = np.random.SeedSequence(int(seed)).spawn(5)
+    return np.random.default_rng(children[3]), np.random.default_rng(children[4])
+
+
+def _dam_maternal_values(genome: GeneDropping, qtl: QtlEffects, members: np.ndarray, dam: np.ndarray,
+                         u: np.ndarray, t: int, rng: np.random.Generator) -> np.ndarray:
+    """(len(members), t) maternal values of the dams of ``members`` (``dam``: their dam rows,
+    -1 unknown): a recorded dam's ``m``; for an unknown dam, an unrecorded base animal, the
+    ``m`` of the QTL genotype made of the allele it transmitted plus one drawn with frequency p."""
+    values = u[np.maximum(dam, 0), t:]
+    unknown = np.flatnonzero(dam < 0)
+    if unknown.size:
+        transmitted = genome.alleles(members[unknown], qtl.loci)[:, 1]
+        other = rng.random((unknown.size, qtl.loci.size)) < qtl.frequencies
+        values[unknown] = qtl.values(transmitted + other)[:, t:]
+    return values
 
 
 def _per_trait(names: list[str], values: np.ndarray) -> dict[str, float]:
@@ -282,11 +356,29 @@ def _parameters(
     def matrix(value: Matrix | None) -> list[list[float]] | None:
         return None if value is None else [list(row) for row in value]
 
+    settings = {k: (matrix(v) if k.endswith("covariance") else v) for k, v in asdict(spec).items()}
+    for key in ("qtl", "history"):
+        if not settings[key]:
+            del settings[key]  # absent when 0: the files of a simulation without them keep their bytes
+    if spec.qtl:
+        genetics = {
+            "genetic_values": (f"sum over {spec.qtl} QTL of (x - 2p) alpha, no polygenic part; base "
+                               "covariance sum 2p(1 - p) alpha alpha' = G0 exactly (qtl.csv)"),
+            "qtl_loci": (f"{spec.qtl} of the {spec.snps + spec.qtl} simulated loci, at random among those "
+                         "segregating in the base; none written as a SNP"),
+            "unknown_parents": "unrelated, non-inbred base animals transmitting a base-population gamete",
+        }
+    else:
+        genetics = {
+            "mendelian_sampling": "variance (1/2 - (F_sire + F_dam)/4) G0 with the parents' exact F",
+            "unknown_parents": "unrelated, non-inbred base animals with values drawn from N(0, G0)",
+        }
+
     return {
         "generator": f"henderson.simulate (henderson {__version__})",
         "seed": spec.seed,
         "arguments": _command_line(spec),
-        "spec": {k: (matrix(v) if k.endswith("covariance") else v) for k, v in asdict(spec).items()},
+        "spec": settings,
         "traits": names,
         "variances": {
             "genetic_covariance": matrix(spec.genetic_covariance),
@@ -304,8 +396,10 @@ def _parameters(
         },
         "design": {
             "model": "y = mean + herd_year + sex + age_slope * age + a (+ m of dam) (+ pe) + e",
-            "mendelian_sampling": "variance (1/2 - (F_sire + F_dam)/4) G0 with the parents' exact F",
-            "unknown_parents": "unrelated, non-inbred base animals with values drawn from N(0, G0)",
+            **genetics,
+            **({"base_haplotypes": (f"gametes of the last of {spec.history} generations of random mating in a "
+                                    f"historical population of {HISTORY_SIZE} animals; allele frequencies are "
+                                    "theirs")} if spec.history else {}),
             "selection": spec.selection,
             "sire_years": SIRE_YEARS,
             "dam_years": DAM_YEARS,

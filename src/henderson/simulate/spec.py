@@ -136,6 +136,14 @@ class SimulationSpec:
         snps: number of SNPs (0: no genotypes); both set or both 0.
         ld: SNPs linked on chromosomes (recombination), else unlinked.
         genotype_format: ``csv`` (genotypes.csv) or ``plink`` (genotypes.bed/.bim/.fam).
+        qtl: number of QTL (0: polygenic values drawn through the pedigree). With ``K > 0`` the
+            true values are ``sum_k (x_k - 2 p_k) alpha_k`` over K loci dropped through the
+            pedigree beside the ``snps`` written ones, with base covariance exactly G0
+            (:mod:`henderson.simulate.qtl`); ``K >= q``, the number of genetic effects.
+        history: generations of random mating in a historical population of
+            ``HISTORY_SIZE`` animals before the pedigree (0: base gametes in linkage
+            equilibrium), which gives the base population LD (with ``ld``) and drifted allele
+            frequencies (:mod:`henderson.simulate.genotypes`); needs ``snps`` or ``qtl``.
     """
 
     n_animals: int
@@ -163,6 +171,8 @@ class SimulationSpec:
     snps: int = 0
     ld: bool = False
     genotype_format: str = "csv"
+    qtl: int = 0
+    history: int = 0
 
     def __post_init__(self) -> None:
         _check_pedigree_args(
@@ -320,16 +330,21 @@ def _command_line(spec: SimulationSpec) -> str:
         args.append(f"--missing-fraction {spec.missing_fraction:g}")
     if spec.snps:
         args.append(f"--genotyped {spec.genotyped:g} --snps {spec.snps}")
-        if spec.ld:
-            args.append("--ld")
-        if spec.genotype_format != "csv":
-            args.append(f"--genotype-format {spec.genotype_format}")
+    if spec.qtl:
+        args.append(f"--qtl {spec.qtl}")
+    if spec.ld and (spec.snps or spec.qtl):
+        args.append("--ld")
+    if spec.history:
+        args.append(f"--history {spec.history}")
+    if spec.snps and spec.genotype_format != "csv":
+        args.append(f"--genotype-format {spec.genotype_format}")
     reference = SimulationSpec(
         n_animals=spec.n_animals, seed=spec.seed, n_generations=spec.n_generations,
         n_herds=spec.n_herds, traits=spec.traits, maternal=spec.maternal,
         records_per_animal=spec.records_per_animal, fraction_phenotyped=spec.fraction_phenotyped,
         selection=spec.selection, missing_fraction=spec.missing_fraction, h2=spec.h2,
         genotyped=spec.genotyped, snps=spec.snps, ld=spec.ld, genotype_format=spec.genotype_format,
+        qtl=spec.qtl, history=spec.history,
     )
     text = " ".join(args)
     if asdict(reference) != asdict(spec):
@@ -341,7 +356,8 @@ GENOTYPE_FORMATS = ("csv", "plink")
 
 
 def _check_genotype_args(spec: SimulationSpec) -> None:
-    """Genotype settings: a fraction in [0, 1], a non-negative SNP count, both set or neither."""
+    """Genotype settings: a fraction in [0, 1], a non-negative SNP count, both set or neither;
+    a QTL count of 0 or at least the number of genetic effects; history only with a genome."""
     _check_fraction("genotyped", spec.genotyped)
     if not _is_int(spec.snps) or spec.snps < 0:
         raise ConfigError(f"SimulationSpec.snps must be an integer >= 0, got {spec.snps!r}.")
@@ -354,5 +370,19 @@ def _check_genotype_args(spec: SimulationSpec) -> None:
         raise ConfigError(
             f"SimulationSpec.genotype_format must be one of {list(GENOTYPE_FORMATS)}, got {spec.genotype_format!r}."
         )
+    q = spec.traits * (2 if spec.maternal else 1)
+    if not _is_int(spec.qtl) or spec.qtl < 0 or 0 < spec.qtl < q:
+        raise ConfigError(
+            f"SimulationSpec.qtl must be 0 (polygenic values) or an integer >= {q} (one QTL per genetic "
+            f"effect at least), got {spec.qtl!r}."
+        )
     object.__setattr__(spec, "genotyped", float(spec.genotyped))
     object.__setattr__(spec, "ld", bool(spec.ld))
+    if not _is_int(spec.history) or spec.history < 0:
+        raise ConfigError(f"SimulationSpec.history must be an integer >= 0 (generations), got {spec.history!r}.")
+    if spec.history and not (spec.snps or spec.qtl):
+        raise ConfigError(
+            "SimulationSpec.history shapes the genome of the base population: use it with --snps or --qtl."
+        )
+    object.__setattr__(spec, "qtl", int(spec.qtl))
+    object.__setattr__(spec, "history", int(spec.history))
