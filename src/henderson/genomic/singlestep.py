@@ -74,7 +74,8 @@ class SingleStepBlock(BlockProducts):
         d = self.ginv.to_dense()
         d *= self.tau
         self.a22inv.add_to(d, -self.omega)
-        return 0.5 * (d + d.T)
+        mirror_lower(d)  # exactly symmetric, in place (no second n_g × n_g array)
+        return d
 
 
 class GenomicInverseOf(BlockProducts):
@@ -108,7 +109,8 @@ class GenomicInverseOf(BlockProducts):
         """G*⁻¹ dense (n_g × n_g), formed anew at each call."""
         out = self._a22().add_to(np.array(self.d.matrix, dtype=float), self.omega)
         out /= self.tau
-        return 0.5 * (out + out.T)
+        mirror_lower(out)  # exactly symmetric, in place
+        return out
 
 
 def h_inverse(ainv: sp.spmatrix, genotyped: np.ndarray, d: np.ndarray) -> sp.csc_matrix:
