@@ -248,9 +248,10 @@ def case_ssgblup_pcg(args, step) -> None:
     blocks = pedigree_blocks(ped, genotyped)
     step("pedigree blocks (F, A⁻¹, prune to ancestors)", pruned=blocks.pruned_size)
     g = vanraden_g(codes, None).g
-    g = adjust_g(g, blocks.a22(), options)
+    step("G (VanRaden)", gflop=round(args.genotyped**2 * args.snps / 1e9, 1))
+    g = adjust_g(g, blocks, options)
     diag_g = np.diagonal(g).copy()
-    step("G* (VanRaden, A22 by Colleau, blend 0.05)", gflop=round(args.genotyped**2 * args.snps / 1e9, 1))
+    step("G* in place: A22 by Colleau a block of columns at a time, blend 0.05")
     ginv, logdet_g = cholesky_inverse(g, what="G*", overwrite=True)
     del g
     step("G*⁻¹ and log|G*| (dense Cholesky, in place)", gflop=round(args.genotyped**3 / 1e9, 1))

@@ -79,13 +79,14 @@ def cholesky_inverse(
     return inv, logdet
 
 
-def mirror_lower(m: np.ndarray, rows: int = 2048) -> None:
-    """Lower triangle onto the upper one, in place."""
+def mirror_lower(m: np.ndarray, rows: int = 256) -> None:
+    """Lower triangle onto the upper one, in place, `rows` rows at a time (temporaries of
+    `rows` × n entries: no index arrays of the triangle)."""
     n = m.shape[0]
+    upper = np.triu(np.ones((rows, rows), dtype=bool), 1)
     for i in range(0, n, rows):
         k = min(i + rows, n)
         blk = m[i:k, i:k]
-        upper = np.triu_indices(k - i, 1)
-        blk[upper] = blk.T[upper]
+        np.copyto(blk, blk.T, where=upper[: k - i, : k - i])
         if k < n:
             m[i:k, k:] = m[k:, i:k].T

@@ -12,18 +12,25 @@ With G the VanRaden matrix and A22 the pedigree relationships among the genotype
 
 ``tune = "none"`` leaves G_b as it is (a = 0, b = 1). Blending and tuning need A22 (a pedigree);
 the ridge does not.
+
+G* is made in place on G without an n × n A22 beside it: the tuning statistics of G_b are linear
+in those of G and A22 (d_b = (1 − blend) d_G + blend d_A, m_b likewise), and d_A = mean(1 + F),
+m_A = 1'A22 1 / n² need only the inbreeding and one product A22 1; then A22 is made a block of
+columns at a time (Colleau's method, :mod:`henderson.genomic.pedigree_block`) and each block of
+G is blended and tuned at once: G[:, J] ← a + b ((1 − blend) G[:, J] + blend A22[:, J]).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
 from henderson.errors import ConfigError
 
-__all__ = ["GenomicOptions", "TuneStats", "adjust_g", "tuning_coefficients"]
+__all__ = ["A22Columns", "DenseA22", "GenomicOptions", "TuneStats", "adjust_g", "blend_coefficients",
+           "tuning_coefficients"]
 
 Tune = Literal["none", "mean"]
 
@@ -117,27 +124,86 @@ def tuning_coefficients(g: TuneStats, a22: TuneStats) -> tuple[float, float]:
     return a22.mean - b * g.mean, b
 
 
-def adjust_g(g: np.ndarray, a22: np.ndarray | None, options: GenomicOptions) -> np.ndarray:
-    """G* from G (n × n) and A22 (n × n, or None without blending and tuning), IN PLACE on `g`
-    (module docstring for the order). Returns `g`."""
+class A22Columns(Protocol):
+    """A22 (n × n) by blocks of columns, its diagonal and the mean of its elements, never as a
+    whole (:class:`henderson.genomic.pedigree_block.PedigreeBlocks` by Colleau's method;
+    :class:`DenseA22` for a matrix at hand)."""
+
+    @property
+    def n_genotyped(self) -> int: ...
+
+    def a22(self, columns: np.ndarray | None = None) -> np.ndarray:
+        """A22[:, columns] (n × k) as a new array (the caller may overwrite it)."""
+        ...
+
+    def a22_diagonal(self) -> np.ndarray: ...
+
+    def a22_mean(self) -> float: ...
+
+
+@dataclass(frozen=True, eq=False)
+class DenseA22:
+    """:class:`A22Columns` of a dense symmetric A22 (n × n) already in memory."""
+
+    matrix: np.ndarray
+
+    @property
+    def n_genotyped(self) -> int:
+        return int(self.matrix.shape[0])
+
+    def a22(self, columns: np.ndarray | None = None) -> np.ndarray:
+        return np.array(self.matrix if columns is None else self.matrix[:, columns], dtype=float)
+
+    def a22_diagonal(self) -> np.ndarray:
+        return np.diagonal(self.matrix).astype(float)
+
+    def a22_mean(self) -> float:
+        return _sum(self.matrix) / self.n_genotyped**2
+
+
+def blend_coefficients(g: TuneStats, a22: TuneStats, options: GenomicOptions) -> tuple[float, float]:
+    """(a, b) with G* − ridge I = a + b ((1 − blend) G + blend A22) elementwise, from the tuning
+    statistics of G and A22 (a = 0, b = 1 unless ``tune = "mean"``): those of G_b are
+    ((1 − blend) d_G + blend d_A, (1 − blend) m_G + blend m_A)."""
+    if options.tune != "mean":
+        return 0.0, 1.0
+    w = options.blend
+    blended = TuneStats((1.0 - w) * g.mean_diagonal + w * a22.mean_diagonal, (1.0 - w) * g.mean + w * a22.mean)
+    return tuning_coefficients(blended, a22)
+
+
+def adjust_g(g: np.ndarray, a22: np.ndarray | A22Columns | None, options: GenomicOptions) -> np.ndarray:
+    """G* from G (n × n) IN PLACE on `g` (module docstring for the order and the method); returns
+    `g`. `a22`: A22 by columns (:class:`A22Columns`, e.g. the pedigree blocks of the genotyped
+    animals in the order of G's rows), or a dense n × n A22, or None without blending and tuning.
+    Besides G it holds one block of ``options.block_bytes`` of A22's columns (at least 16)."""
     if options.needs_a22:
         if a22 is None:
             raise ConfigError("genomic: blend > 0 or tune = mean need A22: give a pedigree (or set blend: 0, tune: none).")
-        if a22.shape != g.shape:
-            raise ValueError(f"A22 is {a22.shape}; G is {g.shape}.")
-    rows = 4096
-    if options.blend > 0.0:
-        for i in range(0, g.shape[0], rows):
-            blk = g[i : i + rows]
-            blk *= 1.0 - options.blend
-            blk += options.blend * a22[i : i + rows]
-    if options.tune == "mean":
-        assert a22 is not None
-        a, b = tuning_coefficients(TuneStats.of(g), TuneStats.of(a22))
-        for i in range(0, g.shape[0], rows):
-            blk = g[i : i + rows]
-            blk *= b
-            blk += a
+        source = DenseA22(a22) if isinstance(a22, np.ndarray) else a22
+        n = g.shape[0]
+        if source.n_genotyped != n or g.shape != (n, n):
+            raise ValueError(f"A22 is {source.n_genotyped} × {source.n_genotyped}; G is {g.shape}.")
+        a, b = 0.0, 1.0
+        if options.tune == "mean":  # before any block: G's statistics and A22's from 1 + F and A22 1
+            stats_a = TuneStats(float(np.mean(source.a22_diagonal())), source.a22_mean())
+            a, b = blend_coefficients(TuneStats.of(g), stats_a, options)
+        w = options.blend
+        # G and A22 are symmetric: a C-order G is blended through its transpose, by contiguous columns
+        cols = g.T if g.flags.c_contiguous and not g.flags.f_contiguous else g
+        step = int(max(16, options.block_bytes // (8 * max(1, n))))
+        for j in range(0, n, step):
+            blk = cols[:, j : j + step]
+            if w > 0.0:
+                acol = np.asarray(source.a22(np.arange(j, min(n, j + step))), dtype=float)
+                acol *= w
+                blk *= 1.0 - w
+                blk += acol
+                del acol
+            if b != 1.0:
+                blk *= b
+            if a != 0.0:
+                blk += a
     if options.ridge > 0.0:
         g[np.diag_indices_from(g)] += options.ridge
     return g

@@ -160,11 +160,20 @@ class PedigreeBlocks:
 
     def a22_inverse(self) -> tuple[np.ndarray, float]:
         """(A22⁻¹ dense n_g × n_g, log|A22|) by the Schur complement (module docstring)."""
-        op = self.a22_inverse_operator()
         out = np.zeros((self.n_genotyped, self.n_genotyped))
-        op.add_to(out, 1.0, step=self._columns(max(op.rest, 1), self.n_genotyped))
+        op = self.add_a22_inverse(out, 1.0)
         mirror_lower(out)  # exactly symmetric (the solves leave rounding differences)
         return out, op.logdet_a22
+
+    def add_a22_inverse(self, out: np.ndarray, scale: float, operator: A22Inverse | None = None) -> A22Inverse:
+        """out += scale A22⁻¹ in place (out n_g × n_g, genotyped order), a block of columns of
+        A22⁻¹ at a time (``block_bytes`` of solves): no second n_g × n_g array. The solves leave
+        A22⁻¹'s columns symmetric only to rounding: mirror one triangle of `out` where exact
+        symmetry matters. Returns the :class:`A22Inverse` used (`operator`, or a new one:
+        pass it back to reuse the factor of A¹¹)."""
+        op = self.a22_inverse_operator() if operator is None else operator
+        op.add_to(out, scale, step=self._columns(max(op.rest, 1), self.n_genotyped))
+        return op
 
     def a22_inverse_operator(self) -> A22Inverse:
         """A22⁻¹ as products (:class:`A22Inverse`): the Schur complement from the sparse
@@ -216,7 +225,9 @@ class A22Inverse:
             cols = self.a22[:, start:stop].toarray()
             if self.factor is not None:
                 cols -= self.a21 @ self.factor.solve(self.a12[:, start:stop].toarray())
-            out[:, start:stop] += scale * cols
+            if scale != 1.0:
+                cols *= scale
+            out[:, start:stop] += cols
         return out
 
     def upper_diagonal(self) -> np.ndarray:

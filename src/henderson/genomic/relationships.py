@@ -7,9 +7,11 @@ plus the dense block D = τG*⁻¹ − ωA22⁻¹ at the genotyped animals, log|
 (:mod:`henderson.genomic.singlestep`). The dense blocks stay out of sparse matrices
 (:mod:`henderson.dense_block`) until an exact solver merges them.
 
-G* = ((1 − blend) G + blend A22, tuned, + ridge I) (:mod:`henderson.genomic.options`); G by
-VanRaden method 1 (:mod:`henderson.genomic.vanraden`); A22 by Colleau's method
-(:mod:`henderson.genomic.pedigree_block`); G*⁻¹ by Cholesky (:mod:`henderson.genomic.dense`).
+G* = ((1 − blend) G + blend A22, tuned, + ridge I) (:mod:`henderson.genomic.options`), made in
+place on G with A22 a block of columns at a time (no n_g × n_g A22); G by VanRaden method 1
+(:mod:`henderson.genomic.vanraden`); A22 by Colleau's method
+(:mod:`henderson.genomic.pedigree_block`); G*⁻¹ by Cholesky in place
+(:mod:`henderson.genomic.dense`). Peak memory: one n_g × n_g array of doubles plus blocks.
 
 Metafounders (Legarra et al. 2015; Christensen 2015): when the pedigree's relationship is A^Γ
 (:mod:`henderson.relationship_groups`), single step uses H^Γ⁻¹ = (A^Γ)⁻¹ + [0 0; 0 τG*⁻¹ −
@@ -36,7 +38,7 @@ from henderson.genomic.options import (
     GenomicOptions,
     TuneStats,
     adjust_g,
-    tuning_coefficients,
+    blend_coefficients,
 )
 from henderson.genomic.pedigree_block import PedigreeBlocks, pedigree_blocks
 from henderson.genomic.singlestep import GenomicInverseOf, single_step_parts
@@ -123,14 +125,12 @@ def genomic_inverse(
     n = codes.shape[0]
     if options.use_apy(n):
         return _apy(codes, options, blocks, frequencies, core)
-    a22 = blocks.a22() if options.needs_a22 and blocks is not None else None
     vr = vanraden_g(codes, frequencies, block_bytes=options.block_bytes, float32=options.float32)
     g = vr.g
+    del vr
     if g.dtype != np.float64:  # single precision for the product only; adjust and invert in double
         g = g.astype(np.float64, order="F")
-        del vr
-    g = adjust_g(g, a22, options)
-    del a22
+    g = adjust_g(g, blocks if options.needs_a22 else None, options)  # A22 by blocks of columns, in place on G
     diag = np.diagonal(g).astype(float)
     ginv, logdet = cholesky_inverse(g, what="G*", remedy=_REMEDY, overwrite=True)
     return ginv, logdet, diag
@@ -145,8 +145,7 @@ def _apy(codes: np.ndarray, options: GenomicOptions, blocks: PedigreeBlocks | No
         size = 0
     elif options.apy_core is None:
         vr = vanraden_g(codes, p, block_bytes=options.block_bytes)
-        size = apy_core_size(adjust_g(vr.g, blocks.a22() if options.needs_a22 and blocks else None, options),
-                             options.apy_fraction)
+        size = apy_core_size(adjust_g(vr.g, blocks if options.needs_a22 else None, options), options.apy_fraction)
         del vr
     else:
         size = min(options.apy_core, n)
@@ -166,8 +165,8 @@ def _apy(codes: np.ndarray, options: GenomicOptions, blocks: PedigreeBlocks | No
         if options.tune == "mean":
             dg = np.concatenate([np.diagonal(gcc), dnn])
             mean_g = float(np.sum(column_sums_z(codes, p) ** 2)) / (s * n * n)
-            stats_b = TuneStats((1 - w) * dg.mean() + w * adiag.mean(), (1 - w) * mean_g + w * blocks.a22_mean())
-            a, b = tuning_coefficients(stats_b, TuneStats(float(adiag.mean()), blocks.a22_mean()))
+            a, b = blend_coefficients(TuneStats(float(dg.mean()), mean_g),
+                                      TuneStats(float(adiag.mean()), blocks.a22_mean()), options)
         gcc = b * ((1 - w) * gcc + w * acol[core]) + a
         # Gcn (n_c × n_n, the largest array) in place, a block of columns at a time
         step = max(1, options.block_bytes // (8 * max(1, core.size)))

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from henderson.dense_block import BlockProducts, DenseBlock, merge
 from henderson.genomic.apy import APYInverse
-from henderson.genomic.dense import cholesky_inverse
+from henderson.genomic.dense import cholesky_inverse, mirror_lower
 from henderson.genomic.pedigree_block import A22Inverse, PedigreeBlocks
 from henderson.linalg import SparseCholesky
 
@@ -74,7 +74,8 @@ class SingleStepBlock(BlockProducts):
         d = self.ginv.to_dense()
         d *= self.tau
         self.a22inv.add_to(d, -self.omega)
-        return 0.5 * (d + d.T)
+        mirror_lower(d)  # exactly symmetric, in place (no second n_g × n_g array)
+        return d
 
 
 class GenomicInverseOf(BlockProducts):
@@ -108,7 +109,8 @@ class GenomicInverseOf(BlockProducts):
         """G*⁻¹ dense (n_g × n_g), formed anew at each call."""
         out = self._a22().add_to(np.array(self.d.matrix, dtype=float), self.omega)
         out /= self.tau
-        return 0.5 * (out + out.T)
+        mirror_lower(out)  # exactly symmetric, in place
+        return out
 
 
 def h_inverse(ainv: sp.spmatrix, genotyped: np.ndarray, d: np.ndarray) -> sp.csc_matrix:
@@ -155,22 +157,25 @@ def single_step_parts(
         block = SingleStepBlock(blocks.genotyped, ginv, a22op)
         return _with_diagonal(blocks, block, blocks.logdet_a - a22op.logdet_a22 + logdet_g,
                               np.asarray(diag_g, dtype=float), max_factor_entries)
-    a22inv, logdet_a22 = blocks.a22_inverse()
+    # D in place on G*⁻¹, A22⁻¹ added a block of columns at a time: no second n_g × n_g array
     d = ginv
-    d *= tau
-    d -= a22inv if omega == 1.0 else omega * a22inv
+    if tau != 1.0:
+        d *= tau
+    a22op = blocks.add_a22_inverse(d, -omega)
+    mirror_lower(d)  # exactly symmetric (the solves leave rounding differences)
+    logdet_a22 = a22op.logdet_a22
     if tau == 1.0 and omega == 1.0:
         logdet = blocks.logdet_a - logdet_a22 + logdet_g
         h22_diag = np.asarray(diag_g, dtype=float)
-    else:
-        m = d + a22inv
+    else:  # a second n_g × n_g array for H22 = (D + A22⁻¹)⁻¹, only here
+        m = np.array(d, order="F")
+        blocks.add_a22_inverse(m, 1.0, a22op)  # the Cholesky reads the lower triangle only
         h22, logdet_m = cholesky_inverse(
             m, what="τ G*⁻¹ + (1 − ω) A22⁻¹", remedy="H⁻¹ is not positive definite for these tau and omega; "
             "use values nearer 1.", overwrite=True)
         logdet = blocks.logdet_a - logdet_a22 - logdet_m
         h22_diag = np.diagonal(h22).copy()
         del m, h22
-    del a22inv
     return _with_diagonal(blocks, DenseBlock(blocks.genotyped, d), logdet, h22_diag, max_factor_entries)
 
 
