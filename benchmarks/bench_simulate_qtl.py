@@ -15,19 +15,14 @@ Usage: python benchmarks/bench_simulate_qtl.py [--seeds 6] [--skip-cost]
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import subprocess
 import sys
 
 import numpy as np
 
-from henderson.covariance import VarianceComponents
-from henderson.genomic import GenomicOptions, single_step_relationship
-from henderson.pedigree import sort_pedigree
 from henderson.simulate import SimulationSpec, simulate
-from henderson.simulate.model import simulated_model
-from henderson.solutions import solve
+from henderson.simulate.accuracy import young_genotyped_accuracy
 
 COST = r"""
 import json, resource, sys, time
@@ -42,24 +37,9 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 
 def accuracies(seed: int, history: int) -> tuple[float, float, int]:
     """(corr(EBV, TBV), corr(GEBV, TBV), animals) over the last cohort's genotyped animals."""
-    data = simulate(SimulationSpec(n_animals=5000, seed=seed, genotyped=0.5, snps=2000, qtl=200, h2=0.3,
-                                   ld=True, history=history))
-    ped = data.pedigree
-    young = set(ped.loc[ped["birth_year"] == ped["birth_year"].max(), "id"])
-    data = dataclasses.replace(data, phenotypes=data.phenotypes[~data.phenotypes["id"].isin(young)])
-    ids = np.asarray(data.genotypes.ids).astype(str)
-    target = [i for i in ids if i in young]
-    tbv = data.truth.set_index("id")["tbv_weaning_weight"].reindex(target)
-    known = [[None if v == "0" else v for v in ped[c].astype(str)] for c in ("sire", "dam")]
-    pedigree = sort_pedigree(list(ped["id"].astype(str)), *known)
-    variances = {"animal": 20.0, "residual": data.parameters["variances"]["residual_covariance"][0][0]}
-    out = []
-    for relationship in (None, single_step_relationship(pedigree, ids, data.genotypes.codes, GenomicOptions())):
-        model = simulated_model(data, relationship=relationship)
-        table = solve(model, VarianceComponents.from_named(model.layout, variances), pev=False).table
-        ebv = table[table["effect"] == "animal"].set_index("level")["estimate"].reindex(target)
-        out.append(float(np.corrcoef(ebv, tbv)[0, 1]))
-    return out[0], out[1], len(target)
+    acc = young_genotyped_accuracy(simulate(SimulationSpec(n_animals=5000, seed=seed, genotyped=0.5, snps=2000,
+                                                           qtl=200, h2=0.3, ld=True, history=history)))
+    return acc.pedigree, acc.single_step, acc.animals
 
 
 def main() -> None:
