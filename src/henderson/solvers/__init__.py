@@ -81,13 +81,13 @@ def solver_choice(equations: Equations, memory_mb: float | None, *, exact: bool)
     if exact:
         reason = (
             f"solver auto: pcg with sampled traces, Monte Carlo REML (the factor would need about {need_mb:,.0f} MB"
-            f"{of_dense}, more than the {memory_mb:,.0f} MB given; estimates carry a Monte Carlo SE; no reliabilities "
-            "from PCG)"
+            f"{of_dense}, more than the {memory_mb:,.0f} MB given; estimates carry a Monte Carlo SE; reliabilities "
+            "approximated or sampled, not exact)"
         )
     else:
         reason = (
             f"solver auto: pcg (the factor would need about {need_mb:,.0f} MB{of_dense}, more than the "
-            f"{memory_mb:,.0f} MB given; no standard errors or reliabilities from PCG)"
+            f"{memory_mb:,.0f} MB given; reliabilities approximated or sampled, not exact)"
         )
     return "pcg", reason, None
 
