@@ -25,12 +25,11 @@ from pathlib import Path
 
 
 def run_one(n_animals: int) -> dict:
-    from henderson.config import load_config
+    from henderson.config import load_config, model_columns_params
     from henderson.simulate import SimulationSpec, simulate, write_simulation
     from henderson.stages.clean import (
         clean_pedigree_stage,
         clean_phenotypes_stage,
-        model_columns_params,
     )
     from henderson.stages.evaluate import build_model, evaluate_stage
     from henderson.stages.relationships import relationships_stage

@@ -25,14 +25,13 @@ from henderson.clean import (
     clean_phenotypes,
     model_records,
 )
-from henderson.config import load_config, validate_config
+from henderson.config import load_config, model_columns_params, validate_config
 from henderson.config_checks import MAX_CONFIG_VALUES, check_size
 from henderson.errors import ConfigError, InputError
 from henderson.io import WARNINGS_ATTR, read_table, write_parquet
 from henderson.stages.clean import (
     clean_pedigree_stage,
     clean_phenotypes_stage,
-    model_columns_params,
 )
 from henderson.stages.evaluate import build_model
 

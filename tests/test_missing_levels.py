@@ -19,9 +19,9 @@ import pytest
 import scipy.optimize as so
 
 from henderson.clean import ModelColumns, clean_phenotypes, model_records
-from henderson.config import model_from_dict, validate_config
+from henderson.config import model_columns_params, model_from_dict, validate_config
 from henderson.errors import ConfigError
-from henderson.stages.clean import _columns, model_columns_params
+from henderson.stages.clean import _columns
 from henderson.stages.evaluate import build_model, evaluate_stage
 from henderson.stages.relationships import relationships_stage
 

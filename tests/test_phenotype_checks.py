@@ -17,11 +17,11 @@ import pytest
 
 from henderson.clean import LINE_COLUMN, ModelColumns, clean_phenotypes, clean_summary
 from henderson.clean.cells import float_columns, normalise_ids
-from henderson.config import validate_config
+from henderson.config import model_columns_params, validate_config
 from henderson.design import INTERCEPT, check_labels, fixed_design
 from henderson.errors import ConfigError, InputError
 from henderson.io import read_table, write_json
-from henderson.stages.clean import clean_phenotypes_stage, model_columns_params
+from henderson.stages.clean import clean_phenotypes_stage
 from henderson.stages.evaluate import build_model
 
 

@@ -41,7 +41,7 @@ from test_workflow import MRODE_PEDIGREE, mrode_config, setup_dir, snakemake
 
 from henderson import __version__
 from henderson.clean import clean_phenotypes
-from henderson.config import model_from_dict
+from henderson.config import model_columns_params, model_from_dict
 from henderson.report import RunInfo, collect_run_info, fmt_fixed, fmt_sig
 from henderson.report.qc import (
     group_sizes,
@@ -55,7 +55,6 @@ from henderson.report.sections.quality import SINGLETON_SHARE_LIMIT
 from henderson.stages.clean import (
     clean_pedigree_stage,
     clean_phenotypes_stage,
-    model_columns_params,
     summarise_clean,
 )
 

@@ -26,7 +26,6 @@ from henderson.clean.cells import float_columns, normalise_ids
 from henderson.clean.crosscheck import compare_dams, compare_sexes
 from henderson.clean.ids import is_decimal_column
 from henderson.columns import PEDIGREE_COLUMNS, PEDIGREE_REQUIRED, check_labels
-from henderson.config import model_columns_params  # noqa: F401 (a rule param; kept importable here)
 from henderson.errors import InputError
 from henderson.io import read_table
 
