@@ -87,21 +87,15 @@ def _normalised_file(path: Path) -> str:
     return _parsed(_stamp(path))[1]
 
 
-_STORED: dict[str, list] = {}
-"""Parses read from a cache file (`script_digests`): path → [mtime_ns, size, imports, digest]."""
 _PARSES: dict[tuple[Path, int, int], tuple[frozenset[str], str]] = {}
-"""The parses of this process, by stamp."""
+"""The parses by stamp: of this process, and those read from a cache file (`script_digests`)."""
 
 
 def _parsed(stamp: tuple[Path, int, int]) -> tuple[frozenset[str], str]:
     """(the `henderson` modules the file imports, SHA-256 of its syntax tree without docstrings),
     from one parse, or from the cache file where the stamp matches."""
     if stamp not in _PARSES:
-        stored = _STORED.get(str(stamp[0]))
-        if stored is not None and stored[:2] == [stamp[1], stamp[2]]:
-            _PARSES[stamp] = frozenset(stored[2]), stored[3]
-        else:
-            _PARSES[stamp] = _parse(stamp[0])
+        _PARSES[stamp] = _parse(stamp[0])
     return _PARSES[stamp]
 
 
@@ -184,13 +178,16 @@ def script_digests(scripts: Mapping[str, tuple[str | Path, Iterable[str]]], *, c
             stored = json.loads(Path(cache).read_text(encoding="utf-8"))
             if stored.get("key") == key:
                 read = dict(stored["files"])
-                _STORED.update(read)
+                for path, (mtime, size, imports, digest) in read.items():
+                    _PARSES.setdefault((Path(path), mtime, size), (frozenset(imports), digest))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
     out = {name: script_digest(script, extra) for name, (script, extra) in scripts.items()}
     if cache is not None:
-        files = {str(path): [mtime, size, sorted(imports), digest]
-                 for (path, mtime, size), (imports, digest) in _PARSES.items()}
+        files: dict[str, list] = {}  # per file its newest parse
+        for (path, mtime, size), (imports, digest) in _PARSES.items():
+            if str(path) not in files or mtime >= files[str(path)][0]:
+                files[str(path)] = [mtime, size, sorted(imports), digest]
         if files != read:
             _write_atomically(Path(cache), json.dumps({"key": key, "files": files}))
     return out
