@@ -29,6 +29,7 @@ from henderson.genomic import (
     vanraden_g,
 )
 from henderson.genomic.metafounder_gamma import estimate_gamma
+from henderson.genomic.pedigree_block import A22Inverse
 from henderson.pedigree import relationship_matrix_dense
 from henderson.pedigree.metafounders import ainv_metafounders
 from henderson.relationship_groups import group_relationship
@@ -158,3 +159,19 @@ def test_single_step_holds_one_n_g_square_array(monkeypatch):
         tracemalloc.stop()
     assert rel.dense.matrix.shape == (n_g, n_g)
     assert square <= peak < 1.5 * square, f"peak {peak / 2**20:.1f} MiB for one n_g² array of {square / 2**20:.1f} MiB"
+
+
+def test_single_step_with_tau_and_omega_solves_a22_inverse_once(population, monkeypatch):
+    """τ, ω ≠ 1 need D = τG*⁻¹ − ωA22⁻¹ and H22⁻¹ = τG*⁻¹ + (1 − ω)A22⁻¹: both from one pass of
+    A22⁻¹'s column solves (the pass costs as much as G*⁻¹ at tens of thousands genotyped)."""
+    ped, geno, codes = population
+    passes: list[int] = []
+    add_to = A22Inverse.add_to
+
+    def add_to_spy(self, out, scale, **kwargs):
+        passes.append(out.shape[1])
+        return add_to(self, out, scale, **kwargs)
+
+    monkeypatch.setattr(A22Inverse, "add_to", add_to_spy)
+    single_step_relationship(ped, ped.ids[geno], codes, GenomicOptions(blend=0.05, tau=1.3, omega=0.7))
+    assert passes == [geno.size]

@@ -165,14 +165,16 @@ class PedigreeBlocks:
         mirror_lower(out)  # exactly symmetric (the solves leave rounding differences)
         return out, op.logdet_a22
 
-    def add_a22_inverse(self, out: np.ndarray, scale: float, operator: A22Inverse | None = None) -> A22Inverse:
+    def add_a22_inverse(self, out: np.ndarray, scale: float, operator: A22Inverse | None = None, *,
+                        also: Sequence[tuple[np.ndarray, float]] = ()) -> A22Inverse:
         """out += scale A22⁻¹ in place (out n_g × n_g, genotyped order), a block of columns of
-        A22⁻¹ at a time (``block_bytes`` of solves): no second n_g × n_g array. The solves leave
-        A22⁻¹'s columns symmetric only to rounding: mirror one triangle of `out` where exact
-        symmetry matters. Returns the :class:`A22Inverse` used (`operator`, or a new one:
-        pass it back to reuse the factor of A¹¹)."""
+        A22⁻¹ at a time (``block_bytes`` of solves): no second n_g × n_g array; each (o, s) of
+        `also` gets o += s A22⁻¹ from the same solves. The solves leave A22⁻¹'s columns symmetric
+        only to rounding: mirror one triangle of `out` where exact symmetry matters. Returns the
+        :class:`A22Inverse` used (`operator`, or a new one: pass it back to reuse the factor of
+        A¹¹)."""
         op = self.a22_inverse_operator() if operator is None else operator
-        op.add_to(out, scale, step=self._columns(max(op.rest, 1), self.n_genotyped))
+        op.add_to(out, scale, step=self._columns(max(op.rest, 1), self.n_genotyped), also=also)
         return op
 
     def a22_inverse_operator(self) -> A22Inverse:
@@ -216,15 +218,18 @@ class A22Inverse:
             out -= self.a21 @ self.factor.solve(np.asarray(self.a12 @ x, dtype=float))
         return out
 
-    def add_to(self, out: np.ndarray, scale: float, *, step: int = 1024) -> np.ndarray:
-        """out += scale A22⁻¹ for a dense out (n_g × n_g), `step` columns of A22⁻¹ at a time;
-        returns out."""
+    def add_to(self, out: np.ndarray, scale: float, *, step: int = 1024,
+               also: Sequence[tuple[np.ndarray, float]] = ()) -> np.ndarray:
+        """out += scale A22⁻¹ for a dense out (n_g × n_g), `step` columns of A22⁻¹ at a time, and
+        o += s A22⁻¹ for each (o, s) of `also` from the same columns; returns out."""
         n = out.shape[1]
         for start in range(0, n, step):
             stop = min(n, start + step)
             cols = self.a22[:, start:stop].toarray()
             if self.factor is not None:
                 cols -= self.a21 @ self.factor.solve(self.a12[:, start:stop].toarray())
+            for other, factor in also:
+                other[:, start:stop] += factor * cols
             if scale != 1.0:
                 cols *= scale
             out[:, start:stop] += cols

@@ -161,15 +161,16 @@ def single_step_parts(
     d = ginv
     if tau != 1.0:
         d *= tau
-    a22op = blocks.add_a22_inverse(d, -omega)
+    # with tau, omega != 1 a second n_g × n_g array m = τG*⁻¹ + (1 − ω)A22⁻¹ = H22⁻¹ for log|H|
+    # and diag(H), from the same solves of A22⁻¹ as D
+    m = None if tau == 1.0 and omega == 1.0 else np.array(d, order="F")
+    a22op = blocks.add_a22_inverse(d, -omega, also=() if m is None else ((m, 1.0 - omega),))
     mirror_lower(d)  # exactly symmetric (the solves leave rounding differences)
     logdet_a22 = a22op.logdet_a22
-    if tau == 1.0 and omega == 1.0:
+    if m is None:
         logdet = blocks.logdet_a - logdet_a22 + logdet_g
         h22_diag = np.asarray(diag_g, dtype=float)
-    else:  # a second n_g × n_g array for H22 = (D + A22⁻¹)⁻¹, only here
-        m = np.array(d, order="F")
-        blocks.add_a22_inverse(m, 1.0, a22op)  # the Cholesky reads the lower triangle only
+    else:  # the Cholesky reads m's lower triangle only
         h22, logdet_m = cholesky_inverse(
             m, what="τ G*⁻¹ + (1 − ω) A22⁻¹", remedy="H⁻¹ is not positive definite for these tau and omega; "
             "use values nearer 1.", overwrite=True)
