@@ -136,10 +136,11 @@ def genomic_draws(relationship: Relationship) -> GenomicDraws:
     s = sp.csc_matrix(relationship.kinv)
     s11 = s12 = None
     if rest.size:
-        a11 = sp.csc_matrix(s[rest][:, rest])
+        rows = s[rest]
+        a11 = sp.csc_matrix(rows[:, rest])
         s11 = SparseCholesky(a11).factorize(a11)
         if positions.size:
-            s12 = sp.csr_matrix(s[rest][:, positions])
+            s12 = sp.csr_matrix(rows[:, positions])
     if block is None:
         return GenomicDraws(q, positions, rest, s11, s12, None)
     if isinstance(block, SingleStepBlock):
