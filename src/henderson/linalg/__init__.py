@@ -16,8 +16,10 @@ symmetric positive definite coefficient matrix ``A`` (n × n, scipy sparse, both
 
 ``pcg`` solves systems too large to factor by Jacobi-preconditioned conjugate gradients.
 
-Modules: `cholesky` (`SparseCholesky`), `selected_inverse` (its numba kernels), `traces`
-(`trace_of_product`), `iterative` (`pcg`).
+Modules: `cholesky` (`SparseCholesky`), `ordering` (its elimination order: AMD with the dense
+columns last; simplicial or supernodal from the work per entry of L), `symbolic` (elimination
+tree, column counts and postorder of L before it is computed), `selected_inverse` (its numba
+kernels), `traces` (`trace_of_product`), `iterative` (`pcg`).
 
 Index convention: every index in an argument, a result or an error message is 0-based in the
 caller's (original) ordering; the permutation is internal.

@@ -14,22 +14,26 @@ from sksparse import cholmod
 from threadpoolctl import threadpool_limits
 
 from henderson.errors import NumericalError
+from henderson.linalg.ordering import elimination_order, factor_kind, permuted_lower
 from henderson.linalg.selected_inverse import (
     _expand_symmetric,
     _find_supernodes,
     _lower_positions,
     _takahashi,
 )
-from henderson.linalg.symbolic import factor_entries
+from henderson.linalg.symbolic import elimination_tree, factor_entries, postorder
 
 _LOG = logging.getLogger("henderson.linalg")
 
 FactorMode = Literal["auto", "supernodal", "simplicial"]
 Ordering = Literal["default", "amd", "metis", "nesdis", "best", "natural"]
 
-# Accepted values, passed through to CHOLMOD (`analyze(mode=..., ordering_method=...)`).
 _MODES = ("auto", "supernodal", "simplicial")
 _ORDERINGS = ("default", "amd", "metis", "nesdis", "best", "natural")
+# From this order on, the elimination order is postordered and `auto` decides the kind of factor
+# from the column counts of L; below it `auto` is CHOLMOD's own switch (work per entry ≥ 40): the
+# choice hardly matters there, and the elimination tree would load the compiled kernels.
+_AUTO_BY_COUNTS_FROM = 5_000
 
 
 def _as_square_csc(matrix: sp.spmatrix, what: str) -> sp.csc_matrix:
@@ -73,8 +77,10 @@ class SparseCholesky:
     (fill-reducing ordering), numeric factorization per call of `factorize` for matrices with the
     same pattern.
 
-    ``L L' = A[P, :][:, P]`` with ``P`` the permutation chosen at analysis (CHOLMOD). Matrices are
-    n × n scipy sparse with both triangles stored; only the lower triangle is read.
+    ``L L' = A[P, :][:, P]`` with ``P`` the elimination order chosen at analysis. Matrices are
+    n × n scipy sparse with both triangles stored; only the lower triangle is read. CHOLMOD
+    factors the permuted lower triangle in its natural order (the permutation is applied here,
+    by one gather of the values per factorization).
 
     Parameters
     ----------
@@ -82,11 +88,13 @@ class SparseCholesky:
         Any matrix with the sparsity pattern of the matrices to factor (values are ignored;
         explicitly stored zeros count as part of the pattern).
     mode
-        CHOLMOD factorization kind: ``"auto"`` (CHOLMOD decides from the flop count),
-        ``"supernodal"`` (dense blocks, BLAS; best for large MME) or ``"simplicial"``.
+        Factorization kind: ``"auto"`` (simplicial or supernodal by the work per entry of L,
+        :func:`henderson.linalg.ordering.factor_kind`; CHOLMOD's own switch below order
+        5,000), ``"supernodal"`` (dense blocks, BLAS) or ``"simplicial"``.
     ordering
-        Fill-reducing ordering: ``"default"`` (AMD, METIS when AMD fills badly), ``"amd"``,
-        ``"metis"``, ``"nesdis"``, ``"best"`` (tries several; slow analysis) or ``"natural"``.
+        Fill-reducing ordering: ``"default"`` (AMD with the dense columns last,
+        :func:`henderson.linalg.ordering.elimination_order`), or CHOLMOD's ``"amd"``,
+        ``"metis"``, ``"nesdis"``, ``"best"`` (tries several; slow) or ``"natural"``.
 
     Example
     -------
@@ -115,10 +123,26 @@ class SparseCholesky:
         self._full_indices = csc.indices.copy()
         start = time.perf_counter()
         try:
-            self._factor = cholmod.analyze(csc, mode=mode, ordering_method=ordering)
+            order = elimination_order(csc, ordering)
+            self._predicted_nnz: int | None = None
+            kind = mode
+            if self._n >= _AUTO_BY_COUNTS_FROM:
+                parent, counts = elimination_tree(csc, order)
+                post = postorder(parent)  # dense columns set aside leave the order unpostordered
+                order, counts = order[post], counts[post]
+                self._predicted_nnz = int(counts.sum())
+                if mode == "auto":
+                    kind = factor_kind(counts)
+            # the permuted lower triangle, and where each of its entries comes from in `csc`
+            self._p_indptr, self._p_indices, self._gather = permuted_lower(csc, order)
+            self._factor = cholmod.analyze(self._permuted(csc.data[self._gather]), mode=kind,
+                                           ordering_method="natural")
         except (cholmod.CholmodTooLargeError, cholmod.CholmodOutOfMemoryError) as exc:
             raise self._too_large_error(csc, exc) from None
-        self._perm = np.asarray(self._factor.P(), dtype=np.int64).copy()
+        self._kind = kind
+        self._order = order  # the order CHOLMOD's factor is given its matrix in
+        # CHOLMOD keeps the natural order; were it to reorder, the orders compose
+        self._perm = order[np.asarray(self._factor.P(), dtype=np.int64)]
         self._factorized = False
         # Pattern of L (fixed for the analysed pattern) and its supernodes, filled on first use.
         self._l_indptr: np.ndarray | None = None
@@ -126,15 +150,27 @@ class SparseCholesky:
         self._supernodes: np.ndarray | None = None
         self._zdata: np.ndarray | None = None  # selected inverse on the pattern of L (permuted)
         _LOG.debug(
-            "analysed %d x %d pattern (%d stored entries, mode=%s, ordering=%s) in %.2f s",
-            self._n, self._n, csc.nnz, mode, ordering, time.perf_counter() - start,
+            "analysed %d x %d pattern (%d stored entries, mode=%s: %s, ordering=%s) in %.2f s",
+            self._n, self._n, csc.nnz, mode, kind, ordering, time.perf_counter() - start,
         )
+
+    def _permuted(self, data: np.ndarray) -> sp.csc_matrix:
+        """The permuted lower triangle with the given values (in its stored order)."""
+        out = sp.csc_matrix((data, self._p_indices, self._p_indptr), shape=(self._n, self._n))
+        out.has_sorted_indices = True
+        return out
 
     # ---------------------------------------------------------------------------------------
     @property
     def n(self) -> int:
         """Order of the matrix (number of unknowns)."""
         return self._n
+
+    @property
+    def kind(self) -> str:
+        """"simplicial" or "supernodal" as analysed; "auto" where CHOLMOD's own switch chose
+        (`mode="auto"` below 5,000 unknowns)."""
+        return self._kind
 
     @property
     def permutation(self) -> np.ndarray:
@@ -144,6 +180,8 @@ class SparseCholesky:
     def predicted_factor_nnz(self) -> int:
         """Entries of L (lower triangle, diagonal included) as the symbolic analysis predicts
         them, before any factorization (no supernodal padding)."""
+        if self._predicted_nnz is not None:
+            return self._predicted_nnz
         pattern = sp.csc_matrix(
             (np.ones(self._full_indices.size), self._full_indices, self._full_indptr), shape=(self._n, self._n)
         )
@@ -173,12 +211,17 @@ class SparseCholesky:
             raise ValueError(
                 f"matrix is {csc.shape[0]} x {csc.shape[0]}; analysed {self._n} x {self._n}"
             )
-        self._check_pattern(csc)
+        same = self._check_pattern(csc)
+        if same:
+            permuted = self._permuted(csc.data[self._gather])
+        else:  # a pattern inside the analysed one: permuted on its own
+            indptr, indices, gather = permuted_lower(csc, self._order)
+            permuted = sp.csc_matrix((csc.data[gather], indices, indptr), shape=csc.shape)
         self._factorized = False
         self._zdata = None
         start = time.perf_counter()
         try:
-            self._factor.cholesky_inplace(csc)
+            self._factor.cholesky_inplace(permuted)
         except cholmod.CholmodNotPositiveDefiniteError:
             raise self._not_positive_definite(csc) from None
         except (cholmod.CholmodTooLargeError, cholmod.CholmodOutOfMemoryError) as exc:
@@ -202,8 +245,10 @@ class SparseCholesky:
             raise ValueError(f"rhs must have shape ({self._n},) or ({self._n}, k), got {b.shape}")
         if b.ndim == 2 and b.shape[1] == 0:
             return np.empty_like(b)
-        x = np.asarray(self._factor.solve_A(b))
-        return x.reshape(b.shape)
+        y = np.asarray(self._factor.solve_A(b[self._order])).reshape(b.shape)
+        x = np.empty_like(y)
+        x[self._order] = y
+        return x
 
     def inverse_root_times(self, z: np.ndarray) -> np.ndarray:
         """x = P' L'⁻¹ z for z of shape (n,) or (n, k), the result in the original order: with
@@ -284,17 +329,19 @@ class SparseCholesky:
         if not self._factorized:
             raise RuntimeError("call factorize() with a positive definite matrix first")
 
-    def _check_pattern(self, csc: sp.csc_matrix) -> None:
+    def _check_pattern(self, csc: sp.csc_matrix) -> bool:
+        """Raise when `csc` has entries outside the analysed pattern; True when its stored
+        pattern is the analysed one itself."""
         if np.array_equal(csc.indptr, self._full_indptr) and np.array_equal(
             csc.indices, self._full_indices
         ):
-            return
+            return True
         indptr, indices, n_upper = _lower_pattern(csc)
         _check_structurally_symmetric(csc, n_upper, "matrix")
         if np.array_equal(indptr, self._lower_indptr) and np.array_equal(
             indices, self._lower_indices
         ):
-            return
+            return False
         n = self._n
         new = sp.csc_matrix((np.ones(indices.size), indices, indptr), shape=(n, n))
         old = sp.csc_matrix(
@@ -307,6 +354,7 @@ class SparseCholesky:
                 f"matrix has {extra} entries (lower triangle) outside the analysed pattern; "
                 "create a new SparseCholesky for a new pattern"
             )
+        return False
 
     def _pd_error(self, row: int | None, pivot: float | None) -> NumericalError:
         where = (
