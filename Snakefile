@@ -21,6 +21,15 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/animals.smk"
 
 
+# the run ends when its last job does, not a second later (henderson.scheduler_timers)
+onsuccess:
+    cancel_scheduler_timers()
+
+
+onerror:
+    cancel_scheduler_timers()
+
+
 rule all:
     default_target: True
     input:

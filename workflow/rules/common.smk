@@ -20,6 +20,7 @@ if str(SRC) not in sys.path:
 from henderson.errors import HendersonError
 from henderson.config import model_columns_params, validate_config
 from henderson.provenance import script_digests
+from henderson.scheduler_timers import cancel_scheduler_timers
 
 try:
     EVALUATION = validate_config(config, source="config/config.yaml")
@@ -222,3 +223,4 @@ def genotypes_mem_mb(wildcards, input, attempt):
 
     factor = 16 if genotype_source(EVALUATION.genotypes).kind == "plink" else 4
     return int(max(4000, factor * input.size_mb) * attempt)
+
