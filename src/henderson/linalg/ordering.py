@@ -1,12 +1,14 @@
 """The elimination order and the kind of factor behind `SparseCholesky`.
 
 `elimination_order(pattern, "default")`: CHOLMOD's AMD on every column of degree (stored entries)
-at most max(16, √n); the denser columns go last, by increasing degree. In mixed model equations
+at most max(16, 2√n); the denser columns go last, by increasing degree. In mixed model equations
 these are the fixed-effect levels with many records, sires with thousands of progeny and, in a
 single-step H⁻¹, the genotyped animals. AMD's own rule sets aside only columns above 10√n; with
 columns of a few thousand entries left in, its degree updates took 64 s for a simulated animal
 model of 1M animals (200 herd-years of about 4,000 records, sires with thousands of progeny)
-whose factor then takes 2 s; with these columns set aside 1.1 s, for 3 % more entries in L.
+whose factor then takes 2 s; with the columns above 2√n set aside 5 s, for 3.5 % more entries
+in L. A lower limit orders faster (above √n: 1.1 s) but puts many sires of multi-trait models in
+the dense trailing block (three traits at 100k animals: 12 % more entries in L; at 2√n none).
 Other names ("amd", "metis", "nesdis", "best", "natural") are CHOLMOD's orderings of the whole
 pattern.
 
@@ -15,10 +17,10 @@ work per entry of L is large: in multi-trait, maternal and genomic models. An an
 factor is so sparse outside its few dense columns that the supernodal form pads L with explicit
 zeros (about 3×) and its numeric factorization is 2–3× slower than the simplicial one; CHOLMOD's
 own switch (work per entry ≥ 40) picks supernodal there because the dense trailing block of the
-fixed effects holds most of the flops. Measured on simulated data of 100k animals
-(benchmarks/README.md): work per entry 101 (animal model) and 112 (repeatability): simplicial
-2–3× faster; 226 (maternal), 331 (three traits), 387 (two traits with maternal effects):
-supernodal 1.3–4× faster.
+fixed effects holds most of the flops. Measured on simulated data (benchmarks/README.md): work
+per entry 101 (animal model, 100k animals), 112 (repeatability, 100k) and 169 (animal model, 50k):
+simplicial 2–3× faster; 226 (maternal, 100k), 331 (three traits, 100k), 387 (two traits with
+maternal effects, 100k): supernodal 1.3–4× faster.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sksparse import cholmod
 DENSE_FACTOR = 2.0
 MIN_DENSE = 16
 # Supernodal when the factorization's work per entry of L (Σ c_j² / Σ c_j) reaches this.
-SUPERNODAL_WORK_PER_ENTRY = 160.0
+SUPERNODAL_WORK_PER_ENTRY = 200.0
 
 CHOLMOD_ORDERINGS = ("amd", "metis", "nesdis", "best", "natural")
 
