@@ -18,9 +18,9 @@ factor is so sparse outside its few dense columns that the supernodal form pads 
 zeros (about 3×) and its numeric factorization is 2–3× slower than the simplicial one; CHOLMOD's
 own switch (work per entry ≥ 40) picks supernodal there because the dense trailing block of the
 fixed effects holds most of the flops. Measured on simulated data (benchmarks/README.md): work
-per entry 101 (animal model, 100k animals), 112 (repeatability, 100k) and 169 (animal model, 50k):
-simplicial 2–3× faster; 226 (maternal, 100k), 331 (three traits, 100k), 387 (two traits with
-maternal effects, 100k): supernodal 1.3–4× faster.
+per entry 31 (animal model, 1M animals), 101 (animal model, 100k), 107 (repeatability, 100k) and
+169 (animal model, 50k): simplicial 1.6–3× faster; 234 (maternal, 100k), 306 (three traits,
+100k), 416 (two traits with maternal effects, 100k): supernodal 1.3–4× faster.
 """
 
 from __future__ import annotations
