@@ -1,7 +1,8 @@
 """The size of a Cholesky factor before it is computed: the elimination tree (Liu's algorithm
 with path compression) and the row subtrees of L, from the pattern alone, in O(nnz(L)) time and
 O(n) memory. The column counts c_j of L give its entries (Σ c_j) and the factorization's work
-(about Σ c_j² flops)."""
+(about Σ c_j² flops); a postorder of the tree gives the same factor with every subtree's columns
+contiguous."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import scipy.sparse as sp
 
 
 @numba.njit(cache=True)
-def _column_counts(n, indptr, indices, perm, position):  # pragma: no cover - compiled
-    """Entries of each column of L (lower triangle, diagonal included; in elimination order)
-    for the symmetric CSC pattern (indptr, indices) eliminated in the order `perm` (`position`
+def _tree_and_counts(n, indptr, indices, perm, position):  # pragma: no cover - compiled
+    """The elimination tree (parent of each column, -1 at roots) and the entries of each column
+    of L (lower triangle, diagonal included), both in elimination order, for the symmetric CSC
+    pattern (indptr, indices) eliminated in the order `perm` (`position`
     its inverse: the step at which each row is eliminated); the permuted matrix is never
     formed."""
     parent = np.full(n, -1, np.int64)
@@ -90,7 +92,7 @@ def elimination_tree(pattern: sp.spmatrix, perm: np.ndarray) -> tuple[np.ndarray
     perm = np.asarray(perm, dtype=np.int64)
     position = np.empty_like(perm)
     position[perm] = np.arange(perm.size, dtype=np.int64)
-    return _column_counts(a.shape[0], a.indptr.astype(np.int64), a.indices.astype(np.int64), perm, position)
+    return _tree_and_counts(a.shape[0], a.indptr.astype(np.int64), a.indices.astype(np.int64), perm, position)
 
 
 def column_counts(pattern: sp.spmatrix, perm: np.ndarray) -> np.ndarray:
