@@ -223,4 +223,3 @@ def genotypes_mem_mb(wildcards, input, attempt):
 
     factor = 16 if genotype_source(EVALUATION.genotypes).kind == "plink" else 4
     return int(max(4000, factor * input.size_mb) * attempt)
-
