@@ -114,11 +114,10 @@ class SparseCholesky:
         if ordering not in _ORDERINGS:
             raise ValueError(f"ordering must be one of {_ORDERINGS}, got {ordering!r}")
         csc = _as_square_csc(pattern, "pattern")
-        indptr, indices, n_upper = _lower_pattern(csc)
+        _, _, n_upper = _lower_pattern(csc)
         _check_structurally_symmetric(csc, n_upper, "pattern")
         self._n = int(csc.shape[0])
-        self._lower_indptr = indptr
-        self._lower_indices = indices
+        self._lower: tuple[np.ndarray, np.ndarray] | None = None  # its lower triangle, when needed
         self._full_indptr = csc.indptr.copy()  # fast path of the pattern check in factorize
         self._full_indices = csc.indices.copy()
         start = time.perf_counter()
@@ -338,16 +337,16 @@ class SparseCholesky:
             return True
         indptr, indices, n_upper = _lower_pattern(csc)
         _check_structurally_symmetric(csc, n_upper, "matrix")
-        if np.array_equal(indptr, self._lower_indptr) and np.array_equal(
-            indices, self._lower_indices
-        ):
-            return False
         n = self._n
+        if self._lower is None:  # the analysed pattern's lower triangle, derived once on demand
+            full = sp.csc_matrix((np.ones(self._full_indices.size), self._full_indices, self._full_indptr),
+                                 shape=(n, n))
+            self._lower = _lower_pattern(full)[:2]
+        lower_indptr, lower_indices = self._lower
+        if np.array_equal(indptr, lower_indptr) and np.array_equal(indices, lower_indices):
+            return False
         new = sp.csc_matrix((np.ones(indices.size), indices, indptr), shape=(n, n))
-        old = sp.csc_matrix(
-            (np.ones(self._lower_indices.size), self._lower_indices, self._lower_indptr),
-            shape=(n, n),
-        )
+        old = sp.csc_matrix((np.ones(lower_indices.size), lower_indices, lower_indptr), shape=(n, n))
         extra = (new + old).nnz - old.nnz
         if extra:
             raise ValueError(
