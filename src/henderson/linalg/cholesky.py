@@ -51,20 +51,20 @@ def _as_square_csc(matrix: sp.spmatrix, what: str) -> sp.csc_matrix:
     return csc
 
 
-def _lower_pattern(csc: sp.csc_matrix) -> tuple[np.ndarray, np.ndarray, int]:
-    """Pattern of the lower triangle (indptr, indices) and the number of strictly upper entries."""
+def _lower_pattern(csc: sp.csc_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Pattern of the lower triangle (indptr, indices)."""
     cols = np.repeat(np.arange(csc.shape[1], dtype=np.int64), np.diff(csc.indptr))
     rows = csc.indices.astype(np.int64, copy=False)
     keep = rows >= cols
     indptr = np.zeros(csc.shape[1] + 1, dtype=np.int64)
     np.cumsum(np.bincount(cols[keep], minlength=csc.shape[1]), out=indptr[1:])
-    n_upper = int(np.count_nonzero(rows < cols))
-    return indptr, rows[keep].astype(np.int32), n_upper
+    return indptr, rows[keep].astype(np.int32)
 
 
-def _check_structurally_symmetric(csc: sp.csc_matrix, n_upper: int, what: str) -> None:
-    n_strict_lower = int(np.count_nonzero(csc.indices > np.repeat(
-        np.arange(csc.shape[1]), np.diff(csc.indptr))))
+def _check_structurally_symmetric(csc: sp.csc_matrix, what: str) -> None:
+    cols = np.repeat(np.arange(csc.shape[1]), np.diff(csc.indptr))
+    n_strict_lower = int(np.count_nonzero(csc.indices > cols))
+    n_upper = int(np.count_nonzero(csc.indices < cols))
     if n_strict_lower != n_upper:
         raise ValueError(
             f"{what} is not stored as a full symmetric matrix ({n_strict_lower} entries below "
@@ -114,8 +114,7 @@ class SparseCholesky:
         if ordering not in _ORDERINGS:
             raise ValueError(f"ordering must be one of {_ORDERINGS}, got {ordering!r}")
         csc = _as_square_csc(pattern, "pattern")
-        _, _, n_upper = _lower_pattern(csc)
-        _check_structurally_symmetric(csc, n_upper, "pattern")
+        _check_structurally_symmetric(csc, "pattern")
         self._n = int(csc.shape[0])
         self._lower: tuple[np.ndarray, np.ndarray] | None = None  # its lower triangle, when needed
         self._full_indptr = csc.indptr.copy()  # fast path of the pattern check in factorize
@@ -335,13 +334,13 @@ class SparseCholesky:
             csc.indices, self._full_indices
         ):
             return True
-        indptr, indices, n_upper = _lower_pattern(csc)
-        _check_structurally_symmetric(csc, n_upper, "matrix")
+        _check_structurally_symmetric(csc, "matrix")
+        indptr, indices = _lower_pattern(csc)
         n = self._n
         if self._lower is None:  # the analysed pattern's lower triangle, derived once on demand
             full = sp.csc_matrix((np.ones(self._full_indices.size), self._full_indices, self._full_indptr),
                                  shape=(n, n))
-            self._lower = _lower_pattern(full)[:2]
+            self._lower = _lower_pattern(full)
         lower_indptr, lower_indices = self._lower
         if np.array_equal(indptr, lower_indptr) and np.array_equal(indices, lower_indices):
             return False
