@@ -202,3 +202,23 @@ def test_empty_pedigree_file_is_an_error_naming_the_file(tmp_path):
         read_table(path)
     with pytest.raises(InputError, match="ped.csv"):
         stage(tmp_path, "", "id,y\nA,1\n")
+
+
+def test_an_unlisted_unknown_code_for_sires_and_dams_is_named_in_the_sex_errors():
+    # "-" for both parents of 200 founders: selfing by the letter, an unknown-parent code in fact
+    rows = [f"F{i},-,-" for i in range(200)] + [f"C{i},F{2 * i},F{2 * i + 1}" for i in range(100)]
+    with pytest.raises(InputError) as err:
+        pedigree("id,sire,dam\n" + "\n".join(rows))
+    msg = str(err.value)
+    assert "selfing" in msg and "'-' (200 offspring)" in msg and "add it to `unknown_parent`" in msg
+    # "-" as sire of some founders and dam of others: a parent of both sexes
+    rows = [f"F{i},-,0" for i in range(100)] + [f"G{i},0,-" for i in range(100)]
+    rows += [f"C{i},F{i},G{i}" for i in range(100)]
+    with pytest.raises(InputError) as err:
+        pedigree("id,sire,dam\n" + "\n".join(rows))
+    msg = str(err.value)
+    assert "both as sire and as dam" in msg and "'-' (200 offspring)" in msg and "`unknown_parent`" in msg
+    # a real selfed animal gets no such sentence
+    with pytest.raises(InputError) as err:
+        pedigree("id,sire,dam\nP,0,0\nC,P,P")
+    assert "`unknown_parent`" not in str(err.value)

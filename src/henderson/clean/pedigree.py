@@ -200,9 +200,13 @@ def clean_pedigree(
     added_parents = pd.unique(parents[position[parents] < 0])
     _check_missing_code_parents(rows, names, added_parents, source)
     _check_own_parent(rows, names, source)
+    # an unlisted unknown-parent code used for sires and dams alike reads as selfing or as a
+    # parent of both sexes: those errors name it and the config key
+    suspects = _likely_unknown_codes(rows, names, added_parents)
     if sexes == "separate":
-        _check_selfing(rows, names, source)
-        _check_sire_and_dam(rows, names, source)
+        likely = {code: count for code, count, _ in suspects}
+        _check_selfing(rows, names, source, likely)
+        _check_sire_and_dam(rows, names, source, likely)
     sire_pos = np.where(rows.sire >= 0, position[rows.sire], -1)
     dam_pos = np.where(rows.dam >= 0, position[rows.dam], -1)
     if rows.sex is not None and sexes == "separate":
@@ -216,7 +220,6 @@ def clean_pedigree(
     pheno = _phenotyped(phenotype_ids, unknown, source)
     added_pheno = _phenotyped_to_add(pheno, names, known)
     check_phenotyped_forms(added_pheno, names[:-1][known[:-1]], source, phenotype_source)
-    suspects = _likely_unknown_codes(rows, names, added_parents)
     warnings += _founder_warnings(
         rows, names, added_parents, suspects, pheno, added_pheno, source, phenotype_source
     )

@@ -55,7 +55,18 @@ def _check_own_parent(rows: _PedigreeRows, names: np.ndarray, source: str) -> No
         )
 
 
-def _check_sire_and_dam(rows: _PedigreeRows, names: np.ndarray, source: str) -> None:
+def _unknown_code_hint(codes: np.ndarray, likely: dict[int, int], names: np.ndarray) -> str:
+    """For the parent `codes` of an error that are likely unknown-parent codes (`likely`: code ->
+    offspring), the sentence that says so and what to do; empty when none is."""
+    found = [int(c) for c in dict.fromkeys(codes.tolist()) if int(c) in likely]
+    if not found:
+        return ""
+    listed = ", ".join(f"{_q(names[c])} ({likely[c]} offspring)" for c in found[:_LIST_LIMIT])
+    return (f" Without a row in the pedigree and with far more offspring than other parents: {listed}; "
+            "where such a code marks an unknown parent, add it to `unknown_parent` in the config.")
+
+
+def _check_sire_and_dam(rows: _PedigreeRows, names: np.ndarray, source: str, likely: dict[int, int]) -> None:
     as_sire = np.zeros(len(names), dtype=bool)
     as_dam = np.zeros(len(names), dtype=bool)
     as_sire[rows.sire[rows.sire >= 0]] = True
@@ -68,13 +79,14 @@ def _check_sire_and_dam(rows: _PedigreeRows, names: np.ndarray, source: str) -> 
             dam_line = rows.lines[np.argmax(rows.dam == code)]
             shown.append(f"{_q(names[code])} (sire on line {sire_line}, dam on line {dam_line})")
         more = f", ... ({len(both)} IDs in all)" if len(both) > _LIST_LIMIT else ""
+        hint = _unknown_code_hint(both, likely, names)
         raise InputError(
-            f"{source}: ID(s) used both as sire and as dam: {'; '.join(shown)}{more}. "
+            f"{source}: ID(s) used both as sire and as dam: {'; '.join(shown)}{more}.{hint} "
             f"An animal has one sex; correct the parent IDs. {_MONOECIOUS_HINT}"
         )
 
 
-def _check_selfing(rows: _PedigreeRows, names: np.ndarray, source: str) -> None:
+def _check_selfing(rows: _PedigreeRows, names: np.ndarray, source: str, likely: dict[int, int]) -> None:
     """An animal with the same sire and dam (selfing), which separate sexes rule out."""
     selfed = np.flatnonzero((rows.sire >= 0) & (rows.sire == rows.dam))
     if len(selfed):
@@ -83,8 +95,9 @@ def _check_selfing(rows: _PedigreeRows, names: np.ndarray, source: str) -> None:
             for i in selfed[:_LIST_LIMIT]
         ]
         more = f", ... ({len(selfed)} in all)" if len(selfed) > _LIST_LIMIT else ""
+        hint = _unknown_code_hint(rows.sire[selfed], likely, names)
         raise InputError(
-            f"{source}: animal(s) with the same sire and dam (selfing): {', '.join(shown)}{more}. "
+            f"{source}: animal(s) with the same sire and dam (selfing): {', '.join(shown)}{more}.{hint} "
             f"Correct the sire or the dam. {_MONOECIOUS_HINT}"
         )
 
