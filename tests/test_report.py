@@ -49,8 +49,6 @@ from henderson.report import (
     write_report,
 )
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
 # Mrode Example 3.1: animal, sire, dam, sex, weaning gain (kg); animals 1-3 have no record.
 PEDIGREE = [
     ("1", "", "", "M", None),
@@ -352,14 +350,15 @@ def test_complete_self_contained_document():
     for tag in ("html", "head", "title", "body", "style", "table", "img"):
         assert tag in doc.tags
     assert "script" not in doc.tags
-    # No external resources at all: every image is an embedded PNG, every link in-page.
+    # No external resources at all: every image is an embedded SVG, every link in-page.
     assert not re.search(r"https?://", html)
     assert "url(" not in html and "@import" not in html
     assert all(ref.startswith("#") for ref in doc.refs)
     assert len(doc.images) == 4  # F histogram, EBV, reliability, genetic trend
     for src in doc.images:
-        assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG_MAGIC)
+        assert src.startswith("data:image/svg+xml;base64,")
+        svg = base64.b64decode(src.split(",", 1)[1]).decode("utf-8")
+        assert svg.startswith("<svg ") and svg.endswith("</svg>") and "href" not in svg
     assert f"henderson {__version__}" in html
 
 

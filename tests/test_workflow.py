@@ -104,7 +104,7 @@ def test_outputs_of_every_stage(mrode_run):
     assert meta["ids"] == list(f["id"]) and "input_sha256" in meta and "henderson_version" in meta
     assert meta["log_det"] == pytest.approx(np.log(0.75) + 4 * np.log(0.5), rel=1e-12)
     html = (mrode_run / "results/wwg/report.html").read_text()
-    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64" in html
+    assert html.startswith("<!DOCTYPE html>") and "data:image/svg+xml;base64" in html
     for stage in ("clean/pedigree.log", "clean/phenotypes.log", "relationships/relationships.log", "wwg/variance.log"):
         assert (mrode_run / "logs" / stage).exists()
 

@@ -1,11 +1,11 @@
 """The per-model HTML report: tables, figures and one self-contained HTML document.
 
-The report is what a breed association hands to people, so it opens offline: figures are PNGs made
-with matplotlib's Agg renderer and embedded as ``data:`` URIs, the CSS is inline, and the document
-has no scripts and no links to other resources. Every user-provided string (IDs, levels, file names,
+The report is what a breed association hands to people, so it opens offline: figures are SVG
+drawn by :mod:`.figures` and embedded as ``data:`` URIs, the CSS is inline, and the document has no
+scripts and no links to other resources. Every user-provided string (IDs, levels, file names,
 reasons) goes through Jinja2's autoescaping. The output is deterministic: the same inputs give the
-same bytes (PNG metadata stripped; stable sort orders); the run date reaches the report only as
-an argument (:class:`RunInfo`, collected by the rule script with :func:`collect_run_info`).
+same bytes (figures with fixed number formats; stable sort orders); the run date reaches the report
+only as an argument (:class:`RunInfo`, collected by the rule script with :func:`collect_run_info`).
 
 The report renders typed records: the model as a :class:`henderson.config.ModelSpec` and its
 variance components as a :class:`henderson.reml.ComponentsRecord`. σ²p, ratios, correlations and

@@ -31,7 +31,7 @@ class Table:
 
 @dataclass(frozen=True)
 class Plot:
-    """An embedded figure: ``uri`` is a ``data:image/png;base64,...`` URI."""
+    """An embedded figure: ``uri`` is a ``data:image/svg+xml;base64,...`` URI."""
 
     title: str
     caption: str
