@@ -4,10 +4,12 @@ docstrings (the workflow test checks both through Snakemake)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from henderson.provenance import (
     code_digest,
+    digest_cache_path,
     import_closure,
     script_digest,
     script_digests,
@@ -75,3 +77,22 @@ def test_a_damaged_cache_is_only_slower(tmp_path):
     scripts = {"variance": (SCRIPTS / "variance.py", [])}
     assert script_digests(scripts, cache=cache) == {"variance": script_digest(SCRIPTS / "variance.py")}
     assert json.loads(cache.read_text())["files"]
+
+
+def test_the_cache_sits_beside_the_package_or_in_the_user_cache(tmp_path, monkeypatch):
+    package = tmp_path / "henderson"
+    package.mkdir()
+    # a writable package folder: its own __pycache__, so every evaluation directory shares it
+    assert digest_cache_path(package) == package / "__pycache__" / "henderson-code-digests.json"
+    # a read-only installation (as seen by a user who is not root): the user's cache folder,
+    # one file per package folder
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: not str(path).startswith(str(tmp_path / "ro"))
+                        and real_access(path, mode))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    one, two = tmp_path / "ro" / "a" / "henderson", tmp_path / "ro" / "b" / "henderson"
+    one.mkdir(parents=True)
+    two.mkdir(parents=True)
+    assert digest_cache_path(one).parent == tmp_path / "user-cache" / "henderson"
+    assert digest_cache_path(one) != digest_cache_path(two)
+    assert digest_cache_path(package).parent == package / "__pycache__"

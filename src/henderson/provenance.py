@@ -13,7 +13,9 @@ docstring changes no result and reruns nothing.
 Parsing the package takes about half a second, at every start of the workflow: `script_digests`
 keeps what each file gave (its imports and digest) in a cache file keyed by the file's
 modification time and size, as Python does for its byte code, so that a start reparses only the
-files edited since.
+files edited since. The workflow keeps that file where Python keeps the byte code, in the
+package's own `__pycache__` folder (`digest_cache_path`), so that a new evaluation directory
+starts as fast as one run before.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from henderson import __version__
 
-__all__ = ["code_digest", "import_closure", "script_digest", "script_digests"]
+__all__ = ["code_digest", "digest_cache_path", "import_closure", "script_digest", "script_digests"]
 
 
 @functools.cache
@@ -191,6 +193,19 @@ def script_digests(scripts: Mapping[str, tuple[str | Path, Iterable[str]]], *, c
         if files != read:
             _write_atomically(Path(cache), json.dumps({"key": key, "files": files}))
     return out
+
+
+def digest_cache_path(root: Path | None = None) -> Path:
+    """The cache file of `script_digests` for the package folder `root` (default: the installed
+    package): in its `__pycache__` folder, beside the sources it describes; where that cannot be
+    written (a read-only installation), in the user's cache folder (``$XDG_CACHE_HOME`` or
+    ``~/.cache``), one file per package folder."""
+    root = root or _root()
+    folder = root / "__pycache__"
+    if os.access(folder if folder.is_dir() else root, os.W_OK):
+        return folder / "henderson-code-digests.json"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "henderson" / f"code-digests-{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.json"
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -19,7 +19,7 @@ if str(SRC) not in sys.path:
 
 from henderson.errors import HendersonError
 from henderson.config import model_columns_params, validate_config
-from henderson.provenance import script_digests
+from henderson.provenance import digest_cache_path, script_digests
 from henderson.scheduler_timers import cancel_scheduler_timers
 
 try:
@@ -32,7 +32,7 @@ HAS_PEDIGREE = EVALUATION.pedigree is not None
 HAS_GENOTYPES = EVALUATION.genotypes is not None
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 # the package code each rule's script runs (a rerun trigger when it changes); the parses are
-# kept beside Snakemake's own records, so a start reparses only edited files
+# kept beside the package's byte code, so a start in any directory reparses only edited files
 CODE = script_digests(
     {
         "clean_pedigree": (SCRIPTS / "clean_pedigree.py", []),
@@ -43,7 +43,7 @@ CODE = script_digests(
         "animals": (SCRIPTS / "animals.py", []),
         "clean_genotypes": (SCRIPTS / "clean_genotypes.py", []),
     },
-    cache=".snakemake/henderson/code_digests.json",
+    cache=digest_cache_path(),
 )
 ENV = "../../envs/henderson.yaml"
 # unknown parent groups: the relationships rule's extra outputs (and the raw pedigree when the
