@@ -40,15 +40,23 @@ def _root() -> Path:
     return Path(str(resources.files("henderson")))
 
 
+@functools.cache
+def _modules(root: Path) -> dict[str, Path]:
+    """{dotted name: source file} of every module and package under the package folder `root`
+    (one walk of the folder per process, instead of two file tests per imported name)."""
+    out = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if all(part.isidentifier() for part in parts):
+            out[".".join(("henderson", *parts))] = path
+    return out
+
+
 def _path(module: str, root: Path | None = None) -> Path | None:
     """The source file of `henderson.<...>` module or package, None if there is none."""
-    parts = module.split(".")[1:]
-    base = (root or _root()).joinpath(*parts)
-    if base.with_suffix(".py").is_file():
-        return base.with_suffix(".py")
-    if (base / "__init__.py").is_file():
-        return base / "__init__.py"
-    return None
+    return _modules(root or _root()).get(module)
 
 
 def _statements(tree: ast.Module):
