@@ -11,7 +11,12 @@ import pytest
 import scipy.sparse as sp
 
 from henderson.linalg import SparseCholesky
-from henderson.linalg.ordering import dense_columns, elimination_order, factor_kind
+from henderson.linalg.ordering import (
+    dense_columns,
+    dense_limit,
+    elimination_order,
+    factor_kind,
+)
 from henderson.linalg.symbolic import (
     column_counts,
     elimination_tree,
@@ -62,14 +67,38 @@ def test_default_order_is_a_permutation_with_the_dense_columns_last():
     assert np.array_equal(np.sort(order), np.arange(n))
     dense = dense_columns(lhs)
     degree = np.diff(lhs.indptr)
-    # the intercept and the herds (about 130 records each) are the columns of over 2√n entries
-    assert 1 < dense.size < 60 and np.all(degree[dense] > 2 * np.sqrt(n))
+    # the intercept, the herds (about 130 records each) and the sires with most progeny: columns
+    # of over √n entries, no more than 2√n of them
+    assert 40 < dense.size <= 2 * np.sqrt(n) and np.all(degree[dense] > np.sqrt(n))
+    assert set(dense) == set(np.flatnonzero(degree > dense_limit(degree)))
     assert np.array_equal(order[-dense.size:], dense)
     assert np.all(np.diff(degree[dense]) >= 0)
     for name in ("natural", "amd", "metis"):
         assert np.array_equal(np.sort(elimination_order(lhs, name)), np.arange(n))
     with pytest.raises(ValueError, match="ordering"):
         elimination_order(lhs, "colamd-ish")
+
+
+def test_dense_limit_sets_aside_at_most_2_root_n_columns_between_root_n_and_2_root_n():
+    n = 10_000  # √n = 100, 2√n = 200: a trailing block of at most 200 columns
+    rng = np.random.default_rng(5)
+    degree = rng.integers(2, 20, n)
+    # nothing above √n: nothing dense
+    assert not np.any(degree > dense_limit(degree))
+    # 50 columns between √n and 2√n: all dense
+    degree[:50] = rng.integers(101, 200, 50)
+    assert np.array_equal(np.flatnonzero(degree > dense_limit(degree)), np.arange(50))
+    # 600 of them: the densest, at most 200, and every one set aside denser than every one kept
+    degree[:600] = rng.integers(101, 200, 600)
+    limit = dense_limit(degree)
+    dense = degree > limit
+    assert 150 <= dense.sum() <= 200 and 100 <= limit < 200
+    assert degree[dense].min() > degree[~dense].max()
+    # above 2√n always, however many
+    degree[:300] = 250
+    assert dense_limit(degree) == 200.0 and np.sum(degree > dense_limit(degree)) == 300
+    # small patterns: never below 16 entries
+    assert dense_limit(np.full(100, 12)) == 16.0 and dense_limit(np.r_[np.full(99, 3), 15]) == 16.0
 
 
 def test_postorder_keeps_the_fill_and_puts_children_before_parents():
