@@ -317,6 +317,21 @@ def test_top_animals_matches_sorted_oracle():
     np.testing.assert_allclose(top["ebv"], [p[1] for p in expected], atol=0)
 
 
+def test_top_animals_with_ties_at_the_cut_match_the_sorted_oracle():
+    # many animals, EBVs on a coarse grid so that ties straddle the n-th place, some missing
+    rng = np.random.default_rng(11)
+    levels = [f"A{k:04d}" for k in rng.permutation(3_000)]
+    estimate = np.round(rng.normal(0, 1, 3_000), 1)
+    estimate[::97] = np.nan
+    sol = pd.DataFrame({"trait": "wwg", "effect": "animal", "level": levels, "estimate": estimate})
+    finite = [(lvl, e) for lvl, e in zip(levels, estimate) if np.isfinite(e)]
+    for n in (1, 7, 25, 3_000):
+        expected = sorted(finite, key=lambda p: (-p[1], p[0]))[:n]
+        top = top_animals(sol, "animal", "wwg", n)
+        assert list(top["id"]) == [p[0] for p in expected]
+        np.testing.assert_array_equal(top["ebv"], [p[1] for p in expected])
+
+
 def test_genetic_trend_matches_loop_oracle():
     # Oracle: an explicit loop over animals; means to 1e-12.
     ebv = pd.DataFrame({"id": list(EBV), "ebv": list(EBV.values())})

@@ -79,24 +79,32 @@ def rejected_frame(rejected: pd.DataFrame | None) -> pd.DataFrame:
     return frame
 
 
-def lookup(frame: pd.DataFrame | None, column: str) -> pd.Series | None:
-    """``column`` by animal ID (first row per ID), or None without ``id`` and ``column``."""
+def lookup(frame: pd.DataFrame | None, column: str, only=None) -> pd.Series | None:
+    """``column`` by animal ID (first row per ID), or None without ``id`` and ``column``;
+    `only`: the IDs wanted (a report table's few), so that the rest is not indexed."""
     if frame is None or column not in frame.columns or "id" not in frame.columns:
         return None
+    if only is not None:
+        frame = frame[member(keys(frame["id"]), pd.Series(list(only), dtype=object))]
     ids = keys(frame["id"]).to_numpy()
     series = pd.Series(frame[column].to_numpy(), index=pd.Index(ids, dtype=object))
     return series[~series.index.duplicated(keep="first")]
 
 
-def birth_years(pedigree: pd.DataFrame | None) -> pd.Series | None:
-    """Birth year by animal ID (float, NaN when unknown), or None without a usable column."""
+def birth_years(pedigree: pd.DataFrame | None, only=None) -> pd.Series | None:
+    """Birth year by animal ID (float, NaN when unknown), or None without a usable column (no
+    animal with a year); `only`: the IDs wanted (the rest is not indexed)."""
     if pedigree is None or "birth_year" not in pedigree.columns or "id" not in pedigree.columns:
         return None
     years = floats(pedigree["birth_year"])
+    if not np.isfinite(years).any():
+        return None
     ids = keys(pedigree["id"])
+    if only is not None:
+        wanted = member(ids, pd.Series(list(only), dtype=object))
+        years, ids = years[wanted], ids[wanted]
     series = pd.Series(years, index=pd.Index(ids.to_numpy(), dtype=object))
-    series = series[~series.index.duplicated(keep="first")]
-    return series if series.notna().any() else None
+    return series[~series.index.duplicated(keep="first")]
 
 
 def top_animals(solutions: pd.DataFrame, effect: str, trait: str, n: int) -> pd.DataFrame:
@@ -112,6 +120,9 @@ def ranked(frame: pd.DataFrame, effect: str, trait: str, n: int) -> pd.DataFrame
     """:func:`top_animals` on a table already passed through :func:`check_solutions`."""
     rows = frame[(frame["effect"] == effect) & (frame["trait"] == trait)]
     rows = rows[rows["estimate"].notna()]
+    if 0 < n < len(rows):  # only rows at or above the n-th largest estimate can rank (ties too)
+        estimate = rows["estimate"].to_numpy()
+        rows = rows[estimate >= np.partition(estimate, estimate.size - n)[estimate.size - n]]
     rows = rows.sort_values("level", kind="mergesort").sort_values(
         "estimate", ascending=False, kind="mergesort"
     )

@@ -113,10 +113,13 @@ def pedigree_completeness(pedigree: pd.DataFrame) -> pd.DataFrame:
     sire = np.zeros(n, dtype=bool) if sire is None else sire
     dam = np.zeros(n, dtype=bool) if dam is None else dam
     years = birth_years(pedigree)
+    ids = keys(pedigree["id"])
     if years is None:
         year = np.full(n, np.nan)
+    elif ids.is_unique:  # a cleaned pedigree: each row's own year
+        year = floats(pedigree["birth_year"])
     else:
-        year = keys(pedigree["id"]).map(years).astype(float).to_numpy()
+        year = ids.map(years).astype(float).to_numpy()
     frame = pd.DataFrame({"year": year, "sire": sire, "dam": dam, "both": sire & dam})
     grouped = frame.groupby("year", sort=True, dropna=False)
     out = grouped[["sire", "dam", "both"]].sum().astype("int64")

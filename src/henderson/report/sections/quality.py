@@ -221,7 +221,8 @@ def pedigree_quality_section(
     effect = spec.additive.name if spec.additive is not None else None
     estimates = reliabilities = None
     if effect is not None:
-        mine = sol[sol["effect"] == effect].drop_duplicates(["trait", "level"])
+        mine = sol[(sol["effect"] == effect) & sol["level"].isin(set(counts["sire"]))]
+        mine = mine.drop_duplicates(["trait", "level"])
         estimates = mine.set_index(["trait", "level"])["estimate"]
         reliabilities = mine.set_index(["trait", "level"])["reliability"]
         for trait in spec.traits:

@@ -38,13 +38,15 @@ def top_section(
     traits = spec.traits
     direct = spec.additive.name
     maternal = [e.name for e in spec.random if e.type == "maternal"]
-    f_of = lookup(inbreeding, "F")
-    sire_of = lookup(pedigree, "sire")
-    dam_of = lookup(pedigree, "dam")
-    year_of = birth_years(pedigree)
+    tops = {trait: ranked(sol, direct, trait, top_n) for trait in traits}
+    shown = {i for top in tops.values() for i in top["id"]}
+    f_of = lookup(inbreeding, "F", shown)
+    sire_of = lookup(pedigree, "sire", shown)
+    dam_of = lookup(pedigree, "dam", shown)
+    year_of = birth_years(pedigree, shown)
     tables = []
     for trait in traits:
-        top = ranked(sol, direct, trait, top_n)
+        top = tops[trait]
         if top.empty:
             continue
         columns = ["rank", "id", "EBV", "SE", "reliability"]
