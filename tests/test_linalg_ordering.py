@@ -101,6 +101,22 @@ def test_dense_limit_sets_aside_at_most_2_root_n_columns_between_root_n_and_2_ro
     assert dense_limit(np.full(100, 12)) == 16.0 and dense_limit(np.r_[np.full(99, 3), 15]) == 16.0
 
 
+def test_sparse_factors_take_the_lowered_limit_and_dense_factors_the_2_root_n_one():
+    # an animal model with columns between √n and 2√n entries: a simplicial factor (its kind, or
+    # asked for) sets them last; a supernodal one keeps them in AMD's order
+    lhs = animal_model_lhs(1)
+    assert not np.array_equal(dense_columns(lhs), dense_columns(lhs, lowered=False))
+
+    def postordered(lowered):
+        order = elimination_order(lhs, lowered=lowered)
+        return order[postorder(elimination_tree(lhs, order)[0])]
+
+    chol = SparseCholesky(lhs)
+    assert chol.kind == "simplicial" and np.array_equal(chol.permutation, postordered(True))
+    assert np.array_equal(SparseCholesky(lhs, mode="simplicial").permutation, postordered(True))
+    assert np.array_equal(SparseCholesky(lhs, mode="supernodal").permutation, postordered(False))
+
+
 def test_postorder_keeps_the_fill_and_puts_children_before_parents():
     lhs = animal_model_lhs(2)
     order = elimination_order(lhs)

@@ -14,7 +14,12 @@ from sksparse import cholmod
 from threadpoolctl import threadpool_limits
 
 from henderson.errors import NumericalError
-from henderson.linalg.ordering import elimination_order, factor_kind, permuted_lower
+from henderson.linalg.ordering import (
+    dense_limit,
+    elimination_order,
+    factor_kind,
+    permuted_lower,
+)
 from henderson.linalg.selected_inverse import (
     _expand_symmetric,
     _find_supernodes,
@@ -34,6 +39,11 @@ _ORDERINGS = ("default", "amd", "metis", "nesdis", "best", "natural")
 # from the column counts of L; below it `auto` is CHOLMOD's own switch (work per entry ≥ 40): the
 # choice hardly matters there, and the elimination tree would load the compiled kernels.
 _AUTO_BY_COUNTS_FROM = 5_000
+
+
+def _limit_was_lowered(pattern: sp.csc_matrix) -> bool:
+    degree = np.diff(pattern.indptr)
+    return dense_limit(degree) < dense_limit(degree, lowered=False)
 
 
 def _as_square_csc(matrix: sp.spmatrix, what: str) -> sp.csc_matrix:
@@ -121,11 +131,18 @@ class SparseCholesky:
         self._full_indices = csc.indices.copy()
         start = time.perf_counter()
         try:
-            order = elimination_order(csc, ordering)
+            large = self._n >= _AUTO_BY_COUNTS_FROM
+            order = elimination_order(csc, ordering, lowered=large)
             self._predicted_nnz: int | None = None
             kind = mode
-            if self._n >= _AUTO_BY_COUNTS_FROM:
+            if large:
                 parent, counts = elimination_tree(csc, order)
+                if ordering == "default" and (kind if mode != "auto" else factor_kind(counts)) == "supernodal" \
+                        and _limit_was_lowered(csc):
+                    # a dense factor (multi-trait models): the columns between √n and 2√n entries
+                    # keep their place in AMD's order (ordering module docstring)
+                    order = elimination_order(csc, ordering, lowered=False)
+                    parent, counts = elimination_tree(csc, order)
                 post = postorder(parent)  # dense columns set aside leave the order unpostordered
                 order, counts = order[post], counts[post]
                 self._predicted_nnz = int(counts.sum())

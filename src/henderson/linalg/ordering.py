@@ -14,12 +14,13 @@ with them in, 0.12–0.2 s without; 3.7 % more entries in L, numeric factorizati
 slower, selected inverse as fast); at 1M animals 468 columns above 2√n and 305 between (the
 analysis 15.1 → 5.1 s; factorization and selected inverse as fast, 1 % more entries in L); a
 maternal model of 100k animals: analysis 2.0 → 0.8 s, each factorization 0.17 s slower and each
-selected inverse 0.19 s faster. In multi-trait models more than 2√n columns exceed √n and the
-budget keeps the limit near 2√n: the three-trait and the two-trait direct + maternal models of
-50k animals keep their factors' entries within 2 %, REML as fast. Setting aside every column
-above √n, however many, put the sires of multi-trait models in the dense block (three traits at
-100k animals: 12 % more entries in L). Other names ("amd", "metis", "nesdis", "best", "natural")
-are CHOLMOD's orderings of the whole pattern.
+selected inverse 0.19 s faster. The lowered limit serves sparse (simplicial) factors only:
+`SparseCholesky` orders again with the limit at 2√n (`lowered=False`) where the factor on the
+lowered order would be supernodal, as in multi-trait models, whose sires then stay in AMD's
+order (with them last, bench_multitrait's two- and three-trait models of 50k animals iterated
+10–20 % slower; setting aside every column above √n, however many, put 12 % more entries in L
+of three traits at 100k animals). Other names ("amd", "metis", "nesdis", "best", "natural") are
+CHOLMOD's orderings of the whole pattern.
 
 `factor_kind(counts)`: CHOLMOD's supernodal factorization (dense blocks, BLAS) pays off when the
 work per entry of L is large: in multi-trait, maternal and genomic models. An animal model's
@@ -49,34 +50,35 @@ SUPERNODAL_WORK_PER_ENTRY = 200.0
 CHOLMOD_ORDERINGS = ("amd", "metis", "nesdis", "best", "natural")
 
 
-def dense_limit(degree: np.ndarray) -> float:
+def dense_limit(degree: np.ndarray, *, lowered: bool = True) -> float:
     """The degree above which a column of a symmetric pattern with column degrees `degree` is
-    ordered last: 2√n; lowered towards √n as long as at most 2√n columns (:data:`DENSE_BLOCK`
-    · √n) exceed it, the densest first (module docstring); never below :data:`MIN_DENSE`."""
+    ordered last: 2√n; with `lowered`, lowered towards √n as long as at most 2√n columns
+    (:data:`DENSE_BLOCK` · √n) exceed it, the densest first (module docstring); never below
+    :data:`MIN_DENSE`."""
     n = degree.size
     root = float(np.sqrt(n))
     limit = max(MIN_DENSE, DENSE_FACTOR * root)
     budget = int(DENSE_BLOCK * root)
-    if n > budget:
+    if lowered and n > budget:
         # the (budget + 1)-th largest degree: no more than `budget` columns lie above it
         kth = float(np.partition(degree, n - budget - 1)[n - budget - 1])
         limit = min(limit, max(MIN_DENSE, root, kth))
     return limit
 
 
-def dense_columns(pattern: sp.csc_matrix) -> np.ndarray:
+def dense_columns(pattern: sp.csc_matrix, *, lowered: bool = True) -> np.ndarray:
     """Indices of the columns of `pattern` (symmetric, both triangles stored) with more stored
     entries than :func:`dense_limit`, in increasing order of their entries."""
     degree = np.diff(pattern.indptr)
-    dense = np.flatnonzero(degree > dense_limit(degree))
+    dense = np.flatnonzero(degree > dense_limit(degree, lowered=lowered))
     return dense[np.argsort(degree[dense], kind="stable")]
 
 
-def elimination_order(pattern: sp.csc_matrix, method: str = "default") -> np.ndarray:
+def elimination_order(pattern: sp.csc_matrix, method: str = "default", *, lowered: bool = True) -> np.ndarray:
     """The fill-reducing order of the symmetric `pattern` (n × n CSC, both triangles stored):
     int64 array of length n, row k of the permuted matrix being row order[k] of `pattern`.
-    "default": AMD on all but the dense columns (:func:`dense_columns`), which follow; any other
-    name: CHOLMOD's ordering of that name on the whole pattern."""
+    "default": AMD on all but the dense columns (:func:`dense_columns`, with `lowered`), which
+    follow; any other name: CHOLMOD's ordering of that name on the whole pattern."""
     n = pattern.shape[0]
     if method == "natural":
         return np.arange(n, dtype=np.int64)
@@ -84,7 +86,7 @@ def elimination_order(pattern: sp.csc_matrix, method: str = "default") -> np.nda
         if method not in CHOLMOD_ORDERINGS:
             raise ValueError(f"ordering must be 'default' or one of {CHOLMOD_ORDERINGS}, got {method!r}")
         return _cholmod_order(pattern, method)
-    dense = dense_columns(pattern)
+    dense = dense_columns(pattern, lowered=lowered)
     if dense.size == 0:
         return _cholmod_order(pattern, "amd")
     keep = np.ones(n, dtype=bool)
