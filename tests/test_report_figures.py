@@ -48,6 +48,7 @@ def test_nice_steps_and_labels():
     assert nice_step(1.0, 4) == 0.25
     assert nice_step(7.0, 6) == 2.0 and nice_step(7.0, 6, integer=True) == 2.0
     assert nice_step(3.0, 6, integer=True) == 1.0  # not 0.5
+    assert nice_step(0.01, 6, integer=True) == 1.0  # whole steps, however short the span
     assert nice_step(0.003, 6) == pytest.approx(0.0005)
     assert nice_step(12_345.0, 6) == 2500.0
     for span in np.geomspace(1e-6, 1e7, 200):

@@ -42,6 +42,8 @@ def nice_step(span: float, target: int, *, integer: bool = False) -> float:
     if not span > 0 or not math.isfinite(span):
         return 1.0
     raw = span / max(target, 1)
+    if integer and raw <= 1:
+        return 1.0
     exponent = math.floor(math.log10(raw))
     for e in (exponent - 1, exponent, exponent + 1):
         for m in _MANTISSAS:

@@ -7,6 +7,8 @@ the inbreeding coefficients join whatever dtype each file was read with.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 
@@ -79,7 +81,7 @@ def rejected_frame(rejected: pd.DataFrame | None) -> pd.DataFrame:
     return frame
 
 
-def lookup(frame: pd.DataFrame | None, column: str, only=None) -> pd.Series | None:
+def lookup(frame: pd.DataFrame | None, column: str, only: Collection[str] | None = None) -> pd.Series | None:
     """``column`` by animal ID (first row per ID), or None without ``id`` and ``column``;
     `only`: the IDs wanted (a report table's few), so that the rest is not indexed."""
     if frame is None or column not in frame.columns or "id" not in frame.columns:
@@ -91,7 +93,7 @@ def lookup(frame: pd.DataFrame | None, column: str, only=None) -> pd.Series | No
     return series[~series.index.duplicated(keep="first")]
 
 
-def birth_years(pedigree: pd.DataFrame | None, only=None) -> pd.Series | None:
+def birth_years(pedigree: pd.DataFrame | None, only: Collection[str] | None = None) -> pd.Series | None:
     """Birth year by animal ID (float, NaN when unknown), or None without a usable column (no
     animal with a year); `only`: the IDs wanted (the rest is not indexed)."""
     if pedigree is None or "birth_year" not in pedigree.columns or "id" not in pedigree.columns:
