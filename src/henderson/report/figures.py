@@ -197,7 +197,7 @@ def histogram(
     top = float(counts.max()) if counts.size else 0.0
     step = nice_step(max(top, 1.0), 6, integer=True)
     axes = _Axes(title, xlabel, ylabel, (float(edges[0]), float(edges[-1])),
-                 (0.0, math.ceil(max(top, 1.0) / step) * step), y_integer=True)
+                 (0.0, math.ceil(max(top, 1.0) * 1.04 / step) * step), y_integer=True)  # headroom
     for count, lo, hi in zip(counts, edges[:-1], edges[1:]):
         if count == 0:
             continue
