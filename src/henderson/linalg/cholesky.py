@@ -137,17 +137,18 @@ class SparseCholesky:
             kind = mode
             if large:
                 parent, counts = elimination_tree(csc, order)
-                if ordering == "default" and (kind if mode != "auto" else factor_kind(counts)) == "supernodal" \
-                        and _limit_was_lowered(csc):
+                if mode == "auto":
+                    kind = factor_kind(counts)
+                if kind == "supernodal" and ordering == "default" and _limit_was_lowered(csc):
                     # a dense factor (multi-trait models): the columns between √n and 2√n entries
                     # keep their place in AMD's order (ordering module docstring)
                     order = elimination_order(csc, ordering, lowered=False)
                     parent, counts = elimination_tree(csc, order)
+                    if mode == "auto":
+                        kind = factor_kind(counts)
                 post = postorder(parent)  # dense columns set aside leave the order unpostordered
-                order, counts = order[post], counts[post]
+                order, counts = order[post], counts[post]  # the same counts, so the same kind
                 self._predicted_nnz = int(counts.sum())
-                if mode == "auto":
-                    kind = factor_kind(counts)
             # the permuted lower triangle, and where each of its entries comes from in `csc`
             self._p_indptr, self._p_indices, self._gather = permuted_lower(csc, order)
             self._factor = cholmod.analyze(self._permuted(csc.data[self._gather]), mode=kind,
