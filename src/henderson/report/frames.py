@@ -81,13 +81,18 @@ def rejected_frame(rejected: pd.DataFrame | None) -> pd.DataFrame:
     return frame
 
 
-def lookup(frame: pd.DataFrame | None, column: str, only: Collection[str] | None = None) -> pd.Series | None:
-    """``column`` by animal ID (first row per ID), or None without ``id`` and ``column``;
-    `only`: the IDs wanted (a report table's few), so that the rest is not indexed."""
+def rows_of(frame: pd.DataFrame | None, ids: Collection[str]) -> pd.DataFrame | None:
+    """The rows of `frame` whose ``id`` is one of `ids` (a report table's few animals), so that
+    lookups index only those; `frame` itself when it is None or has no ``id``."""
+    if frame is None or "id" not in frame.columns:
+        return frame
+    return frame[member(keys(frame["id"]), pd.Series(list(ids), dtype=object))]
+
+
+def lookup(frame: pd.DataFrame | None, column: str) -> pd.Series | None:
+    """``column`` by animal ID (first row per ID), or None without ``id`` and ``column``."""
     if frame is None or column not in frame.columns or "id" not in frame.columns:
         return None
-    if only is not None:
-        frame = frame[member(keys(frame["id"]), pd.Series(list(only), dtype=object))]
     ids = keys(frame["id"]).to_numpy()
     series = pd.Series(frame[column].to_numpy(), index=pd.Index(ids, dtype=object))
     return series[~series.index.duplicated(keep="first")]
@@ -102,7 +107,7 @@ def birth_years(pedigree: pd.DataFrame | None, only: Collection[str] | None = No
     if not np.isfinite(years).any():
         return None
     ids = keys(pedigree["id"])
-    if only is not None:
+    if only is not None:  # the years of these IDs (:func:`rows_of`)
         wanted = member(ids, pd.Series(list(only), dtype=object))
         years, ids = years[wanted], ids[wanted]
     series = pd.Series(years, index=pd.Index(ids.to_numpy(), dtype=object))

@@ -21,7 +21,7 @@ from henderson.report.format import (
     fmt_year,
     text,
 )
-from henderson.report.frames import birth_years, lookup, ranked, trend
+from henderson.report.frames import birth_years, lookup, ranked, rows_of, trend
 
 
 def top_section(
@@ -40,10 +40,11 @@ def top_section(
     maternal = [e.name for e in spec.random if e.type == "maternal"]
     tops = {trait: ranked(sol, direct, trait, top_n) for trait in traits}
     shown = {i for top in tops.values() for i in top["id"]}
-    f_of = lookup(inbreeding, "F", shown)
-    sire_of = lookup(pedigree, "sire", shown)
-    dam_of = lookup(pedigree, "dam", shown)
-    year_of = birth_years(pedigree, shown)
+    parents = rows_of(pedigree, shown)
+    f_of = lookup(rows_of(inbreeding, shown), "F")
+    sire_of = lookup(parents, "sire")
+    dam_of = lookup(parents, "dam")
+    year_of = birth_years(pedigree, shown)  # the column shows when any animal has a year
     tables = []
     for trait in traits:
         top = tops[trait]
